@@ -1,0 +1,81 @@
+"""Shared pytest fixtures for the launcher and worker tests.
+
+Tests talk to a real moto server. `scripts/test` starts one and exports AWS_ENDPOINT_URL; when
+pytest is run on its own, a server is started here for the session and stopped at the end.
+moto's state is global to a server, so every test names its own resources (see `unique`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The URL of a running moto server, with dummy credentials in the environment."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+    existing = os.environ.get("AWS_ENDPOINT_URL")
+    if existing:
+        _wait_until_up(existing)
+        yield existing
+        return
+    server = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which(
+        "moto_server"
+    )
+    if server is None:
+        pytest.exit("moto_server not found: run scripts/test, or pip install 'moto[server]'", 2)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [server, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_up(url)
+        os.environ["AWS_ENDPOINT_URL"] = url
+        yield url
+    finally:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix so each test's resources do not collide on the shared server."""
+    return uuid.uuid4().hex[:10]
