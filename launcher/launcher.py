@@ -1,0 +1,427 @@
+"""lew launcher: turns S3 ObjectCreated events into SQS jobs and starts ECS Fargate workers.
+
+Runs on AWS Lambda (python3.12) as ``launcher.handler``, with the standard library and the
+runtime's boto3 only. It is configured through environment variables (see ``load_config``),
+which lew sets on the function.
+
+For every object in the event that matches the input filter it sends one job message to the
+queue, then starts ``min(new jobs, max_tasks - running)`` worker tasks. Every decision is logged
+as one JSON line on stdout. Anything that leaves work undone raises, so Lambda retries the
+event; a re-sent job is harmless because the worker skips jobs whose output already exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+STARTED_BY = "lew-launcher"
+MESSAGE_VERSION = 1
+SQS_BATCH_SIZE = 10  # SendMessageBatch limit
+RUN_TASK_MAX_COUNT = 10  # RunTask limit per call
+SEND_ATTEMPTS = 3  # first try + 2 retries of the entries SQS reports as failed
+SEND_BACKOFF_S = 0.2  # doubled after each retry
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """The function's environment is missing or has an invalid LEW_* variable."""
+
+
+class LauncherError(RuntimeError):
+    """Work was left undone; raised so that Lambda retries the event."""
+
+
+def log(event: str, **fields: Any) -> None:
+    """Write one decision as one JSON line to stdout (CloudWatch Logs)."""
+    print(json.dumps({"event": event, **fields}, default=str), flush=True)
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    queue_url: str
+    cluster: str
+    task_family: str
+    container_name: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    assign_public_ip: str
+    max_tasks: int
+    capacity_provider: str
+    input_prefix: str
+    input_suffix: str
+
+
+def split_ids(value: str) -> tuple[str, ...]:
+    """``"subnet-a, ,subnet-b,"`` -> ``("subnet-a", "subnet-b")``."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Read the LEW_* variables; raise ConfigError naming every missing or invalid one."""
+    env = os.environ if environ is None else environ
+    errors: list[str] = []
+
+    def required(name: str, what: str) -> str:
+        value = env.get(name, "").strip()
+        if not value:
+            errors.append(f"{name} is not set (the {what})")
+        return value
+
+    def choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = env.get(name, "").strip().upper() or default
+        if value not in allowed:
+            errors.append(f"{name} must be one of {', '.join(allowed)} (got {env.get(name)!r})")
+        return value
+
+    queue_url = required("LEW_QUEUE_URL", "URL of the job queue")
+    cluster = required("LEW_CLUSTER", "ECS cluster name or ARN")
+    task_family = required("LEW_TASK_FAMILY", "worker task definition family")
+    subnets = split_ids(env.get("LEW_SUBNETS", ""))
+    if not subnets:
+        errors.append("LEW_SUBNETS is not set (comma-separated subnet ids for the worker tasks)")
+    security_groups = split_ids(env.get("LEW_SECURITY_GROUPS", ""))
+    assign_public_ip = choice("LEW_ASSIGN_PUBLIC_IP", "ENABLED", ("ENABLED", "DISABLED"))
+    capacity_provider = choice("LEW_CAPACITY_PROVIDER", "FARGATE", ("FARGATE", "FARGATE_SPOT"))
+
+    raw_max = env.get("LEW_MAX_TASKS", "").strip() or "4"
+    try:
+        max_tasks = int(raw_max)
+    except ValueError:
+        max_tasks = 0
+    if max_tasks < 1:
+        errors.append(f"LEW_MAX_TASKS must be an integer >= 1 (got {raw_max!r})")
+
+    if errors:
+        raise ConfigError("launcher misconfigured: " + "; ".join(errors))
+    return Config(
+        queue_url=queue_url,
+        cluster=cluster,
+        task_family=task_family,
+        container_name=env.get("LEW_CONTAINER_NAME", "").strip() or "worker",
+        subnets=subnets,
+        security_groups=security_groups,
+        assign_public_ip=assign_public_ip,
+        max_tasks=max_tasks,
+        capacity_provider=capacity_provider,
+        input_prefix=env.get("LEW_INPUT_PREFIX", "scenes/"),
+        input_suffix=env.get("LEW_INPUT_SUFFIX", ".zip"),
+    )
+
+
+# --- S3 event -> objects (pure) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str  # decoded
+    size: int
+    etag: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    key: str | None
+    reason: str
+
+
+def decode_key(raw: str) -> str:
+    """S3 event keys are form-encoded: AWS writes a space as ``+``; moto also encodes ``/``."""
+    return urllib.parse.unquote_plus(raw)
+
+
+def job_id_for_key(key: str, prefix: str, suffix: str) -> str | None:
+    """``scenes/<job>/<name>.zip`` -> ``<job>``; ``scenes/<name>.zip`` -> ``<name>``.
+
+    Returns None when the key is outside the filter or leaves no job id.
+    """
+    if not key.startswith(prefix) or not key.endswith(suffix):
+        return None
+    rest = key[len(prefix) :]
+    job = rest.split("/", 1)[0] if "/" in rest else rest[: len(rest) - len(suffix)]
+    return job or None
+
+
+def is_test_event(event: Mapping[str, Any]) -> bool:
+    return event.get("Event") == "s3:TestEvent" and not event.get("Records")
+
+
+def parse_records(
+    event: Mapping[str, Any], prefix: str, suffix: str
+) -> tuple[list[S3Object], list[Skip]]:
+    """Every record of the event -> the objects to queue (unique, in order) and the skips."""
+    objects: list[S3Object] = []
+    skips: list[Skip] = []
+    seen: set[tuple[str, str, str]] = set()
+    for record in event.get("Records") or []:
+        name = str(record.get("eventName", "")).removeprefix("s3:")
+        s3 = record.get("s3") or {}
+        bucket = (s3.get("bucket") or {}).get("name")
+        obj = s3.get("object") or {}
+        raw_key = obj.get("key")
+        key = decode_key(raw_key) if isinstance(raw_key, str) else None
+        if not name.startswith("ObjectCreated:"):
+            skips.append(Skip(key, f"event {name or '(none)'} is not ObjectCreated"))
+            continue
+        if not bucket or key is None:
+            skips.append(Skip(key, "record has no bucket name or object key"))
+            continue
+        if not key.startswith(prefix):
+            skips.append(Skip(key, f"key does not start with {prefix!r}"))
+            continue
+        if not key.endswith(suffix):
+            skips.append(Skip(key, f"key does not end with {suffix!r}"))
+            continue
+        job_id = job_id_for_key(key, prefix, suffix)
+        if job_id is None:
+            skips.append(Skip(key, "key has no job id"))
+            continue
+        etag = str(obj.get("eTag") or "")
+        identity = (bucket, key, etag or str(obj.get("sequencer") or ""))
+        if identity in seen:
+            skips.append(Skip(key, "duplicate record for the same object"))
+            continue
+        seen.add(identity)
+        objects.append(S3Object(bucket, key, int(obj.get("size") or 0), etag, job_id))
+    return objects, skips
+
+
+def job_message(obj: S3Object) -> dict[str, Any]:
+    """The body of one job message (the contract with the worker)."""
+    return {
+        "version": MESSAGE_VERSION,
+        "job_id": obj.job_id,
+        "bucket": obj.bucket,
+        "key": obj.key,
+        "size": obj.size,
+        "etag": obj.etag,
+    }
+
+
+def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    if size < 1:
+        raise ValueError("batch size must be >= 1")
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def entry_id(index: int) -> str:
+    """A SendMessageBatch entry Id (alphanumeric, ``-``, ``_``, at most 80 characters)."""
+    return f"job-{index}"
+
+
+def tasks_to_start(new_jobs: int, max_tasks: int, running: int) -> int:
+    """How many tasks to start: never more than the new jobs, nor above the cap, nor < 0."""
+    return max(0, min(new_jobs, max_tasks - running))
+
+
+def run_task_params(config: Config, count: int) -> dict[str, Any]:
+    """The RunTask request for ``count`` (1-10) worker tasks."""
+    awsvpc: dict[str, Any] = {
+        "subnets": list(config.subnets),
+        "assignPublicIp": config.assign_public_ip,
+    }
+    if config.security_groups:
+        awsvpc["securityGroups"] = list(config.security_groups)
+    params: dict[str, Any] = {
+        "cluster": config.cluster,
+        "taskDefinition": config.task_family,  # family only: the latest ACTIVE revision
+        "count": count,
+        "startedBy": STARTED_BY,
+        "networkConfiguration": {"awsvpcConfiguration": awsvpc},
+    }
+    if config.capacity_provider == "FARGATE_SPOT":
+        params["capacityProviderStrategy"] = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    else:
+        params["launchType"] = "FARGATE"
+    return params
+
+
+# --- AWS side ------------------------------------------------------------------------------
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """A cached boto3 client, created on first use (importing this module needs no AWS)."""
+    if service not in _CLIENTS:
+        _CLIENTS[service] = boto3.client(
+            service, config=BotoConfig(retries={"mode": "standard", "max_attempts": 3})
+        )
+    return _CLIENTS[service]
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    obj: S3Object
+    code: str
+    message: str
+
+
+def send_jobs(
+    sqs: Any,
+    queue_url: str,
+    objects: Sequence[S3Object],
+    *,
+    attempts: int | None = None,
+    backoff_s: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[list[S3Object], list[SendFailure]]:
+    """Send one message per object with SendMessageBatch; retry entries SQS reports as Failed.
+
+    Returns the objects queued and those still failing after the last attempt. Exceptions of
+    the call itself (throttling beyond boto3's retries, access denied, ...) propagate.
+    """
+    attempts = SEND_ATTEMPTS if attempts is None else attempts
+    backoff_s = SEND_BACKOFF_S if backoff_s is None else backoff_s
+    sent: list[S3Object] = []
+    failed: list[SendFailure] = []
+    for batch in batched(list(enumerate(objects)), SQS_BATCH_SIZE):
+        pending = {entry_id(i): obj for i, obj in batch}
+        last: dict[str, Mapping[str, Any]] = {}
+        for attempt in range(1, attempts + 1):
+            response = sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": eid, "MessageBody": json.dumps(job_message(obj))}
+                    for eid, obj in pending.items()
+                ],
+            )
+            for ok in response.get("Successful") or []:
+                obj = pending.pop(ok["Id"], None)
+                if obj is not None:
+                    sent.append(obj)
+                    log("queued", job_id=obj.job_id, key=obj.key, message_id=ok.get("MessageId"))
+            last = {f["Id"]: f for f in response.get("Failed") or []}
+            if not pending:
+                break
+            if attempt < attempts:
+                delay = backoff_s * 2 ** (attempt - 1)
+                log(
+                    "send_retry",
+                    attempt=attempt,
+                    delay_s=delay,
+                    failed=[
+                        {"key": obj.key, "code": last.get(eid, {}).get("Code", "NoResult")}
+                        for eid, obj in pending.items()
+                    ],
+                )
+                sleep(delay)
+        for eid, obj in pending.items():
+            f = last.get(eid, {})
+            failure = SendFailure(
+                obj,
+                str(f.get("Code", "NoResult")),
+                str(f.get("Message", "SQS returned no result for this entry")),
+            )
+            failed.append(failure)
+            log("send_failed", key=obj.key, code=failure.code, message=failure.message)
+    return sent, failed
+
+
+def count_running(ecs: Any, cluster: str) -> int:
+    """Tasks this launcher started that are pending or running (desired status RUNNING)."""
+    pages = ecs.get_paginator("list_tasks").paginate(
+        cluster=cluster, startedBy=STARTED_BY, desiredStatus="RUNNING"
+    )
+    return sum(len(page.get("taskArns") or []) for page in pages)
+
+
+def start_tasks(ecs: Any, config: Config, count: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """Start ``count`` tasks, at most 10 per RunTask call; return started ARNs and failures."""
+    started: list[str] = []
+    failures: list[dict[str, Any]] = []
+    remaining = count
+    while remaining > 0:
+        n = min(remaining, RUN_TASK_MAX_COUNT)
+        remaining -= n
+        response = ecs.run_task(**run_task_params(config, n))
+        arns = [t["taskArn"] for t in response.get("tasks") or []]
+        started.extend(arns)
+        if arns:
+            log(
+                "started",
+                task_arns=arns,
+                task_family=config.task_family,
+                container=config.container_name,
+                capacity_provider=config.capacity_provider,
+            )
+        for f in response.get("failures") or []:
+            failures.append(f)
+            log(
+                "run_task_failure",
+                arn=f.get("arn"),
+                reason=f.get("reason"),
+                detail=f.get("detail"),
+            )
+    return started, failures
+
+
+def process(event: Mapping[str, Any], config: Config, sqs: Any, ecs: Any) -> dict[str, int]:
+    """The launcher's work for one event, with the clients passed in."""
+    summary = {"queued": 0, "skipped": 0, "started": 0, "running": 0}
+    if not event.get("Records"):
+        if is_test_event(event):
+            log("ignored", reason="s3:TestEvent", bucket=event.get("Bucket"))
+        else:
+            log("ignored", reason="event has no Records")
+        return summary
+
+    objects, skips = parse_records(event, config.input_prefix, config.input_suffix)
+    for skip in skips:
+        log("skipped", key=skip.key, reason=skip.reason)
+    summary["skipped"] = len(skips)
+
+    sent, send_failures = send_jobs(sqs, config.queue_url, objects)
+    summary["queued"] = len(sent)
+
+    if sent:
+        running = count_running(ecs, config.cluster)
+        starting = tasks_to_start(len(sent), config.max_tasks, running)
+        log(
+            "tasks",
+            running=running,
+            starting=starting,
+            max_tasks=config.max_tasks,
+            new_jobs=len(sent),
+        )
+        summary["running"] = running
+        if starting:
+            arns, run_failures = start_tasks(ecs, config, starting)
+            summary["started"] = len(arns)
+            if not arns and running == 0:
+                reasons = sorted({str(f.get("reason")) for f in run_failures}) or ["no tasks"]
+                raise LauncherError(
+                    f"RunTask started no task of {config.task_family} in {config.cluster} and "
+                    f"none is running, so {len(sent)} queued job(s) would wait: "
+                    + ", ".join(reasons)
+                )
+
+    if send_failures:
+        raise LauncherError(
+            f"SendMessageBatch failed for {len(send_failures)} object(s) after "
+            f"{SEND_ATTEMPTS} attempts: "
+            + "; ".join(f"{f.obj.bucket}/{f.obj.key}: {f.code} {f.message}" for f in send_failures)
+        )
+    log("done", **summary)
+    return summary
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, int]:
+    """Lambda entry point (``launcher.handler``)."""
+    config = load_config()
+    return process(event, config, client("sqs"), client("ecs"))

@@ -1,0 +1,217 @@
+//! The command line: global flags and one subcommand per verb of the brief.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lew",
+    version,
+    about = "Deploy and run the S3 → Lambda → SQS → ECS Fargate worker pattern on AWS",
+    long_about = "Deploy and run the S3 → Lambda → SQS → ECS Fargate worker pattern on AWS.\n\n\
+                  Upload a POV-Ray scene, a Lambda queues a job and starts a Fargate task, the \
+                  task renders and writes the image back to S3.\n\n\
+                  Typical use: `lew init`, `lew setup`, `lew push-image`, `lew render scene.zip`, \
+                  `lew teardown`.",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: ./lew.toml; a missing default file means all defaults]
+    #[arg(long, global = true, env = "LEW_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// AWS profile (overrides `profile` in lew.toml and AWS_PROFILE)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// AWS region (overrides `region` in lew.toml and AWS_REGION)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Send every AWS call to this endpoint, e.g. a local emulator (also AWS_ENDPOINT_URL)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Result format on stdout; json prints exactly one JSON document
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// More progress detail on stderr (repeat for more)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// No progress on stderr, only results and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented lew.toml with every default filled in
+    Init(InitArgs),
+    /// Create or converge every AWS resource; safe to re-run
+    Setup(SetupArgs),
+    /// Zip the embedded launcher and create or update the Lambda function
+    DeployLambda,
+    /// Build the worker image, push it to ECR and register a task definition pinned by digest
+    PushImage(PushImageArgs),
+    /// Upload scenes, wait for the renders and download the images
+    Render(RenderArgs),
+    /// Show every resource (present / missing / drifted), queue depths and running tasks
+    Status,
+    /// Show the CloudWatch logs of the launcher or the worker
+    Logs(LogsArgs),
+    /// Delete everything setup created (the bucket and its data only with --delete-data)
+    Teardown(TeardownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Print what would be created or updated, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushImageArgs {
+    /// Image tag [default: derived from the embedded worker sources, so an unchanged worker is
+    /// not rebuilt]
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Scene .zip files, or folders to zip on the fly
+    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    pub scenes: Vec<PathBuf>,
+
+    /// Where to write the images
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+
+    /// Give up waiting after this long (e.g. 90s, 30m, 2h); the jobs keep running
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m")]
+    pub timeout: Duration,
+
+    /// Upload and return at once, printing the job ids and output keys
+    #[arg(long, conflicts_with = "local")]
+    pub no_wait: bool,
+
+    /// Render on this machine with a local povray; no AWS at all
+    #[arg(long)]
+    pub local: bool,
+
+    /// Overwrite existing images in --out
+    #[arg(long)]
+    pub force: bool,
+
+    /// Upload the valid scenes even when some are invalid
+    #[arg(long)]
+    pub keep_going: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogSource {
+    Launcher,
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Whose logs
+    #[arg(value_enum, default_value_t = LogSource::Worker)]
+    pub source: LogSource,
+
+    /// Keep printing new events until interrupted
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// How far back to start (e.g. 10m, 2h, 1d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub since: Duration,
+
+    /// Only the lines of this render job
+    #[arg(long, value_name = "ID")]
+    pub job: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    /// Do not ask for confirmation (for CI)
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Also empty and delete the bucket with every scene and render in it
+    #[arg(long)]
+    pub delete_data: bool,
+}
+
+/// Parses durations like `90s`, `30m`, `2h`, `1d` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; use e.g. 90s, 30m, 2h or 1d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}; use s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("the duration must be more than zero".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

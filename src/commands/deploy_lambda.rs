@@ -1,0 +1,53 @@
+//! `lew deploy-lambda`: creates or updates the launcher function alone, for a quick redeploy
+//! after a lew upgrade. The code is uploaded only when its hash changed.
+
+use std::fmt;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use super::Ctx;
+use crate::output::Report;
+use crate::resources::{Mode, Outcome, function, network, queue};
+
+#[derive(Debug, Serialize)]
+pub struct DeployReport {
+    pub function: Outcome,
+    pub code_sha256: String,
+}
+
+impl fmt::Display for DeployReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = &self.function;
+        write!(f, "{} {} {}", o.verb(Mode::Apply), o.resource, o.name)?;
+        for c in &o.changes {
+            write!(f, "\n  - {c}")?;
+        }
+        write!(f, "\ncode sha256 {}", self.code_sha256)
+    }
+}
+
+impl Report for DeployReport {}
+
+pub async fn run(ctx: &Ctx) -> Result<DeployReport> {
+    let d = ctx.deployment().await?;
+    let Some(queue_url) = queue::url(&d, queue::Which::Jobs).await? else {
+        bail!(
+            "the job queue {} does not exist yet: run `lew setup` first",
+            d.names.queue
+        );
+    };
+    // Plan mode: deploy-lambda never creates the security group; setup does.
+    let (_, net) = network::ensure(&d, Mode::Plan).await?;
+    if net.security_groups.iter().any(|g| g == network::TO_BE_CREATED) {
+        bail!(
+            "the security group {} does not exist yet: run `lew setup` first",
+            d.names.security_group
+        );
+    }
+    let outcome = function::ensure(&d, &queue_url, &net, Mode::Apply).await?;
+    Ok(DeployReport {
+        function: outcome,
+        code_sha256: crate::embedded::code_sha256(&crate::embedded::launcher_zip()),
+    })
+}

@@ -1,0 +1,247 @@
+//! `lew status`: every resource (present / missing / drifted), queue and dead-letter depths,
+//! running tasks, recent renders, and warnings about the network. Read-only.
+
+use std::fmt;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::Ctx;
+use super::setup::{Failure, converge};
+use crate::output::Report;
+use crate::resources::tasks::Counts;
+use crate::resources::{Action, Deployment, Mode, network, queue, tasks};
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Present,
+    Missing,
+    Drifted,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResourceState {
+    pub resource: &'static str,
+    pub name: String,
+    pub state: State,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueueDepth {
+    pub visible: u64,
+    pub in_flight: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Render {
+    pub key: String,
+    pub last_modified: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub app: String,
+    pub region: String,
+    pub account: String,
+    pub resources: Vec<ResourceState>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Failure>,
+    pub jobs: Option<QueueDepth>,
+    pub dead_letters: Option<QueueDepth>,
+    pub tasks: Counts,
+    pub recent_renders: Vec<Render>,
+    pub warnings: Vec<String>,
+}
+
+impl StatusReport {
+    /// True when every resource is present and as lew wants it.
+    pub fn healthy(&self) -> bool {
+        self.errors.is_empty() && self.resources.iter().all(|r| r.state == State::Present)
+    }
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "app {} in {} (account {})",
+            self.app, self.region, self.account
+        )?;
+        let width = self
+            .resources
+            .iter()
+            .map(|o| o.resource.len() + 1 + o.name.len())
+            .max()
+            .unwrap_or(0);
+        for r in &self.resources {
+            let state = match r.state {
+                State::Present => "present",
+                State::Missing => "MISSING",
+                State::Drifted => "DRIFTED",
+            };
+            write!(f, "  {state:<8} {:<width$}", format!("{} {}", r.resource, r.name))?;
+            if let Some(note) = &r.note {
+                write!(f, "  [{note}]")?;
+            }
+            writeln!(f)?;
+            for d in &r.differences {
+                writeln!(f, "             - {d}")?;
+            }
+        }
+        for e in &self.errors {
+            writeln!(f, "  ERROR    {}: {}", e.resource, e.error)?;
+        }
+        let depth = |q: &Option<QueueDepth>| {
+            q.as_ref().map_or("-".to_string(), |q| {
+                format!("{} waiting, {} in progress", q.visible, q.in_flight)
+            })
+        };
+        writeln!(f, "jobs queue:        {}", depth(&self.jobs))?;
+        writeln!(f, "dead-letter queue: {}", depth(&self.dead_letters))?;
+        writeln!(
+            f,
+            "worker tasks:      {} running, {} starting, {} stopping",
+            self.tasks.running,
+            self.tasks.provisioning + self.tasks.pending,
+            self.tasks.stopping
+        )?;
+        if self.recent_renders.is_empty() {
+            writeln!(f, "recent renders:    none")?;
+        } else {
+            writeln!(f, "recent renders:")?;
+            for r in &self.recent_renders {
+                writeln!(f, "  {}  {}", r.last_modified, r.key)?;
+            }
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        if !self.healthy() {
+            write!(f, "run `lew setup` to create or repair what is missing or drifted")?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for StatusReport {}
+
+/// The newest objects under the output prefix (images and error reports).
+async fn recent_renders(d: &Deployment, limit: usize) -> Result<Vec<Render>> {
+    let mut pages = d
+        .aws
+        .s3
+        .list_objects_v2()
+        .bucket(&d.names.bucket)
+        .prefix(&d.cfg.bucket.output_prefix)
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        for o in page?.contents() {
+            let key = o.key().unwrap_or_default();
+            if key.ends_with(".png") || key.ends_with(".error.txt") {
+                found.push((
+                    o.last_modified().map(|t| t.secs()).unwrap_or(0),
+                    key.to_string(),
+                    o.last_modified().map(|t| t.to_string()).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    Ok(found
+        .into_iter()
+        .take(limit)
+        .map(|(_, key, last_modified)| Render { key, last_modified })
+        .collect())
+}
+
+pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
+    let d = ctx.deployment().await?;
+    let (done, jobs, dead, counts) = futures::join!(
+        converge(&d, Mode::Plan),
+        queue::depth(&d, queue::Which::Jobs),
+        queue::depth(&d, queue::Which::DeadLetter),
+        tasks::counts(&d),
+    );
+    let mut errors = done.failures;
+    let mut warnings = Vec::new();
+    let depth = |r: Result<Option<(u64, u64)>>, errors: &mut Vec<Failure>, what: &str| match r {
+        Ok(d) => d.map(|(visible, in_flight)| QueueDepth { visible, in_flight }),
+        Err(e) => {
+            errors.push(Failure {
+                resource: what.to_string(),
+                error: crate::error::messages(&e).join(": "),
+            });
+            None
+        }
+    };
+    let jobs = depth(jobs, &mut errors, "jobs queue depth");
+    let dead_letters = depth(dead, &mut errors, "dead-letter queue depth");
+    if let Some(q) = &dead_letters
+        && q.visible > 0
+    {
+        warnings.push(format!(
+            "{} job(s) in the dead-letter queue {} failed {} times; read them with the SQS \
+             console or `aws sqs receive-message`",
+            q.visible, d.names.dlq, d.cfg.queue.max_receives
+        ));
+    }
+    let tasks = counts.unwrap_or_else(|e| {
+        errors.push(Failure {
+            resource: "worker tasks".into(),
+            error: crate::error::messages(&e).join(": "),
+        });
+        Counts::default()
+    });
+    if let Some(net) = &done.network {
+        match network::reachability_warnings(&d, net).await {
+            Ok(w) => warnings.extend(w),
+            Err(e) => d.progress.detail(format!(
+                "could not check the subnets' routes: {}",
+                crate::error::messages(&e).join(": ")
+            )),
+        }
+    }
+    let bucket_present = done
+        .outcomes
+        .iter()
+        .any(|o| o.resource == "s3 bucket" && o.action != Action::Create);
+    let recent = if bucket_present {
+        recent_renders(&d, 5).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let resources = done
+        .outcomes
+        .into_iter()
+        .map(|o| ResourceState {
+            resource: o.resource,
+            name: o.name,
+            state: match o.action {
+                Action::Create => State::Missing,
+                Action::Update => State::Drifted,
+                Action::Unchanged => State::Present,
+            },
+            differences: o.changes,
+            note: o.note,
+        })
+        .collect();
+    Ok(StatusReport {
+        app: d.cfg.app.clone(),
+        region: d.aws.region.clone(),
+        account: d.aws.account.clone(),
+        resources,
+        errors,
+        jobs,
+        dead_letters,
+        tasks,
+        recent_renders: recent,
+        warnings,
+    })
+}

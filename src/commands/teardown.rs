@@ -1,0 +1,312 @@
+//! `lew teardown [--yes] [--delete-data]`: deletes everything setup created, in reverse order.
+//!
+//! First nothing new may start (the trigger and the function go), then the running workers are
+//! stopped, then the rest goes concurrently. Only resources tagged for this app are deleted,
+//! "already gone" is success, the bucket stays unless `--delete-data`, and a leak check at the
+//! end lists anything of this app that is still there.
+
+use std::fmt;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use anyhow::{Context as _, Result};
+use aws_sdk_iam::operation::get_role::GetRoleError;
+use serde::Serialize;
+
+use super::Ctx;
+use super::setup::Failure;
+use crate::cli::TeardownArgs;
+use crate::error::UsageError;
+use crate::output::Report;
+use crate::resources::{
+    APP_TAG, Deployment, Removal, Removed, bucket, cluster, function, logs, network, queue,
+    registry, roles, task_definition, tasks, trigger,
+};
+
+#[derive(Debug, Serialize)]
+pub struct TeardownReport {
+    pub app: String,
+    pub region: String,
+    pub account: String,
+    pub stopped_tasks: usize,
+    pub resources: Vec<Removed>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
+    /// What the leak check found still present (ARNs or names).
+    pub leftovers: Vec<String>,
+}
+
+impl fmt::Display for TeardownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.stopped_tasks > 0 {
+            writeln!(f, "stopped {} worker task(s)", self.stopped_tasks)?;
+        }
+        for r in &self.resources {
+            write!(f, "{:<13} {} {}", r.result.to_string(), r.resource, r.name)?;
+            if let Some(note) = &r.note {
+                write!(f, "  [{note}]")?;
+            }
+            writeln!(f)?;
+        }
+        for e in &self.failures {
+            writeln!(f, "{:<13} {}: {}", "FAILED", e.resource, e.error)?;
+        }
+        if self.leftovers.is_empty() {
+            write!(f, "leak check: nothing of app {} is left", self.app)?;
+            if self
+                .resources
+                .iter()
+                .any(|r| r.resource == "s3 bucket" && r.result == Removal::Kept)
+            {
+                write!(f, " but the kept bucket")?;
+            }
+        } else {
+            writeln!(f, "leak check: still present:")?;
+            for l in &self.leftovers {
+                writeln!(f, "  {l}")?;
+            }
+            write!(f, "run `lew teardown` again; if they stay, delete them by hand")?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for TeardownReport {
+    fn exit_code(&self) -> u8 {
+        if self.failures.is_empty() && self.leftovers.is_empty() {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// Asks on the terminal; refuses to guess when there is none.
+fn confirm(d: &Deployment, delete_data: bool) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError::new(
+            "teardown deletes AWS resources and needs confirmation: pass --yes when not running \
+             on a terminal",
+        )
+        .into());
+    }
+    let data = if delete_data {
+        format!(
+            " AND the bucket {} with every scene and render in it",
+            d.names.bucket
+        )
+    } else {
+        String::new()
+    };
+    eprint!(
+        "Delete every lew resource of app {} in {} (account {}){data}? [y/N] ",
+        d.cfg.app, d.aws.region, d.aws.account
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(UsageError::new("teardown cancelled; nothing was deleted").into())
+    }
+}
+
+fn take(
+    resources: &mut Vec<Removed>,
+    failures: &mut Vec<Failure>,
+    what: &str,
+    result: Result<Removed>,
+) {
+    match result {
+        Ok(r) => resources.push(r),
+        Err(e) => failures.push(Failure {
+            resource: what.to_string(),
+            error: crate::error::messages(&e).join(": "),
+        }),
+    }
+}
+
+pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
+    let d = ctx.deployment().await?;
+    if !args.yes {
+        confirm(&d, args.delete_data)?;
+    }
+    let p = &d.progress;
+    let mut resources = Vec::new();
+    let mut failures = Vec::new();
+
+    // 1. Nothing new may start: the trigger, then the function.
+    let step = p.step("removing the trigger and the launcher");
+    match trigger::delete(&d).await {
+        Ok(removed) => resources.extend(removed),
+        Err(e) => take(&mut resources, &mut failures, "trigger", Err(e)),
+    }
+    take(
+        &mut resources,
+        &mut failures,
+        "lambda function",
+        function::delete(&d).await,
+    );
+    step.clear();
+
+    // 2. Stop the workers the launcher started.
+    let step = p.step("stopping worker tasks");
+    let stopped_tasks = match tasks::stop_all(&d, "lew teardown").await {
+        Ok(n) => n,
+        Err(e) => {
+            failures.push(Failure {
+                resource: "worker tasks".into(),
+                error: crate::error::messages(&e).join(": "),
+            });
+            0
+        }
+    };
+    step.clear();
+
+    // 3. Everything else, concurrently.
+    let step = p.step("deleting resources");
+    let role_names = [
+        d.names.launcher_role.clone(),
+        d.names.task_role.clone(),
+        d.names.execution_role.clone(),
+    ];
+    let queues = async {
+        let jobs = queue::delete(&d, queue::Which::Jobs).await;
+        let dlq = queue::delete(&d, queue::Which::DeadLetter).await;
+        (jobs, dlq)
+    };
+    let roles_done = futures::future::join_all(role_names.iter().map(|n| roles::delete(&d, n)));
+    let (td, cl, (jobs, dlq), repo, wl, ll, sg, bk, role_results) = futures::join!(
+        task_definition::delete(&d),
+        cluster::delete(&d),
+        queues,
+        registry::delete(&d),
+        logs::delete(&d, logs::Which::Worker),
+        logs::delete(&d, logs::Which::Launcher),
+        network::delete(&d),
+        bucket::delete(&d, args.delete_data),
+        roles_done,
+    );
+    step.clear();
+    for (what, r) in [
+        ("task definition", td),
+        ("ecs cluster", cl),
+        ("sqs queue", jobs),
+        ("sqs dead-letter queue", dlq),
+        ("ecr repository", repo),
+        ("log group", wl),
+        ("log group", ll),
+        ("security group", sg),
+        ("s3 bucket", bk),
+    ] {
+        take(&mut resources, &mut failures, what, r);
+    }
+    for r in role_results {
+        take(&mut resources, &mut failures, "iam role", r);
+    }
+    for r in &resources {
+        p.detail(format!("{} {}: {}", r.resource, r.name, r.result));
+    }
+
+    // 4. The leak check, read back from AWS rather than from the results above.
+    let step = p.step("checking that nothing is left");
+    let bucket_kept = resources
+        .iter()
+        .any(|r| r.resource == "s3 bucket" && r.result == Removal::Kept);
+    let leftovers = leak_check(&d, bucket_kept).await?;
+    step.clear();
+
+    Ok(TeardownReport {
+        app: d.cfg.app.clone(),
+        region: d.aws.region.clone(),
+        account: d.aws.account.clone(),
+        stopped_tasks,
+        resources,
+        failures,
+        leftovers,
+    })
+}
+
+/// Everything still tagged for this app (the tagging API), plus direct look-ups for what that
+/// API does not cover everywhere (IAM roles, the ECR repository, the function).
+pub async fn leak_check(d: &Deployment, bucket_kept: bool) -> Result<Vec<String>> {
+    let mut left = Vec::new();
+    let mut pages = d
+        .aws
+        .tagging
+        .get_resources()
+        .tag_filters(
+            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                .key(APP_TAG)
+                .values(&d.cfg.app)
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let bucket_arn = d.bucket_arn();
+    while let Some(page) = pages.next().await {
+        let page = page.context("cannot list the resources tagged for this app")?;
+        for m in page.resource_tag_mapping_list() {
+            let arn = m.resource_arn().unwrap_or_default();
+            if bucket_kept && arn == bucket_arn {
+                continue;
+            }
+            // Deleted task definitions and clusters stay visible for a while (as
+            // DELETE_IN_PROGRESS and INACTIVE); ask ECS whether they are really still there.
+            if arn.contains(":task-definition/") && task_definition_gone(d, arn).await? {
+                continue;
+            }
+            if arn.contains(":cluster/") && cluster::find(d).await?.is_none() {
+                continue;
+            }
+            left.push(arn.to_string());
+        }
+    }
+    for name in [
+        &d.names.launcher_role,
+        &d.names.task_role,
+        &d.names.execution_role,
+    ] {
+        let arn = d.role_arn(name);
+        if left.contains(&arn) {
+            continue;
+        }
+        match d.aws.iam.get_role().role_name(name).send().await {
+            Ok(out) => {
+                let tags = out.role().map(|r| r.tags()).unwrap_or_default();
+                if d.owns(tags.iter().map(|t| (t.key(), t.value()))) {
+                    left.push(arn);
+                }
+            }
+            Err(aws_sdk_iam::error::SdkError::ServiceError(e))
+                if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot look up IAM role {name}")),
+        }
+    }
+    let repo_arn = d.repository_arn();
+    if !left.contains(&repo_arn) && registry::find(d).await?.is_some() {
+        left.push(repo_arn);
+    }
+    let fn_arn = d.function_arn();
+    if !left.contains(&fn_arn) && function::get(d).await?.is_some() {
+        left.push(fn_arn);
+    }
+    Ok(left)
+}
+
+async fn task_definition_gone(d: &Deployment, arn: &str) -> Result<bool> {
+    let out = d
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await;
+    Ok(match out {
+        Ok(out) => out.task_definition().is_none_or(|td| {
+            td.status()
+                .is_some_and(|s| s.as_str() == "DELETE_IN_PROGRESS")
+        }),
+        Err(_) => true,
+    })
+}

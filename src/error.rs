@@ -1,0 +1,66 @@
+//! Errors that decide lew's exit code, and the one place that prints an error chain.
+//!
+//! Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error (nothing was
+//! changed), 3 a render timed out.
+
+use std::fmt::Write as _;
+
+/// A usage or configuration problem: exit code 2. The message names the problem and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+impl UsageError {
+    pub fn new(message: impl Into<String>) -> Self {
+        UsageError(message.into())
+    }
+}
+
+/// A wait that ran out of time: exit code 3.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TimedOut(pub String);
+
+/// The exit code for an error: the first cause in the chain that decides one wins.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<UsageError>() {
+            return 2;
+        }
+        if cause.is::<TimedOut>() {
+            return 3;
+        }
+    }
+    1
+}
+
+/// The messages of an error chain worth showing: the SDK's bare "service error" and
+/// repeated text (a cause whose message is already part of the previous one) are dropped.
+pub fn messages(err: &anyhow::Error) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || text == "service error" || text == "unhandled error" {
+            continue;
+        }
+        if out.iter().any(|seen| seen.contains(text)) {
+            continue;
+        }
+        out.push(text.to_string());
+    }
+    if out.is_empty() {
+        out.push(format!("{err:?}"));
+    }
+    out
+}
+
+/// The error as lew prints it on stderr: `lew: error: ...` and one `caused by:` line per cause.
+pub fn render(err: &anyhow::Error) -> String {
+    let msgs = messages(err);
+    let mut s = format!("lew: error: {}", msgs[0]);
+    for m in &msgs[1..] {
+        let _ = write!(s, "\n  caused by: {m}");
+    }
+    s
+}

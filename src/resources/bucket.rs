@@ -1,0 +1,388 @@
+//! The S3 bucket scenes are uploaded to and renders written to.
+//!
+//! lew's bucket blocks all public access, encrypts with SSE-S3 by default, and has a policy
+//! statement that denies any request not made over TLS. The policy and the tags are merged with
+//! what is already there, so statements and tags others added survive a setup.
+//!
+//! A bucket that exists without lew's tag (for example one named in lew.toml) is used as it is:
+//! lew adds only its event notification (see `trigger`) and never deletes it.
+
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_s3::error::{ProvideErrorMetadata as _, SdkError};
+use aws_sdk_s3::operation::create_bucket::CreateBucketError;
+use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    ObjectOwnership, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging,
+};
+use serde_json::{Value, json};
+
+use super::{Deployment, Mode, Outcome, Removal, Removed, canonical_statement};
+
+/// The `Sid` of lew's statement in the bucket policy.
+pub const TLS_SID: &str = "LewDenyInsecureTransport";
+
+/// Whether the bucket exists and whether lew owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Missing,
+    Owned,
+    /// Exists in this account but was not created by lew for this app.
+    External,
+}
+
+pub async fn presence(d: &Deployment) -> Result<Presence> {
+    let s3 = &d.aws.s3;
+    let name = &d.names.bucket;
+    match s3.head_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(SdkError::ServiceError(e)) if matches!(e.err(), HeadBucketError::NotFound(_)) => {
+            return Ok(Presence::Missing);
+        }
+        Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 403 => bail!(
+            "the S3 bucket name {name} is taken by another AWS account; set `bucket.name` in \
+             lew.toml to a name of your own"
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot look up S3 bucket {name}")),
+    }
+    let tags = tags(d).await?;
+    Ok(if d.owns(tags.iter().map(|t| (t.key(), t.value()))) {
+        Presence::Owned
+    } else {
+        Presence::External
+    })
+}
+
+async fn tags(d: &Deployment) -> Result<Vec<Tag>> {
+    let name = &d.names.bucket;
+    match d.aws.s3.get_bucket_tagging().bucket(name).send().await {
+        Ok(out) => Ok(out.tag_set),
+        Err(e) if e.code() == Some("NoSuchTagSet") => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read the tags of S3 bucket {name}")),
+    }
+}
+
+/// lew's bucket policy statement: refuse every request that does not use TLS.
+pub fn tls_statement(d: &Deployment) -> Value {
+    let arn = d.bucket_arn();
+    json!({
+        "Sid": TLS_SID,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn.clone(), format!("{arn}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    })
+}
+
+/// Creates the bucket or converges public access block, encryption, policy and tags.
+pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
+    let name = d.names.bucket.clone();
+    let outcome = Outcome::new("s3 bucket", &name);
+    match presence(d).await? {
+        Presence::Missing => {
+            if mode == Mode::Apply {
+                create(d).await?;
+                converge(d, &Settings::default()).await?;
+            }
+            Ok(outcome.created())
+        }
+        Presence::External => Ok(outcome.note(
+            "not created by lew: used as it is (only lew's event notification is added)",
+        )),
+        Presence::Owned => {
+            let have = read(d).await?;
+            let changes = have.differences(d);
+            if mode == Mode::Apply && !changes.is_empty() {
+                converge(d, &have).await?;
+            }
+            Ok(outcome.with_changes(changes))
+        }
+    }
+}
+
+async fn create(d: &Deployment) -> Result<()> {
+    let name = &d.names.bucket;
+    let mut req = d
+        .aws
+        .s3
+        .create_bucket()
+        .bucket(name)
+        .object_ownership(ObjectOwnership::BucketOwnerEnforced);
+    // us-east-1 is the one region that must not be named as a location constraint.
+    if d.aws.region != "us-east-1" {
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(d.aws.region.as_str()))
+                .build(),
+        );
+    }
+    match req.send().await {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), CreateBucketError::BucketAlreadyOwnedByYou(_)) =>
+        {
+            Ok(())
+        }
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), CreateBucketError::BucketAlreadyExists(_)) =>
+        {
+            bail!(
+                "the S3 bucket name {name} is taken by another AWS account; set `bucket.name` \
+                 in lew.toml to a name of your own"
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create S3 bucket {name}")),
+    }
+}
+
+/// The bucket's settings as S3 reports them.
+#[derive(Debug, Default)]
+struct Settings {
+    public_access_blocked: bool,
+    sse_s3: bool,
+    policy: Option<String>,
+    tags: Vec<Tag>,
+}
+
+impl Settings {
+    fn tls_statement_ok(&self, d: &Deployment) -> bool {
+        let want = canonical_statement(&tls_statement(d));
+        self.policy
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            .and_then(|p| p.get("Statement").cloned())
+            .map(|s| match s {
+                Value::Array(items) => items,
+                one => vec![one],
+            })
+            .is_some_and(|items| items.iter().any(|s| canonical_statement(s) == want))
+    }
+
+    fn tags_ok(&self, d: &Deployment) -> bool {
+        d.tags()
+            .iter()
+            .all(|(k, v)| self.tags.iter().any(|t| t.key() == *k && t.value() == v))
+    }
+
+    fn differences(&self, d: &Deployment) -> Vec<String> {
+        let mut changes = Vec::new();
+        if !self.public_access_blocked {
+            changes.push("public access block: off → all four settings on".to_string());
+        }
+        if !self.sse_s3 {
+            changes.push("default encryption: not SSE-S3 → SSE-S3 (AES256)".to_string());
+        }
+        if !self.tls_statement_ok(d) {
+            changes.push(format!("bucket policy: statement {TLS_SID} missing or changed"));
+        }
+        if !self.tags_ok(d) {
+            changes.push("tags: lew:app / lew:version missing or old".to_string());
+        }
+        changes
+    }
+}
+
+async fn read(d: &Deployment) -> Result<Settings> {
+    let s3 = &d.aws.s3;
+    let name = &d.names.bucket;
+    let public_access_blocked = match s3.get_public_access_block().bucket(name).send().await {
+        Ok(out) => out.public_access_block_configuration.is_some_and(|c| {
+            c.block_public_acls == Some(true)
+                && c.ignore_public_acls == Some(true)
+                && c.block_public_policy == Some(true)
+                && c.restrict_public_buckets == Some(true)
+        }),
+        Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => false,
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the public access block of {name}"));
+        }
+    };
+    let sse_s3 = match s3.get_bucket_encryption().bucket(name).send().await {
+        Ok(out) => out.server_side_encryption_configuration.is_some_and(|c| {
+            c.rules().iter().any(|r| {
+                r.apply_server_side_encryption_by_default()
+                    .is_some_and(|by| by.sse_algorithm() == &ServerSideEncryption::Aes256)
+            })
+        }),
+        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => false,
+        Err(e) => return Err(e).with_context(|| format!("cannot read the encryption of {name}")),
+    };
+    let policy = match s3.get_bucket_policy().bucket(name).send().await {
+        Ok(out) => out.policy,
+        Err(e) if e.code() == Some("NoSuchBucketPolicy") => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read the policy of {name}")),
+    };
+    Ok(Settings {
+        public_access_blocked,
+        sse_s3,
+        policy,
+        tags: tags(d).await?,
+    })
+}
+
+/// Applies whatever differs from lew's settings.
+async fn converge(d: &Deployment, have: &Settings) -> Result<()> {
+    let s3 = &d.aws.s3;
+    let name = &d.names.bucket;
+    if !have.public_access_blocked {
+        s3.put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("cannot block public access to {name}"))?;
+    }
+    if !have.sse_s3 {
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::Aes256)
+            .build()?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(by_default)
+            .build();
+        s3.put_bucket_encryption()
+            .bucket(name)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(rule)
+                    .build()?,
+            )
+            .send()
+            .await
+            .with_context(|| format!("cannot set default encryption on {name}"))?;
+    }
+    if !have.tls_statement_ok(d) {
+        let policy = merged_policy(have.policy.as_deref(), tls_statement(d));
+        s3.put_bucket_policy()
+            .bucket(name)
+            .policy(policy.to_string())
+            .send()
+            .await
+            .with_context(|| format!("cannot put the bucket policy of {name}"))?;
+    }
+    if !have.tags_ok(d) {
+        // PutBucketTagging replaces the whole set: keep the tags others added.
+        let mut tags: Vec<Tag> = have
+            .tags
+            .iter()
+            .filter(|t| !d.tags().iter().any(|(k, _)| t.key() == *k))
+            .cloned()
+            .collect();
+        for (k, v) in d.tags() {
+            tags.push(Tag::builder().key(k).value(v).build()?);
+        }
+        s3.put_bucket_tagging()
+            .bucket(name)
+            .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
+            .send()
+            .await
+            .with_context(|| format!("cannot tag S3 bucket {name}"))?;
+    }
+    Ok(())
+}
+
+/// The existing policy with lew's statement added or replaced; other statements are kept.
+pub fn merged_policy(existing: Option<&str>, statement: Value) -> Value {
+    let mut policy = existing
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({"Version": "2012-10-17"}));
+    let mut statements = match policy.get("Statement").cloned() {
+        Some(Value::Array(items)) => items,
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    let sid = statement.get("Sid").cloned();
+    statements.retain(|s| s.get("Sid") != sid.as_ref());
+    statements.push(statement);
+    policy["Statement"] = Value::Array(statements);
+    policy
+}
+
+/// Empties (every version and delete marker) and deletes the bucket, if it is lew's.
+pub async fn delete(d: &Deployment, delete_data: bool) -> Result<Removed> {
+    let name = d.names.bucket.clone();
+    match presence(d).await? {
+        Presence::Missing => return Ok(Removed::new("s3 bucket", name, Removal::AlreadyGone)),
+        Presence::External => return Ok(Removed::new("s3 bucket", name, Removal::NotOwned)),
+        Presence::Owned if !delete_data => {
+            return Ok(Removed::new("s3 bucket", name, Removal::Kept)
+                .note("kept with its scenes and renders; --delete-data deletes it"));
+        }
+        Presence::Owned => {}
+    }
+    let s3 = &d.aws.s3;
+    let mut deleted = 0usize;
+    // ListObjectVersions has no SDK paginator: follow its markers by hand.
+    let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket(&name)
+            .set_key_marker(key_marker.take())
+            .set_version_id_marker(version_marker.take())
+            .send()
+            .await
+            .with_context(|| format!("cannot list the objects in {name}"))?;
+        let mut ids = Vec::new();
+        for v in page.versions() {
+            if let Some(key) = v.key() {
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .set_version_id(v.version_id().map(str::to_string))
+                        .build()?,
+                );
+            }
+        }
+        for m in page.delete_markers() {
+            if let Some(key) = m.key() {
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .set_version_id(m.version_id().map(str::to_string))
+                        .build()?,
+                );
+            }
+        }
+        // One page holds at most 1000 entries, DeleteObjects' limit.
+        if !ids.is_empty() {
+            deleted += ids.len();
+            let out = s3
+                .delete_objects()
+                .bucket(&name)
+                .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build()?)
+                .send()
+                .await
+                .with_context(|| format!("cannot delete objects in {name}"))?;
+            if let Some(err) = out.errors().first() {
+                bail!(
+                    "cannot delete {} in {name}: {}",
+                    err.key().unwrap_or("an object"),
+                    err.message().unwrap_or("unknown error")
+                );
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker;
+        version_marker = page.next_version_id_marker;
+    }
+    match s3.delete_bucket().bucket(&name).send().await {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("NoSuchBucket") => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot delete S3 bucket {name}")),
+    }
+    Ok(Removed::new("s3 bucket", name, Removal::Deleted)
+        .note(format!("{deleted} object versions deleted")))
+}

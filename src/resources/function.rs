@@ -1,0 +1,410 @@
+//! The launcher Lambda function `lew-<app>-launcher`.
+//!
+//! Its code is the launcher embedded in lew, zipped in memory with fixed timestamps, so the
+//! code is uploaded only when its SHA-256 differs from what Lambda reports. Configuration is
+//! compared field by field and updated only where it differs. A role that was just created
+//! may not be assumable by Lambda for some seconds; creation retries on that typed error.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_lambda::client::Waiters as _;
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::create_function::CreateFunctionError;
+use aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder;
+use aws_sdk_lambda::operation::delete_function::DeleteFunctionError;
+use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
+use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigError;
+use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+use serde::Serialize;
+
+use super::network::Network;
+use super::{CONTAINER, Deployment, Mode, Outcome, Removal, Removed, STARTED_BY};
+use crate::embedded;
+use crate::progress::{Progress, Step};
+
+pub const RUNTIME: Runtime = Runtime::Python312;
+/// Lambda's own retries of a failed launch (its default is also 2; set so it is explicit).
+pub const ASYNC_RETRIES: i32 = 2;
+/// A launch event older than this is dropped (and the job was never queued).
+pub const ASYNC_MAX_AGE_S: i32 = 3600;
+/// One launcher at a time, so two concurrent invocations cannot both count the same running
+/// tasks and together start more than `worker.max_tasks`. Bursts queue up inside Lambda.
+pub const RESERVED_CONCURRENCY: i32 = 1;
+/// Waiting for a new role to become assumable: attempts and the pause between them.
+pub const IAM_ATTEMPTS: u32 = 12;
+const WAIT: Duration = Duration::from_secs(120);
+
+/// What lew configures on the function, in a form that compares and reports well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    pub runtime: String,
+    pub handler: String,
+    pub role: String,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    pub environment: BTreeMap<String, String>,
+}
+
+/// The launcher's environment: the contract between lew and `launcher/launcher.py`.
+pub fn environment(d: &Deployment, queue_url: &str, network: &Network) -> BTreeMap<String, String> {
+    let c = &d.cfg;
+    [
+        ("LEW_QUEUE_URL", queue_url.to_string()),
+        ("LEW_CLUSTER", d.names.cluster.clone()),
+        ("LEW_TASK_FAMILY", d.names.task_family.clone()),
+        ("LEW_CONTAINER_NAME", CONTAINER.to_string()),
+        ("LEW_SUBNETS", network.subnets.join(",")),
+        ("LEW_SECURITY_GROUPS", network.security_groups.join(",")),
+        (
+            "LEW_ASSIGN_PUBLIC_IP",
+            if c.network.assign_public_ip { "ENABLED" } else { "DISABLED" }.to_string(),
+        ),
+        ("LEW_MAX_TASKS", c.worker.max_tasks.to_string()),
+        (
+            "LEW_CAPACITY_PROVIDER",
+            if c.worker.spot { "FARGATE_SPOT" } else { "FARGATE" }.to_string(),
+        ),
+        ("LEW_INPUT_PREFIX", c.bucket.input_prefix.clone()),
+        ("LEW_INPUT_SUFFIX", ".zip".to_string()),
+        ("LEW_STARTED_BY", STARTED_BY.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub fn desired(d: &Deployment, queue_url: &str, network: &Network) -> Settings {
+    Settings {
+        runtime: RUNTIME.as_str().to_string(),
+        handler: embedded::LAUNCHER_HANDLER.to_string(),
+        role: d.role_arn(&d.names.launcher_role),
+        memory_mb: d.cfg.launcher.memory_mb as i32,
+        timeout_s: d.cfg.launcher.timeout_s as i32,
+        environment: environment(d, queue_url, network),
+    }
+}
+
+impl Settings {
+    fn from_function(out: &GetFunctionOutput) -> Option<Settings> {
+        let c = out.configuration()?;
+        Some(Settings {
+            runtime: c.runtime().map_or(String::new(), |r| r.as_str().to_string()),
+            handler: c.handler().unwrap_or_default().to_string(),
+            role: c.role().unwrap_or_default().to_string(),
+            memory_mb: c.memory_size().unwrap_or(0),
+            timeout_s: c.timeout().unwrap_or(0),
+            environment: c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn differences(&self, want: &Settings) -> Vec<String> {
+        let mut out = Vec::new();
+        super::compare(&mut out, "runtime", &self.runtime, &want.runtime);
+        super::compare(&mut out, "handler", &self.handler, &want.handler);
+        super::compare(&mut out, "role", &self.role, &want.role);
+        super::compare(&mut out, "memory_mb", self.memory_mb, want.memory_mb);
+        super::compare(&mut out, "timeout_s", self.timeout_s, want.timeout_s);
+        for (k, v) in &want.environment {
+            match self.environment.get(k) {
+                Some(have) if have == v => {}
+                Some(have) => out.push(format!("environment {k}: {have} → {v}")),
+                None => out.push(format!("environment {k}: (unset) → {v}")),
+            }
+        }
+        for k in self.environment.keys() {
+            if !want.environment.contains_key(k) {
+                out.push(format!("environment {k}: remove"));
+            }
+        }
+        out
+    }
+}
+
+pub async fn get(d: &Deployment) -> Result<Option<GetFunctionOutput>> {
+    let name = &d.names.function;
+    match d.aws.lambda.get_function().function_name(name).send().await {
+        Ok(out) => Ok(Some(out)),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), GetFunctionError::ResourceNotFoundException(_)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read Lambda function {name}")),
+    }
+}
+
+fn owned(d: &Deployment, out: &GetFunctionOutput) -> bool {
+    out.tags()
+        .is_some_and(|t| d.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+}
+
+/// Creates the function or converges its code and configuration.
+pub async fn ensure(
+    d: &Deployment,
+    queue_url: &str,
+    network: &Network,
+    mode: Mode,
+) -> Result<Outcome> {
+    let lambda = &d.aws.lambda;
+    let name = d.names.function.clone();
+    let outcome = Outcome::new("lambda function", &name);
+    let want = desired(d, queue_url, network);
+    let package = embedded::launcher_zip();
+    let sha = embedded::code_sha256(&package);
+
+    let Some(existing) = get(d).await? else {
+        if mode == Mode::Apply {
+            let step = d.progress.step(format!("lambda function {name}"));
+            let mut req = lambda
+                .create_function()
+                .function_name(&name)
+                .description("lew launcher: queues render jobs and starts worker tasks")
+                .runtime(RUNTIME)
+                .handler(&want.handler)
+                .role(&want.role)
+                .memory_size(want.memory_mb)
+                .timeout(want.timeout_s)
+                .environment(
+                    Environment::builder()
+                        .set_variables(Some(want.environment.clone().into_iter().collect()))
+                        .build(),
+                )
+                .code(FunctionCode::builder().zip_file(Blob::new(package)).build());
+            for (k, v) in d.tags() {
+                req = req.tags(k, v);
+            }
+            create_with_retry(req, &d.names.launcher_role, &step).await?;
+            step.clear();
+            lambda
+                .wait_until_function_active_v2()
+                .function_name(&name)
+                .wait(WAIT)
+                .await
+                .with_context(|| format!("Lambda function {name} did not become active"))?;
+            settle_invocation(d, Mode::Apply).await?;
+        }
+        return Ok(outcome.created());
+    };
+
+    if !owned(d, &existing) {
+        return Err(super::not_ours("Lambda function", &name, &d.cfg.app));
+    }
+    let have = Settings::from_function(&existing).context("GetFunction returned no configuration")?;
+    let mut changes = have.differences(&want);
+    let code_differs = existing
+        .configuration()
+        .and_then(|c| c.code_sha256())
+        .is_none_or(|have| have != sha);
+    if code_differs {
+        changes.push("code: the embedded launcher changed".to_string());
+    }
+    let settle = settle_invocation(d, Mode::Plan).await?;
+    let settle_differs = !settle.is_empty();
+    changes.extend(settle);
+
+    if mode == Mode::Apply {
+        if code_differs {
+            lambda
+                .update_function_code()
+                .function_name(&name)
+                .zip_file(Blob::new(package))
+                .send()
+                .await
+                .with_context(|| format!("cannot update the code of {name}"))?;
+            wait_updated(d).await?;
+        }
+        if have != want {
+            lambda
+                .update_function_configuration()
+                .function_name(&name)
+                .runtime(RUNTIME)
+                .handler(&want.handler)
+                .role(&want.role)
+                .memory_size(want.memory_mb)
+                .timeout(want.timeout_s)
+                .environment(
+                    Environment::builder()
+                        .set_variables(Some(want.environment.clone().into_iter().collect()))
+                        .build(),
+                )
+                .send()
+                .await
+                .with_context(|| format!("cannot update the configuration of {name}"))?;
+            wait_updated(d).await?;
+        }
+        if settle_differs {
+            settle_invocation(d, Mode::Apply).await?;
+        }
+    }
+    Ok(outcome.with_changes(changes))
+}
+
+async fn wait_updated(d: &Deployment) -> Result<()> {
+    let name = &d.names.function;
+    d.aws
+        .lambda
+        .wait_until_function_updated_v2()
+        .function_name(name)
+        .wait(WAIT)
+        .await
+        .with_context(|| format!("Lambda function {name} did not finish updating"))?;
+    Ok(())
+}
+
+/// The async-invocation retry settings and the reserved concurrency: returns what differs and,
+/// in Apply mode, sets it.
+async fn settle_invocation(d: &Deployment, mode: Mode) -> Result<Vec<String>> {
+    let lambda = &d.aws.lambda;
+    let name = &d.names.function;
+    let mut changes = Vec::new();
+
+    let invoke = match lambda
+        .get_function_event_invoke_config()
+        .function_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Some((out.maximum_retry_attempts, out.maximum_event_age_in_seconds)),
+        Err(SdkError::ServiceError(e))
+            if matches!(
+                e.err(),
+                GetFunctionEventInvokeConfigError::ResourceNotFoundException(_)
+            ) =>
+        {
+            None
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read the retry settings of {name}")),
+    };
+    if invoke != Some((Some(ASYNC_RETRIES), Some(ASYNC_MAX_AGE_S))) {
+        changes.push(format!(
+            "async retries: → {ASYNC_RETRIES}, max event age {ASYNC_MAX_AGE_S} s"
+        ));
+        if mode == Mode::Apply {
+            lambda
+                .put_function_event_invoke_config()
+                .function_name(name)
+                .maximum_retry_attempts(ASYNC_RETRIES)
+                .maximum_event_age_in_seconds(ASYNC_MAX_AGE_S)
+                .send()
+                .await
+                .with_context(|| format!("cannot set the retry settings of {name}"))?;
+        }
+    }
+
+    let reserved = lambda
+        .get_function_concurrency()
+        .function_name(name)
+        .send()
+        .await
+        .with_context(|| format!("cannot read the concurrency of {name}"))?
+        .reserved_concurrent_executions;
+    if reserved != Some(RESERVED_CONCURRENCY) {
+        changes.push(format!(
+            "reserved concurrency: {} → {RESERVED_CONCURRENCY}",
+            reserved.map_or("none".to_string(), |r| r.to_string())
+        ));
+        if mode == Mode::Apply {
+            match lambda
+                .put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(RESERVED_CONCURRENCY)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                // New accounts may have too little concurrency to reserve any. The launcher
+                // then still works; concurrent launches can briefly exceed max_tasks.
+                Err(SdkError::ServiceError(e))
+                    if matches!(
+                        e.err(),
+                        PutFunctionConcurrencyError::InvalidParameterValueException(_)
+                    ) =>
+                {
+                    d.progress.warn(format!(
+                        "cannot reserve concurrency for {name} ({}); bursts of uploads may \
+                         briefly start more than worker.max_tasks tasks",
+                        super::short_error(e.err())
+                    ));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot reserve concurrency for {name}"));
+                }
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Whether a CreateFunction error is IAM's eventual consistency: the role exists but Lambda
+/// cannot assume it yet. Matched by typed variant; the message tells it from other invalid
+/// parameters.
+pub fn role_not_ready(err: &SdkError<CreateFunctionError>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(CreateFunctionError::InvalidParameterValueException(e))
+            if e.message().is_some_and(|m| m.contains("cannot be assumed"))
+    )
+}
+
+/// Sends CreateFunction, retrying with a bounded backoff while the role is not yet assumable.
+pub async fn create_with_retry(
+    req: CreateFunctionFluentBuilder,
+    role: &str,
+    step: &Step,
+) -> Result<()> {
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=IAM_ATTEMPTS {
+        match req.clone().send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if role_not_ready(&e) && attempt < IAM_ATTEMPTS => {
+                step.note(format!(
+                    "waiting for IAM propagation ({attempt}/{IAM_ATTEMPTS})"
+                ));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+            Err(e) if role_not_ready(&e) => {
+                bail!(
+                    "Lambda still cannot assume IAM role {role} after {IAM_ATTEMPTS} attempts; \
+                     check that the role exists and trusts lambda.amazonaws.com, then run \
+                     `lew setup` again"
+                )
+            }
+            Err(e) => return Err(e).context("cannot create the launcher Lambda function"),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Deletes the function if it is this app's.
+pub async fn delete(d: &Deployment) -> Result<Removed> {
+    let name = d.names.function.clone();
+    let Some(existing) = get(d).await? else {
+        return Ok(Removed::new("lambda function", name, Removal::AlreadyGone));
+    };
+    if !owned(d, &existing) {
+        return Ok(Removed::new("lambda function", name, Removal::NotOwned));
+    }
+    match d.aws.lambda.delete_function().function_name(&name).send().await {
+        Ok(_) => Ok(Removed::new("lambda function", name, Removal::Deleted)),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DeleteFunctionError::ResourceNotFoundException(_)) =>
+        {
+            Ok(Removed::new("lambda function", name, Removal::AlreadyGone))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot delete Lambda function {name}")),
+    }
+}
+
+/// A progress handle for callers without one (tests).
+pub fn silent_step() -> Step {
+    Progress::hidden().step("lambda function")
+}

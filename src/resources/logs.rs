@@ -1,0 +1,148 @@
+//! The CloudWatch log groups of the worker (`/lew/<app>/worker`) and the launcher
+//! (`/aws/lambda/lew-<app>-launcher`).
+//!
+//! lew creates the launcher's group itself, before the function exists, so that it gets a
+//! retention period: the group Lambda would create on its own keeps logs forever.
+
+use anyhow::{Context as _, Result};
+use aws_sdk_cloudwatchlogs::error::SdkError;
+use aws_sdk_cloudwatchlogs::operation::create_log_group::CreateLogGroupError;
+use aws_sdk_cloudwatchlogs::operation::delete_log_group::DeleteLogGroupError;
+use aws_sdk_cloudwatchlogs::types::LogGroup;
+
+use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours};
+
+/// Which of the two log groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Worker,
+    Launcher,
+}
+
+impl Which {
+    pub fn name(self, d: &Deployment) -> &str {
+        match self {
+            Which::Worker => &d.names.worker_log_group,
+            Which::Launcher => &d.names.launcher_log_group,
+        }
+    }
+}
+
+async fn find(d: &Deployment, name: &str) -> Result<Option<LogGroup>> {
+    let groups = d
+        .aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .with_context(|| format!("cannot look up log group {name}"))?
+        .log_groups
+        .unwrap_or_default();
+    Ok(groups
+        .into_iter()
+        .find(|g| g.log_group_name() == Some(name)))
+}
+
+async fn owned(d: &Deployment, name: &str) -> Result<bool> {
+    let tags = d
+        .aws
+        .logs
+        .list_tags_for_resource()
+        .resource_arn(d.log_group_arn(name))
+        .send()
+        .await
+        .with_context(|| format!("cannot read the tags of log group {name}"))?
+        .tags
+        .unwrap_or_default();
+    Ok(d.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+}
+
+/// Creates the log group or converges its retention.
+pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome> {
+    let name = which.name(d).to_string();
+    let outcome = Outcome::new("log group", &name);
+    let want = d.cfg.logs.retention_days as i32;
+    let logs = &d.aws.logs;
+
+    let Some(group) = find(d, &name).await? else {
+        if mode == Mode::Apply {
+            let mut req = logs.create_log_group().log_group_name(&name);
+            for (k, v) in d.tags() {
+                req = req.tags(k, v);
+            }
+            match req.send().await {
+                Ok(_) => {}
+                // Created meanwhile (by Lambda's first run, or a concurrent setup): converge it.
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), CreateLogGroupError::ResourceAlreadyExistsException(_)) => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot create log group {name}")),
+            }
+            set_retention(d, &name, want).await?;
+        }
+        return Ok(outcome.created());
+    };
+
+    let mut changes = Vec::new();
+    if !owned(d, &name).await? {
+        // Lambda creates its function's group, untagged, when the function first logs (for
+        // example an invocation racing a teardown). That group can only be ours: adopt it.
+        if which != Which::Launcher {
+            return Err(not_ours("log group", &name, &d.cfg.app));
+        }
+        changes.push("tags: adopting the group Lambda created".to_string());
+        if mode == Mode::Apply {
+            let mut req = logs
+                .tag_resource()
+                .resource_arn(d.log_group_arn(&name));
+            for (k, v) in d.tags() {
+                req = req.tags(k, v);
+            }
+            req.send()
+                .await
+                .with_context(|| format!("cannot tag log group {name}"))?;
+        }
+    }
+    let have = group.retention_in_days();
+    if have != Some(want) {
+        let shown = have.map_or("never expire".to_string(), |h| format!("{h} days"));
+        changes.push(format!("retention: {shown} → {want} days"));
+        if mode == Mode::Apply {
+            set_retention(d, &name, want).await?;
+        }
+    }
+    Ok(outcome.with_changes(changes))
+}
+
+async fn set_retention(d: &Deployment, name: &str, days: i32) -> Result<()> {
+    d.aws
+        .logs
+        .put_retention_policy()
+        .log_group_name(name)
+        .retention_in_days(days)
+        .send()
+        .await
+        .with_context(|| format!("cannot set the retention of log group {name}"))?;
+    Ok(())
+}
+
+/// Deletes the log group if it is this app's.
+pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
+    let name = which.name(d).to_string();
+    if find(d, &name).await?.is_none() {
+        return Ok(Removed::new("log group", name, Removal::AlreadyGone));
+    }
+    // The launcher's group may have been created by Lambda, untagged; its name is lew's.
+    if which == Which::Worker && !owned(d, &name).await? {
+        return Ok(Removed::new("log group", name, Removal::NotOwned));
+    }
+    match d.aws.logs.delete_log_group().log_group_name(&name).send().await {
+        Ok(_) => Ok(Removed::new("log group", name, Removal::Deleted)),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DeleteLogGroupError::ResourceNotFoundException(_)) =>
+        {
+            Ok(Removed::new("log group", name, Removal::AlreadyGone))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot delete log group {name}")),
+    }
+}

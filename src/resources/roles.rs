@@ -1,0 +1,372 @@
+//! The three IAM roles and their inline least-privilege policies.
+//!
+//! - `lew-<app>-launcher`: assumed by Lambda; may queue jobs, count and start worker tasks of
+//!   this cluster and family, pass exactly the two task roles to ECS, and write its own logs.
+//! - `lew-<app>-task`: assumed by the worker container; may take jobs off the queue, read scenes
+//!   and write renders under the configured prefixes.
+//! - `lew-<app>-execution`: assumed by ECS to pull the worker image and ship its logs.
+//!
+//! Every statement names exact ARNs; `*` appears only where AWS offers no resource scoping
+//! (`ecr:GetAuthorizationToken`, and `ecs:ListTasks`, which is scoped by a cluster condition).
+//! No AWS managed policy is used.
+
+use anyhow::{Context as _, Result};
+use aws_sdk_iam::error::SdkError;
+use aws_sdk_iam::operation::delete_role::DeleteRoleError;
+use aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyError;
+use aws_sdk_iam::operation::get_role::GetRoleError;
+use aws_sdk_iam::operation::get_role_policy::GetRolePolicyError;
+use aws_sdk_iam::types::Tag;
+use serde_json::{Value, json};
+
+use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_policy};
+
+/// The name of lew's inline policy on each role.
+pub const POLICY_NAME: &str = "lew";
+
+/// One role as lew wants it.
+#[derive(Debug, Clone)]
+pub struct RoleSpec {
+    pub name: String,
+    pub description: &'static str,
+    pub trust: Value,
+    pub policy: Value,
+}
+
+/// The three roles, in the order they are reported.
+pub fn specs(d: &Deployment) -> Vec<RoleSpec> {
+    vec![launcher(d), task(d), execution(d)]
+}
+
+pub fn launcher(d: &Deployment) -> RoleSpec {
+    let n = &d.names;
+    let family_arn = d
+        .aws
+        .arn("ecs", &format!("task-definition/{}:*", n.task_family));
+    RoleSpec {
+        name: n.launcher_role.clone(),
+        description: "lew launcher Lambda: queues render jobs and starts worker tasks",
+        trust: trust("lambda.amazonaws.com", None),
+        policy: json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "QueueJobs",
+                    "Effect": "Allow",
+                    "Action": "sqs:SendMessage",
+                    "Resource": d.queue_arn(),
+                },
+                {
+                    "Sid": "StartWorkers",
+                    "Effect": "Allow",
+                    "Action": "ecs:RunTask",
+                    "Resource": family_arn,
+                    "Condition": {"ArnEquals": {"ecs:cluster": d.cluster_arn()}},
+                },
+                {
+                    "Sid": "CountWorkers",
+                    "Effect": "Allow",
+                    "Action": "ecs:ListTasks",
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"ecs:cluster": d.cluster_arn()}},
+                },
+                {
+                    "Sid": "PassTaskRoles",
+                    "Effect": "Allow",
+                    "Action": "iam:PassRole",
+                    "Resource": [d.role_arn(&n.task_role), d.role_arn(&n.execution_role)],
+                    "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+                },
+                {
+                    "Sid": "WriteOwnLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": format!("{}:*", d.log_group_arn(&n.launcher_log_group)),
+                },
+            ],
+        }),
+    }
+}
+
+pub fn task(d: &Deployment) -> RoleSpec {
+    let n = &d.names;
+    let b = &d.cfg.bucket;
+    RoleSpec {
+        name: n.task_role.clone(),
+        description: "lew worker task: takes render jobs off the queue, reads scenes, writes renders",
+        trust: trust("ecs-tasks.amazonaws.com", Some(d)),
+        policy: json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "TakeJobs",
+                    "Effect": "Allow",
+                    "Action": [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes",
+                    ],
+                    "Resource": d.queue_arn(),
+                },
+                {
+                    "Sid": "ReadScenes",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": d.aws.s3_arn(&format!("{}/{}*", n.bucket, b.input_prefix)),
+                },
+                {
+                    "Sid": "WriteRenders",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": d.aws.s3_arn(&format!("{}/{}*", n.bucket, b.output_prefix)),
+                },
+                {
+                    // Without ListBucket, S3 answers 403 instead of 404 for a missing object,
+                    // and the worker could not tell "not rendered yet" from "forbidden".
+                    "Sid": "SeeMissingRenders",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": d.bucket_arn(),
+                },
+            ],
+        }),
+    }
+}
+
+pub fn execution(d: &Deployment) -> RoleSpec {
+    let n = &d.names;
+    RoleSpec {
+        name: n.execution_role.clone(),
+        description: "lew worker task execution: pulls the worker image, ships its logs",
+        trust: trust("ecs-tasks.amazonaws.com", Some(d)),
+        policy: json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "RegistryLogin",
+                    "Effect": "Allow",
+                    "Action": "ecr:GetAuthorizationToken",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "PullWorkerImage",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ecr:BatchCheckLayerAvailability",
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                    ],
+                    "Resource": d.repository_arn(),
+                },
+                {
+                    "Sid": "WriteWorkerLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": format!("{}:*", d.log_group_arn(&n.worker_log_group)),
+                },
+            ],
+        }),
+    }
+}
+
+/// A trust policy for one service. For ECS, AWS's confused-deputy guard: only tasks of this
+/// account may assume the role.
+fn trust(service: &str, account_guard: Option<&Deployment>) -> Value {
+    let mut statement = json!({
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    });
+    if let Some(d) = account_guard {
+        statement["Condition"] = json!({
+            "ArnLike": {"aws:SourceArn": d.aws.arn("ecs", "*")},
+            "StringEquals": {"aws:SourceAccount": d.aws.account},
+        });
+    }
+    json!({"Version": "2012-10-17", "Statement": [statement]})
+}
+
+/// Creates the role or converges its trust policy, inline policy and tags.
+pub async fn ensure(d: &Deployment, spec: &RoleSpec, mode: Mode) -> Result<Outcome> {
+    let iam = &d.aws.iam;
+    let outcome = Outcome::new("iam role", &spec.name);
+    let existing = match iam.get_role().role_name(&spec.name).send().await {
+        Ok(out) => out.role,
+        Err(SdkError::ServiceError(e)) if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) => {
+            None
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read IAM role {}", spec.name)),
+    };
+
+    let Some(role) = existing else {
+        if mode == Mode::Apply {
+            iam.create_role()
+                .role_name(&spec.name)
+                .description(spec.description)
+                .assume_role_policy_document(spec.trust.to_string())
+                .set_tags(Some(tags(d)))
+                .send()
+                .await
+                .with_context(|| format!("cannot create IAM role {}", spec.name))?;
+            put_policy(d, spec).await?;
+        }
+        return Ok(outcome.created());
+    };
+
+    if !d.owns(role.tags().iter().map(|t| (t.key(), t.value()))) {
+        return Err(not_ours("IAM role", &spec.name, &d.cfg.app));
+    }
+
+    let mut changes = Vec::new();
+    let trust_ok = role
+        .assume_role_policy_document()
+        .is_some_and(|doc| same_policy(doc, &spec.trust));
+    if !trust_ok {
+        changes.push("trust policy differs".to_string());
+    }
+    let current = match iam
+        .get_role_policy()
+        .role_name(&spec.name)
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(out) => Some(out.policy_document),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), GetRolePolicyError::NoSuchEntityException(_)) =>
+        {
+            None
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the policy of role {}", spec.name));
+        }
+    };
+    let policy_ok = current
+        .as_deref()
+        .is_some_and(|doc| same_policy(doc, &spec.policy));
+    match current {
+        None => changes.push(format!("inline policy {POLICY_NAME:?} missing")),
+        Some(_) if !policy_ok => changes.push(format!("inline policy {POLICY_NAME:?} differs")),
+        Some(_) => {}
+    }
+    let version_ok = role
+        .tags()
+        .iter()
+        .any(|t| t.key() == super::VERSION_TAG && t.value() == env!("CARGO_PKG_VERSION"));
+
+    if mode == Mode::Apply {
+        if !trust_ok {
+            iam.update_assume_role_policy()
+                .role_name(&spec.name)
+                .policy_document(spec.trust.to_string())
+                .send()
+                .await
+                .with_context(|| format!("cannot update the trust policy of role {}", spec.name))?;
+        }
+        if !policy_ok {
+            put_policy(d, spec).await?;
+        }
+        if !version_ok {
+            iam.tag_role()
+                .role_name(&spec.name)
+                .set_tags(Some(tags(d)))
+                .send()
+                .await
+                .with_context(|| format!("cannot tag IAM role {}", spec.name))?;
+        }
+    }
+    Ok(outcome.with_changes(changes))
+}
+
+async fn put_policy(d: &Deployment, spec: &RoleSpec) -> Result<()> {
+    d.aws
+        .iam
+        .put_role_policy()
+        .role_name(&spec.name)
+        .policy_name(POLICY_NAME)
+        .policy_document(spec.policy.to_string())
+        .send()
+        .await
+        .with_context(|| format!("cannot put the inline policy of role {}", spec.name))?;
+    Ok(())
+}
+
+fn tags(d: &Deployment) -> Vec<Tag> {
+    d.tags()
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value set"))
+        .collect()
+}
+
+/// Deletes a role lew owns, with its inline and attached policies (IAM refuses otherwise).
+pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
+    let iam = &d.aws.iam;
+    let role = match iam.get_role().role_name(name).send().await {
+        Ok(out) => out.role,
+        Err(SdkError::ServiceError(e)) if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) => {
+            None
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read IAM role {name}")),
+    };
+    let Some(role) = role else {
+        return Ok(Removed::new("iam role", name, Removal::AlreadyGone));
+    };
+    if !d.owns(role.tags().iter().map(|t| (t.key(), t.value()))) {
+        return Ok(Removed::new("iam role", name, Removal::NotOwned));
+    }
+
+    let inline = iam
+        .list_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .with_context(|| format!("cannot list the policies of role {name}"))?;
+    for policy in inline {
+        match iam
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(&policy)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeleteRolePolicyError::NoSuchEntityException(_)) => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot delete policy {policy} of role {name}"));
+            }
+        }
+    }
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .with_context(|| format!("cannot list the attached policies of role {name}"))?;
+    for policy in attached {
+        if let Some(arn) = policy.policy_arn() {
+            iam.detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .with_context(|| format!("cannot detach {arn} from role {name}"))?;
+        }
+    }
+
+    match iam.delete_role().role_name(name).send().await {
+        Ok(_) => Ok(Removed::new("iam role", name, Removal::Deleted)),
+        Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteRoleError::NoSuchEntityException(_)) => {
+            Ok(Removed::new("iam role", name, Removal::AlreadyGone))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot delete IAM role {name}")),
+    }
+}

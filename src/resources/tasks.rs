@@ -1,0 +1,132 @@
+//! The worker tasks running in the cluster: counted by `status`, followed by `render`, and
+//! stopped first by `teardown` so nothing keeps running (and costing) after it.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use aws_sdk_ecs::client::Waiters as _;
+use aws_sdk_ecs::error::SdkError;
+use aws_sdk_ecs::operation::list_tasks::ListTasksError;
+use aws_sdk_ecs::types::{DesiredStatus, Task};
+use serde::Serialize;
+
+use super::{Deployment, STARTED_BY};
+
+/// How long teardown waits for stopped tasks to be gone before it goes on.
+const STOP_WAIT: Duration = Duration::from_secs(180);
+
+/// The ARNs of tasks that are (or are about to be) running. `only_lew`: only those the
+/// launcher started. A missing cluster has none.
+pub async fn running(d: &Deployment, only_lew: bool) -> Result<Vec<String>> {
+    let mut req = d
+        .aws
+        .ecs
+        .list_tasks()
+        .cluster(&d.names.cluster)
+        .desired_status(DesiredStatus::Running);
+    if only_lew {
+        req = req.started_by(STARTED_BY);
+    }
+    let mut pages = req.into_paginator().send();
+    let mut arns = Vec::new();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => arns.extend(page.task_arns.unwrap_or_default()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), ListTasksError::ClusterNotFoundException(_)) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot list the tasks of cluster {}", d.names.cluster));
+            }
+        }
+    }
+    Ok(arns)
+}
+
+/// Full descriptions of tasks, 100 at a time (DescribeTasks' limit).
+pub async fn describe(d: &Deployment, arns: &[String]) -> Result<Vec<Task>> {
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let out = d
+            .aws
+            .ecs
+            .describe_tasks()
+            .cluster(&d.names.cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context("cannot describe the worker tasks")?;
+        tasks.extend(out.tasks.unwrap_or_default());
+    }
+    Ok(tasks)
+}
+
+/// Running tasks by their last status, for `status`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counts {
+    pub provisioning: usize,
+    pub pending: usize,
+    pub running: usize,
+    pub stopping: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.provisioning + self.pending + self.running + self.stopping
+    }
+}
+
+pub async fn counts(d: &Deployment) -> Result<Counts> {
+    let arns = running(d, false).await?;
+    let mut counts = Counts::default();
+    for task in describe(d, &arns).await? {
+        match task.last_status().unwrap_or_default() {
+            "PROVISIONING" => counts.provisioning += 1,
+            "PENDING" | "ACTIVATING" => counts.pending += 1,
+            "RUNNING" => counts.running += 1,
+            _ => counts.stopping += 1,
+        }
+    }
+    Ok(counts)
+}
+
+/// Stops every task the launcher started and waits (bounded) until they have stopped.
+/// Returns how many were stopped.
+pub async fn stop_all(d: &Deployment, reason: &str) -> Result<usize> {
+    let arns = running(d, true).await?;
+    if arns.is_empty() {
+        return Ok(0);
+    }
+    for arn in &arns {
+        d.aws
+            .ecs
+            .stop_task()
+            .cluster(&d.names.cluster)
+            .task(arn)
+            .reason(reason)
+            .send()
+            .await
+            .with_context(|| format!("cannot stop task {arn}"))?;
+    }
+    for chunk in arns.chunks(100) {
+        let waited = d
+            .aws
+            .ecs
+            .wait_until_tasks_stopped()
+            .cluster(&d.names.cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .wait(STOP_WAIT)
+            .await;
+        if waited.is_err() {
+            d.progress.warn(format!(
+                "{} task(s) did not report STOPPED within {} s; continuing",
+                chunk.len(),
+                STOP_WAIT.as_secs()
+            ));
+        }
+    }
+    Ok(arns.len())
+}

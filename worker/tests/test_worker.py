@@ -1,0 +1,845 @@
+"""Tests of the lew worker against a real moto server and Debian's real POV-Ray.
+
+The loop, signal and end-to-end behaviour run the worker script as a process, the way the ECS
+task runs it; the fine-grained parts (keys, bodies, zip safety, .ini choice, POV-Ray errors) are
+called as functions. Results are read back from moto: objects, queue depths, the dead-letter
+queue. POV-Ray renders stay tiny (64x48) except the demo scene.
+
+The worker process runs on Debian's /usr/bin/python3 with python3-boto3 when that is installed
+(the interpreter and boto3 1.26 of the container image), else on this venv's interpreter;
+LEW_TEST_WORKER_PYTHON overrides the choice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+WORKER = REPO / "worker" / "worker.py"
+DEMO = REPO / "assets" / "lew-demo"
+
+_spec = importlib.util.spec_from_file_location("lew_worker", WORKER)
+assert _spec is not None and _spec.loader is not None
+worker = importlib.util.module_from_spec(_spec)
+sys.modules["lew_worker"] = worker
+_spec.loader.exec_module(worker)
+
+pytestmark = pytest.mark.skipif(shutil.which("povray") is None, reason="povray is not installed")
+
+NOBODY = pwd.getpwnam("nobody")
+IS_ROOT = os.geteuid() == 0
+
+
+def _worker_python() -> str:
+    override = os.environ.get("LEW_TEST_WORKER_PYTHON")
+    if override:
+        return override
+    system = "/usr/bin/python3"
+    if os.path.exists(system):
+        probe = subprocess.run([system, "-c", "import boto3"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return system
+    return sys.executable
+
+
+WORKER_PYTHON = _worker_python()
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenes and zips
+
+
+def tiny_pov(body: str = "") -> str:
+    return (
+        "#version 3.7;\n"
+        "global_settings { assumed_gamma 1 }\n"
+        "camera { location <0, 0, -3> look_at 0 }\n"
+        "light_source { <2, 4, -3> color rgb 1 }\n"
+        "sphere { 0, 1 pigment { color rgb <1, 0.2, 0.1> } }\n" + body
+    )
+
+
+def tiny_ini(pov: str = "scene.pov", width: int = 64, height: int = 48) -> str:
+    return f"Input_File_Name={pov}\nWidth={width}\nHeight={height}\n"
+
+
+# A scene whose parse takes far longer than any test waits (POV-Ray stops it within a second).
+SLOW_POV = (
+    "#version 3.7;\n"
+    "global_settings { assumed_gamma 1 }\n"
+    "#declare I = 0;\n"
+    "#while (I < 1e10)\n"
+    "  #declare I = I + 1;\n"
+    "#end\n"
+    "camera { location <0, 0, -3> look_at 0 }\n"
+    "sphere { 0, 1 pigment { color rgb 1 } }\n"
+)
+
+Entry = tuple[str | zipfile.ZipInfo, bytes | str]
+
+
+def make_zip(entries: list[Entry]) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        warnings.simplefilter("ignore")  # duplicate names are one of the hostile cases
+        for name, data in entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def scene_zip(name: str, pov: str | None = None, extra: list[Entry] | None = None) -> bytes:
+    """A tiny scene whose .ini is named like the zip."""
+    return make_zip([(f"{name}.ini", tiny_ini()), ("scene.pov", pov or tiny_pov()), *(extra or [])])
+
+
+def special_entry(name: str, file_type: int, data: bytes = b"") -> Entry:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = (file_type | 0o777) << 16
+    return (info, data)
+
+
+def lying_zip(real_size: int, claimed_size: int) -> bytes:
+    """One deflated file of `real_size` zeros whose headers claim `claimed_size` bytes."""
+    data = bytearray(make_zip([("bomb.bin", b"\0" * real_size)]))
+    local = data.index(b"PK\x03\x04")
+    struct.pack_into("<I", data, local + 22, claimed_size)
+    central = data.index(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, claimed_size)
+    return bytes(data)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    length, chunk = struct.unpack(">I4s", data[8:16])
+    assert chunk == b"IHDR" and length == 13
+    return struct.unpack(">II", data[16:24])
+
+
+def zip_folder(folder: Path, prefix: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"{prefix}{path.relative_to(folder).as_posix()}")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# A bucket, a queue and a work folder in moto; running the worker against them
+
+
+@dataclass
+class Run:
+    returncode: int
+    events: list[dict[str, Any]]
+    stderr: str
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == event]
+
+
+def parse_events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+@dataclass
+class Stack:
+    s3: Any
+    sqs: Any
+    bucket: str
+    queue_url: str
+    work_dir: Path
+    dlq_url: str | None = None
+    env_overrides: dict[str, str] = field(default_factory=dict)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
+    def keys(self, prefix: str = "") -> list[str]:
+        response = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(obj["Key"] for obj in response.get("Contents", []))
+
+    def send_job(self, key: str, bucket: str | None = None) -> None:
+        body = {
+            "version": 1,
+            "job_id": key.split("/")[1],
+            "bucket": bucket or self.bucket,
+            "key": key,
+            "size": 0,
+            "etag": "x",
+        }
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
+
+    def submit(self, key: str, data: bytes) -> None:
+        self.put(key, data)
+        self.send_job(key)
+
+    def depth(self, url: str | None = None) -> tuple[int, int]:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url or self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]),
+            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEW_")}
+        env.update(
+            LEW_QUEUE_URL=self.queue_url,
+            LEW_WORK_DIR=str(self.work_dir),
+            LEW_WAIT_TIME_S="0",
+            LEW_POVRAY_THREADS="1",
+            LEW_RENDER_TIMEOUT_S="60",
+        )
+        env.update(self.env_overrides)
+        env.update(overrides)
+        return env
+
+    def start(self, user: int | None = None, **overrides: str) -> subprocess.Popen[str]:
+        kwargs: dict[str, Any] = {}
+        if user is not None:
+            kwargs = {"user": user, "group": NOBODY.pw_gid, "extra_groups": []}
+        return subprocess.Popen(
+            [WORKER_PYTHON, str(WORKER)],
+            env=self.env(**overrides),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd="/",
+            **kwargs,
+        )
+
+    def run(self, timeout: float = 90, user: int | None = None, **overrides: str) -> Run:
+        process = self.start(user=user, **overrides)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=30)
+            pytest.fail(f"worker did not finish in {timeout} s:\n{stdout}\n{stderr}")
+        return Run(process.returncode, parse_events(stdout), stderr)
+
+
+def clients() -> tuple[Any, Any]:
+    s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
+    return s3, boto3.client("sqs")
+
+
+def traversable_dir(prefix: str) -> Path:
+    """A folder `nobody` can reach (pytest's tmp_path is inside a 0700 folder)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+def make_stack(
+    suffix: str, visibility: int = 30, max_receives: int | None = None
+) -> tuple[Stack, Callable[[], None]]:
+    s3, sqs = clients()
+    bucket = f"lew-worker-test-{suffix}"
+    s3.create_bucket(Bucket=bucket)
+    attributes = {"VisibilityTimeout": str(visibility)}
+    dlq_url = None
+    if max_receives is not None:
+        dlq_url = sqs.create_queue(QueueName=f"lew-worker-test-{suffix}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}
+        )
+    queue_url = sqs.create_queue(QueueName=f"lew-worker-test-{suffix}", Attributes=attributes)[
+        "QueueUrl"
+    ]
+    work_dir = traversable_dir("lew-worker-test-")
+    stack = Stack(s3, sqs, bucket, queue_url, work_dir, dlq_url)
+    return stack, lambda: shutil.rmtree(work_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def stack(moto_endpoint: str, unique: str) -> Iterator[Stack]:
+    created, cleanup = make_stack(unique)
+    yield created
+    cleanup()
+
+
+def wait_for_object(stack: Stack, key: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while stack.get(key) is None:
+        assert time.monotonic() < deadline, f"{key} did not appear"
+        time.sleep(0.1)
+
+
+def first_line(data: bytes | None) -> str:
+    assert data is not None, "no error.txt"
+    return data.decode().splitlines()[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure functions
+
+
+def test_output_keys() -> None:
+    keys = worker.output_keys("scenes/j1/my scene.zip", "scenes/", "renders/")
+    assert keys.png == "renders/j1/my scene.png"
+    assert keys.log == "renders/j1/my scene.log"
+    assert keys.error == "renders/j1/my scene.error.txt"
+    assert keys.started == "renders/j1/my scene.started.json"
+    assert (keys.name, keys.job_id) == ("my scene", "j1")
+    assert worker.output_keys("in/a.ZIP", "in/", "out/").png == "out/a.png"
+    for bad in ("other/j1/a.zip", "scenes/j1/a.tar", "scenes/j1/.zip"):
+        with pytest.raises(ValueError):
+            worker.output_keys(bad, "scenes/", "renders/")
+
+
+def test_parse_body_formats() -> None:
+    lew = {"version": 1, "job_id": "j1", "bucket": "b", "key": "scenes/j1/a.zip", "size": 3}
+    assert worker.parse_body(json.dumps(lew)) == [
+        worker.Job(bucket="b", key="scenes/j1/a.zip", job_id="j1", size=3)
+    ]
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": "b"},
+            "object": {"key": quote_plus("scenes/j2/my scene+1.zip"), "size": 5, "eTag": "e"},
+        },
+    }
+    removed = {**record, "eventName": "ObjectRemoved:Delete"}
+    jobs = worker.parse_body(json.dumps({"Records": [record, removed, record]}))
+    assert [job.key for job in jobs] == ["scenes/j2/my scene+1.zip"] * 2
+    assert jobs[0].size == 5
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}
+    for body in ("not json", "[1]", json.dumps(test_event), json.dumps({"version": 2})):
+        with pytest.raises(worker.BadMessage):
+            worker.parse_body(body)
+
+
+HOSTILE_ZIPS: dict[str, tuple[bytes, str]] = {
+    "zip slip": (make_zip([("../evil.txt", "x")]), "contains '..'"),
+    "deep zip slip": (make_zip([("a/../../evil.txt", "x")]), "contains '..'"),
+    "absolute path": (make_zip([("/tmp/evil.txt", "x")]), "is absolute"),
+    "backslash": (make_zip([("..\\evil.txt", "x")]), "contains a backslash"),
+    "drive letter": (make_zip([("C:evil.txt", "x")]), "drive letter"),
+    "symlink": (make_zip([special_entry("link", stat.S_IFLNK, b"/etc/passwd")]), "symbolic link"),
+    "fifo": (make_zip([special_entry("fifo", stat.S_IFIFO)]), "not a regular file"),
+    "device": (make_zip([special_entry("dev", stat.S_IFCHR)]), "not a regular file"),
+    "too many files": (make_zip([(f"f{i}.txt", "x") for i in range(11)]), "11 entries"),
+    "zip bomb": (make_zip([("bomb.bin", b"\0" * 3_000_000)]), "unpacks to 3000000 bytes"),
+    "lying header": (lying_zip(3_000_000, 100), "the zip is corrupt"),
+    "not a zip": (b"just some bytes, no zip here", "not a zip file"),
+    "empty zip": (make_zip([]), "the zip is empty"),
+    "only folders": (make_zip([("a/", ""), ("a/b/", "")]), "no files"),
+    "duplicate": (make_zip([("a.txt", "1"), ("a.txt", "2")]), "twice"),
+    "file and folder": (make_zip([("a", "1"), ("a/b", "2")]), "both as a file and as a folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ZIPS))
+def test_safe_extract_rejects(case: str, tmp_path: Path) -> None:
+    data, reason = HOSTILE_ZIPS[case]
+    zip_path = tmp_path / "scene.zip"
+    zip_path.write_bytes(data)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with pytest.raises(worker.SceneError) as caught:
+        worker.safe_extract(zip_path, dest, max_files=10, max_unpacked_bytes=1_000_000)
+    assert reason in caught.value.reason
+    assert not (tmp_path / "evil.txt").exists()
+    assert not any(p.is_symlink() for p in dest.rglob("*"))
+
+
+def test_safe_extract_writes_plain_files(tmp_path: Path) -> None:
+    executable = zipfile.ZipInfo("bin/run.sh")
+    executable.create_system = 3
+    executable.external_attr = (stat.S_IFREG | 0o4777) << 16
+    data = make_zip([("./a/b.txt", "hello"), ("a/", ""), (executable, "#!/bin/sh\n")])
+    zip_path = tmp_path / "scene.zip"
+    zip_path.write_bytes(data)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    files = worker.safe_extract(zip_path, dest, max_files=10, max_unpacked_bytes=1000)
+    assert sorted(map(str, files)) == ["a/b.txt", "bin/run.sh"]
+    assert (dest / "a" / "b.txt").read_text() == "hello"
+    assert stat.S_IMODE((dest / "bin" / "run.sh").stat().st_mode) == 0o644  # no setuid, no +x
+
+
+def test_choose_ini() -> None:
+    def paths(*names: str) -> list[PurePosixPath]:
+        return [PurePosixPath(n) for n in names]
+
+    choose = worker.choose_ini
+    assert choose(paths("deep/demo.ini", "DEMO.INI", "other.ini"), "demo") == PurePosixPath(
+        "DEMO.INI"
+    )
+    assert choose(paths("x/demo.ini", "x/other.ini"), "demo") == PurePosixPath("x/demo.ini")
+    assert choose(paths("x/only.ini", "__MACOSX/x/._only.ini"), "demo") == PurePosixPath(
+        "x/only.ini"
+    )
+    with pytest.raises(worker.SceneError, match=r"no \.ini file in the zip"):
+        choose(paths("a.pov"), "demo")
+    with pytest.raises(worker.SceneError) as caught:
+        choose(paths("a.ini", "b/c.ini"), "demo")
+    assert (
+        caught.value.reason == "2 .ini files in the zip and none is named demo.ini: a.ini, b/c.ini"
+    )
+    with pytest.raises(worker.SceneError, match=r"2 files named demo\.ini"):
+        choose(paths("a/demo.ini", "b/demo.ini"), "demo")
+
+
+# Real POV-Ray 3.7 output, wrapped at 80 columns.
+WRAPPED_OUTPUT = """\
+==== [Parsing...] ==========================================================
+File 'inc.pov' line 1: Possible Parse Error: Cannot find file
+ 'nonexistent_file_with_a_rather_long_name_to_wrap_the_line.inc', even after
+ trying to append file type extension.
+File 'inc.pov' line 1: Parse Error: Cannot open include file nonexistent_file_wi
+th_a_rather_long_name_to_wrap_the_line.inc.
+Fatal error in parser: Cannot parse input.
+Render failed
+"""
+
+
+def test_povray_error_joins_wrapped_lines() -> None:
+    assert worker.povray_error(WRAPPED_OUTPUT, 1) == (
+        "File 'inc.pov' line 1: Parse Error: Cannot open include file "
+        "nonexistent_file_with_a_rather_long_name_to_wrap_the_line.inc."
+    )
+    missing_input = (
+        "Possible Parse Error: Cannot find file 'missing.pov', even after trying to\n"
+        " append file type extension.\n"
+        "Parse Error: Cannot open input file.\n"
+    )
+    assert worker.povray_error(missing_input, 1) == (
+        "Parse Error: Cannot open input file. (Cannot find file 'missing.pov', even after "
+        "trying to append file type extension.)"
+    )
+    assert worker.povray_error("\nProblem with option setting\npovray x.ini\n", 1) == (
+        "Problem with option setting"
+    )
+    assert (
+        worker.povray_error("nothing useful\n", -9)
+        == "POV-Ray was killed by SIGKILL (out of memory?)"
+    )
+    assert worker.povray_error("", 3) == "POV-Ray failed (exit status 3)"
+
+
+def test_settings_defaults_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = worker.Settings.from_env({"LEW_QUEUE_URL": "q"})
+    assert settings.input_prefix == "scenes/"
+    assert settings.output_prefix == "renders/"
+    assert settings.render_timeout_s == 3600
+    assert settings.wait_time_s == 20
+    assert settings.visibility_timeout_s == 900
+    assert settings.heartbeat_s == 60
+    assert settings.work_dir == Path("/scratch")
+    assert settings.max_zip_bytes == 256 * 1024 * 1024
+    assert settings.max_files == 1000
+    assert settings.max_unpacked_bytes == 1024 * 1024 * 1024
+    with pytest.raises(ValueError, match="LEW_QUEUE_URL"):
+        worker.Settings.from_env({})
+    with pytest.raises(ValueError, match="LEW_MAX_FILES"):
+        worker.Settings.from_env({"LEW_QUEUE_URL": "q", "LEW_MAX_FILES": "many"})
+    with pytest.raises(ValueError, match="LEW_WAIT_TIME_S"):
+        worker.Settings.from_env({"LEW_QUEUE_URL": "q", "LEW_WAIT_TIME_S": "21"})
+    monkeypatch.delenv("LEW_QUEUE_URL", raising=False)
+    assert worker.main() == 2
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the check applies when the worker runs as root")
+def test_work_dir_out_of_nobodys_reach_is_fatal(stack: Stack, tmp_path: Path) -> None:
+    # pytest's tmp_path lives in a 0700 folder: POV-Ray, running as nobody, could not reach it.
+    stack.submit("scenes/j/a.zip", scene_zip("a"))
+    run = stack.run(LEW_WORK_DIR=str(tmp_path / "work"))
+    assert run.returncode == 2
+    [fatal] = run.named("fatal")
+    assert "not reachable by the render user" in fatal["reason"]
+    assert stack.depth() == (1, 0)  # nothing was received
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker process against moto
+
+
+def test_demo_scene_renders(stack: Stack) -> None:
+    key = "scenes/demo-job/lew-demo.zip"
+    stack.submit(key, zip_folder(DEMO, "lew-demo/"))
+    run = stack.run(LEW_POVRAY_THREADS="2")
+    assert run.returncode == 0, run.stderr
+    [rendered] = run.named("rendered")
+    assert rendered["job_id"] == "demo-job"
+    assert rendered["key"] == key
+    assert rendered["output"] == "renders/demo-job/lew-demo.png"
+    png = stack.get("renders/demo-job/lew-demo.png")
+    assert png is not None
+    assert png_size(png) == (640, 360)
+    head = stack.s3.head_object(Bucket=stack.bucket, Key="renders/demo-job/lew-demo.png")
+    assert head["ContentType"] == "image/png"
+    log = stack.get("renders/demo-job/lew-demo.log")
+    assert log is not None and b"POV-Ray finished" in log
+    started = json.loads(stack.get("renders/demo-job/lew-demo.started.json") or b"{}")
+    assert started["attempt"] == 1 and started["job_id"] == "demo-job" and started["started_at"]
+    assert stack.get("renders/demo-job/lew-demo.error.txt") is None
+    assert stack.depth() == (0, 0)
+    assert list(stack.work_dir.iterdir()) == []
+    assert run.events[-1] == {"event": "exit", "reason": "queue empty", "code": 0}
+
+
+# Each scene error, then a good job: one worker run goes through all of them.
+FORBIDDEN_DIR = Path(f"/tmp/lew-worker-test-forbidden-{uuid.uuid4().hex[:8]}")
+FOPEN_POV = tiny_pov(
+    f'#fopen Out "{FORBIDDEN_DIR}/pwned.txt" write\n#write (Out, "pwned")\n#fclose Out\n'
+)
+SCENE_ERRORS: dict[str, tuple[bytes, str]] = {
+    "zipslip": (make_zip([("zipslip.ini", tiny_ini()), ("../x.pov", "x")]), "contains '..'"),
+    "absolute": (make_zip([("/etc/lew-evil.ini", "x")]), "is absolute"),
+    "symlink": (
+        make_zip([("symlink.ini", tiny_ini()), special_entry("scene.pov", stat.S_IFLNK, b"/x")]),
+        "is a symbolic link",
+    ),
+    "toomany": (make_zip([(f"f{i}.inc", "") for i in range(30)]), "30 entries, more than"),
+    "bomb": (make_zip([("bomb.ini", "x" * 2_000_000)]), "unpacks to 2000000 bytes"),
+    "liar": (lying_zip(2_000_000, 10), "the zip is corrupt"),
+    "notzip": (b"PK but not really a zip", "the scene is not a zip file"),
+    "emptyzip": (make_zip([]), "the zip is empty"),
+    "noini": (make_zip([("scene.pov", tiny_pov())]), "no .ini file in the zip"),
+    "twoinis": (
+        make_zip([("a.ini", tiny_ini()), ("b.ini", tiny_ini()), ("scene.pov", tiny_pov())]),
+        "2 .ini files in the zip and none is named twoinis.ini: a.ini, b.ini",
+    ),
+    "syntax": (
+        scene_zip("syntax", tiny_pov("sphere { 0, 1 pigment { colour Nonesuch } }\n")),
+        "File 'scene.pov' line 6: Parse Error:",
+    ),
+    "include": (
+        scene_zip("include", '#include "no_such_file_anywhere.inc"\n' + tiny_pov()),
+        "Parse Error: Cannot open include file no_such_file_anywhere.inc.",
+    ),
+    "badoption": (
+        make_zip([("badoption.ini", tiny_ini() + "Width=wide\n"), ("scene.pov", tiny_pov())]),
+        "Problem with option setting",
+    ),
+    "fopen": (
+        scene_zip("fopen", FOPEN_POV),
+        f"Parse Error: Cannot open user file {FORBIDDEN_DIR}/",
+    ),
+    "timeout": (scene_zip("timeout", SLOW_POV), "render timed out after 3 s"),
+}
+
+
+@pytest.fixture(scope="module")
+def scene_error_run(moto_endpoint: str) -> Iterator[tuple[Stack, Run]]:
+    stack, cleanup = make_stack(f"errors-{uuid.uuid4().hex[:10]}")
+    FORBIDDEN_DIR.mkdir(mode=0o755)
+    try:
+        for name, (data, _reason) in SCENE_ERRORS.items():
+            stack.submit(f"scenes/{name}-job/{name}.zip", data)
+        stack.submit("scenes/good-job/good.zip", scene_zip("good"))
+        run = stack.run(
+            LEW_RENDER_TIMEOUT_S="3",
+            LEW_MAX_FILES="20",
+            LEW_MAX_UNPACKED_BYTES="1000000",
+        )
+        yield stack, run
+    finally:
+        cleanup()
+        shutil.rmtree(FORBIDDEN_DIR, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", list(SCENE_ERRORS))
+def test_scene_error_is_reported(name: str, scene_error_run: tuple[Stack, Run]) -> None:
+    stack, run = scene_error_run
+    reason = SCENE_ERRORS[name][1]
+    error = stack.get(f"renders/{name}-job/{name}.error.txt")
+    assert reason in first_line(error)
+    [event] = [e for e in run.named("scene_error") if e["job_id"] == f"{name}-job"]
+    assert reason in event["reason"]
+    assert event["output"] == f"renders/{name}-job/{name}.error.txt"
+    assert stack.get(f"renders/{name}-job/{name}.png") is None
+    assert error is not None
+    povray_ran = name in ("syntax", "include", "badoption", "fopen", "timeout")
+    log = stack.get(f"renders/{name}-job/{name}.log")
+    assert (log is not None) == povray_ran
+    if povray_ran:
+        # reason, blank line, the tail of POV-Ray's output (which is the .log's tail)
+        lines = error.decode().splitlines()
+        assert lines[1] == ""
+        assert 1 < len(lines) - 2 <= 40
+        assert log is not None and log.decode().rstrip().endswith(lines[-1])
+    else:
+        assert error.decode().count("\n") == 1
+
+
+def test_scene_errors_do_not_stop_the_worker(scene_error_run: tuple[Stack, Run]) -> None:
+    stack, run = scene_error_run
+    assert run.returncode == 0, run.stderr
+    assert len(run.named("scene_error")) == len(SCENE_ERRORS)
+    assert [e["job_id"] for e in run.named("rendered")] == ["good-job"]
+    assert png_size(stack.get("renders/good-job/good.png") or b"") == (64, 48)
+    assert stack.depth() == (0, 0)
+    assert run.named("infra_error") == []
+    assert list(stack.work_dir.iterdir()) == []
+
+
+def test_scene_cannot_write_outside_its_folder(scene_error_run: tuple[Stack, Run]) -> None:
+    _stack, _run = scene_error_run
+    assert FORBIDDEN_DIR.is_dir()
+    assert not (FORBIDDEN_DIR / "pwned.txt").exists()
+
+
+def test_both_body_formats(stack: Stack) -> None:
+    # Two scenes uploaded before the bucket notifies the queue, announced by a hand-written
+    # two-record S3 event; then real S3 -> SQS notifications from moto (which, like S3, sends a
+    # test event when the configuration is set), and a garbage body.
+    stack.put("scenes/two-1/a.zip", scene_zip("a"))
+    stack.put("scenes/two-2/b.zip", scene_zip("b"))
+    records = [
+        {
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": stack.bucket}, "object": {"key": quote_plus(key)}},
+        }
+        for key in ("scenes/two-1/a.zip", "scenes/two-2/b.zip")
+    ]
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"Records": records}))
+    queue_arn = stack.sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    stack.s3.put_bucket_notification_configuration(
+        Bucket=stack.bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [
+                                {"Name": "prefix", "Value": "scenes/"},
+                                {"Name": "suffix", "Value": ".zip"},
+                            ]
+                        }
+                    },
+                }
+            ]
+        },
+    )
+    # A name with a space and a plus: quote_plus-encoded in the event, and the .ini is passed
+    # to POV-Ray quoted.
+    spaced = make_zip([("my scene+1.ini", tiny_ini()), ("scene.pov", tiny_pov())])
+    stack.put("scenes/event-job/my scene+1.zip", spaced)
+    stack.put("not-scenes/ignored.zip", scene_zip("ignored"))
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="garbage")
+    assert stack.depth() == (4, 0)
+
+    run = stack.run()
+    assert run.returncode == 0, run.stderr
+    rendered = sorted(e["key"] for e in run.named("rendered"))
+    assert rendered == [
+        "scenes/event-job/my scene+1.zip",
+        "scenes/two-1/a.zip",
+        "scenes/two-2/b.zip",
+    ]
+    assert png_size(stack.get("renders/event-job/my scene+1.png") or b"") == (64, 48)
+    assert stack.get("renders/two-1/a.png") is not None
+    assert stack.get("renders/two-2/b.png") is not None
+    reasons = sorted(e["reason"] for e in run.named("bad_message"))
+    assert reasons == ["S3 test event", "message body is not JSON"]
+    assert stack.depth() == (0, 0)
+    assert stack.keys("renders/not-scenes") == []
+
+
+def test_skip_when_output_exists(stack: Stack) -> None:
+    key = "scenes/done-job/done.zip"
+    stack.submit(key, scene_zip("done"))
+    stack.put("renders/done-job/done.png", b"already rendered")
+    run = stack.run()
+    assert run.returncode == 0, run.stderr
+    assert [e["key"] for e in run.named("skipped")] == [key]
+    assert run.named("rendered") == []
+    assert stack.get("renders/done-job/done.png") == b"already rendered"
+    assert stack.keys("renders/") == ["renders/done-job/done.png"]
+    assert stack.depth() == (0, 0)
+
+
+def test_infra_errors_leave_the_message_for_the_dlq(moto_endpoint: str, unique: str) -> None:
+    stack, cleanup = make_stack(unique, visibility=1, max_receives=2)
+    try:
+        stack.send_job("scenes/gone-job/gone.zip")  # the object was never there (or deleted)
+        stack.send_job("scenes/nobucket-job/x.zip", bucket=f"no-such-bucket-{unique}")
+        run = stack.run(LEW_VISIBILITY_TIMEOUT_S="1", LEW_WAIT_TIME_S="3")
+        assert run.returncode == 0, run.stderr
+        errors = run.named("infra_error")
+        assert sorted(e["job_id"] for e in errors) == ["gone-job"] * 2 + ["nobucket-job"] * 2
+        assert run.named("scene_error") == []
+        assert stack.depth() == (0, 0)
+        assert stack.dlq_url is not None
+        moved = stack.sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10)
+        keys = sorted(json.loads(m["Body"])["key"] for m in moved["Messages"])
+        assert keys == ["scenes/gone-job/gone.zip", "scenes/nobucket-job/x.zip"]
+        assert stack.get("renders/gone-job/gone.error.txt") is None
+        # The job was picked up twice: the marker says so.
+        started = json.loads(stack.get("renders/gone-job/gone.started.json") or b"{}")
+        assert started["attempt"] == 2
+    finally:
+        cleanup()
+
+
+def probe_visible(stack: Stack) -> bool:
+    """Whether the job message is visible, without taking it (visibility 0)."""
+    response = stack.sqs.receive_message(
+        QueueUrl=stack.queue_url, WaitTimeSeconds=0, VisibilityTimeout=0
+    )
+    return bool(response.get("Messages"))
+
+
+@pytest.mark.parametrize("heartbeat", [True, False], ids=["heartbeat", "no-heartbeat"])
+def test_heartbeat_keeps_a_long_render_invisible(
+    heartbeat: bool, moto_endpoint: str, unique: str
+) -> None:
+    stack, cleanup = make_stack(unique, visibility=2)
+    try:
+        stack.submit("scenes/slow-job/slow.zip", scene_zip("slow", SLOW_POV))
+        process = stack.start(
+            LEW_VISIBILITY_TIMEOUT_S="2",
+            LEW_HEARTBEAT_S="0.5" if heartbeat else "600",
+            LEW_RENDER_TIMEOUT_S="60",
+        )
+        try:
+            wait_for_object(stack, "renders/slow-job/slow.started.json")
+            deadline = time.monotonic() + 4.5  # well past the 2 s visibility timeout
+            seen = False
+            while time.monotonic() < deadline and not seen:
+                seen = probe_visible(stack)
+                time.sleep(0.25)
+            assert process.poll() is None, "the render should still be running"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        events = [e["event"] for e in parse_events(stdout)]
+        assert "interrupted" in events and "handed_back" in events
+        assert seen is not heartbeat
+    finally:
+        cleanup()
+
+
+def test_sigterm_hands_the_message_back(stack: Stack) -> None:
+    key = "scenes/term-job/term.zip"
+    stack.submit(key, scene_zip("term", SLOW_POV))
+    process = stack.start(LEW_VISIBILITY_TIMEOUT_S="600", LEW_RENDER_TIMEOUT_S="600")
+    wait_for_object(stack, "renders/term-job/term.started.json")
+    time.sleep(1.0)  # let POV-Ray get going
+    assert stack.depth() == (0, 1)
+    stopping = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert time.monotonic() - stopping < 10
+    events = parse_events(stdout)
+    names = [e["event"] for e in events]
+    assert names[-3:] == ["interrupted", "handed_back", "exit"]
+    # Visible again at once, although it was received with a 600 s visibility timeout.
+    response = stack.sqs.receive_message(
+        QueueUrl=stack.queue_url, WaitTimeSeconds=0, AttributeNames=["ApproximateReceiveCount"]
+    )
+    [message] = response["Messages"]
+    assert json.loads(message["Body"])["key"] == key
+    assert message["Attributes"]["ApproximateReceiveCount"] == "2"  # the worker, then us
+    assert stack.get("renders/term-job/term.error.txt") is None
+    assert stack.get("renders/term-job/term.png") is None
+    assert list(stack.work_dir.iterdir()) == []  # POV-Ray is gone and its folder removed
+
+
+FAKE_POVRAY = """#!/bin/sh
+echo "uid=$(/usr/bin/id -u)"
+if /bin/cat /proc/$PPID/environ > /dev/null 2>&1; then
+  echo "parent environ: READABLE"
+else
+  echo "parent environ: denied"
+fi
+echo "--- environment"
+/usr/bin/env
+echo "--- end"
+exit 3
+"""
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to switch users")
+@pytest.mark.parametrize("as_root", [True, False], ids=["worker-root", "worker-non-root"])
+def test_povray_runs_confined(as_root: bool, moto_endpoint: str, unique: str) -> None:
+    """POV-Ray (here a stand-in script) gets an empty environment and cannot read the worker's.
+
+    As root the worker runs it as `nobody`; as a non-root user (the container) as itself, and
+    then the worker's own non-dumpable state keeps its /proc/<pid>/environ private.
+    """
+    stack, cleanup = make_stack(unique)
+    tools = traversable_dir("lew-fake-povray-")
+    try:
+        fake = tools / "povray"
+        fake.write_text(FAKE_POVRAY)
+        fake.chmod(0o755)
+        if not as_root:
+            os.chown(stack.work_dir, NOBODY.pw_uid, NOBODY.pw_gid)
+            try:
+                usable = (
+                    subprocess.run(
+                        [WORKER_PYTHON, "-c", "import boto3"],
+                        user=NOBODY.pw_uid,
+                        capture_output=True,
+                        check=False,
+                    ).returncode
+                    == 0
+                )
+            except OSError:
+                usable = False
+            if not usable:
+                pytest.skip(f"{WORKER_PYTHON} with boto3 is not usable by nobody")
+        stack.submit("scenes/fake-job/fake.zip", scene_zip("fake"))
+        run = stack.run(user=None if as_root else NOBODY.pw_uid, LEW_POVRAY=str(fake))
+        assert run.returncode == 0, run.stderr
+        [event] = run.named("scene_error")
+        assert event["reason"] == "POV-Ray failed (exit status 3)"
+        log = (stack.get("renders/fake-job/fake.log") or b"").decode()
+        assert f"uid={NOBODY.pw_uid}" in log
+        assert "parent environ: denied" in log
+        environment = log.split("--- environment\n")[1].split("--- end")[0]
+        assert "AWS_" not in environment and "LEW_" not in environment
+        assert "HOME=" not in environment
+    finally:
+        cleanup()
+        shutil.rmtree(tools, ignore_errors=True)

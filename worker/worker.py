@@ -1,0 +1,1103 @@
+#!/usr/bin/env python3
+"""The lew worker: takes render jobs off an SQS queue and ray traces them with POV-Ray.
+
+It runs as the container of lew's ECS task (and, in tests, as a local process). It long-polls
+the queue, and for each job downloads the scene zip from S3, extracts it safely, runs POV-Ray
+headless and confined, and writes the result back to S3:
+
+    scenes/<job>/<name>.zip  ->  renders/<job>/<name>.png           the image
+                                 renders/<job>/<name>.log           POV-Ray's output
+                                 renders/<job>/<name>.error.txt     on a scene error
+                                 renders/<job>/<name>.started.json  when the job is picked up
+
+A scene error (bad zip, no .ini, POV-Ray failure, timeout) is final: the error is uploaded and
+the message deleted. An infrastructure error (S3, SQS, disk) leaves the message on the queue, so
+it comes back and, after the queue's maximum receives, lands in the dead-letter queue. The
+worker exits 0 after one empty poll, and on SIGTERM hands its job back to the queue and exits.
+
+Standard library and boto3 only (Debian bookworm's python3-boto3 1.26): the endpoint override is
+passed to every client explicitly because that boto3 does not read AWS_ENDPOINT_URL itself.
+Every event is one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote_plus
+
+MIB = 1024 * 1024
+SYSTEM_INCLUDE_DIR = "/usr/share/povray-3.7/include"
+OUTPUT_NAME = "render.png"
+WORKER_INI_NAME = "lew-worker.ini"
+LOG_TAIL_LINES = 40
+MAX_REASON_CHARS = 500
+# POV-Ray's output is uploaded as the .log; a scene that #debug-spams is cut to head + tail.
+LOG_UPLOAD_HEAD = 1 * MIB
+LOG_UPLOAD_TAIL = 4 * MIB
+# Name components longer than this cannot be created on Linux file systems.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+COPY_CHUNK = 256 * 1024
+# How often the worker looks at a running POV-Ray, and how long SIGTERM has to work.
+POLL_S = 0.25
+STOP_GRACE_S = 5.0
+# Consecutive failed receives before the worker gives up (the launcher starts a new task).
+MAX_RECEIVE_FAILURES = 5
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The worker's environment contract (lew's task definition sets these)."""
+
+    queue_url: str
+    input_prefix: str = "scenes/"
+    output_prefix: str = "renders/"
+    render_timeout_s: float = 3600
+    wait_time_s: int = 20
+    visibility_timeout_s: int = 900
+    heartbeat_s: float = 60
+    work_dir: Path = Path("/scratch")
+    povray_threads: int = 1
+    povray: str = "povray"
+    max_zip_bytes: int = 256 * MIB
+    max_files: int = 1000
+    max_unpacked_bytes: int = 1024 * MIB
+    region: str | None = None
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Reads the settings; raises ValueError naming the variable that is missing or bad."""
+
+        def get(name: str, default: str) -> str:
+            value = env.get(name, "")
+            return value if value != "" else default
+
+        def number(
+            name: str,
+            default: float,
+            kind: type = int,
+            minimum: float = 0,
+            maximum: float | None = None,
+        ) -> Any:
+            raw = get(name, str(default))
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r} is not a valid number") from None
+            if value < minimum or (maximum is not None and value > maximum):
+                limits = f"at least {minimum}" if maximum is None else f"{minimum}..{maximum}"
+                raise ValueError(f"{name}={raw!r} must be {limits}")
+            return value
+
+        queue_url = env.get("LEW_QUEUE_URL", "")
+        if not queue_url:
+            raise ValueError("LEW_QUEUE_URL is not set")
+        return cls(
+            queue_url=queue_url,
+            input_prefix=env.get("LEW_INPUT_PREFIX", "scenes/"),
+            output_prefix=env.get("LEW_OUTPUT_PREFIX", "renders/"),
+            render_timeout_s=number("LEW_RENDER_TIMEOUT_S", 3600, float, 0.001),
+            # SQS's own limits: long polls up to 20 s, visibility up to 12 hours.
+            wait_time_s=number("LEW_WAIT_TIME_S", 20, int, 0, 20),
+            visibility_timeout_s=number("LEW_VISIBILITY_TIMEOUT_S", 900, int, 0, 43200),
+            heartbeat_s=number("LEW_HEARTBEAT_S", 60, float, 0.1),
+            work_dir=Path(get("LEW_WORK_DIR", "/scratch")).absolute(),
+            povray_threads=number("LEW_POVRAY_THREADS", default_threads(), int, 1),
+            povray=get("LEW_POVRAY", "povray"),
+            max_zip_bytes=number("LEW_MAX_ZIP_BYTES", 256 * MIB, int, 1),
+            max_files=number("LEW_MAX_FILES", 1000, int, 1),
+            max_unpacked_bytes=number("LEW_MAX_UNPACKED_BYTES", 1024 * MIB, int, 1),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        )
+
+
+def default_threads() -> int:
+    """The CPUs this process may run on (the task's share rather than the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging
+
+
+def log(event: str, **fields: Any) -> None:
+    """One JSON line per event on stdout."""
+    record = {"event": event, **{k: v for k, v in fields.items() if v is not None}}
+    sys.stdout.write(json.dumps(record, default=str) + "\n")
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class SceneError(Exception):
+    """A problem with the scene itself: final, reported in <name>.error.txt."""
+
+    def __init__(self, reason: str, output: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = one_line(reason)
+        self.output = output  # POV-Ray's output when it ran
+
+
+class BadMessage(Exception):
+    """A message body the worker cannot use (garbage, S3 test event): logged and deleted."""
+
+
+class Interrupted(Exception):
+    """SIGTERM arrived: the job goes back to the queue."""
+
+
+def one_line(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > MAX_REASON_CHARS:
+        text = text[: MAX_REASON_CHARS - 3] + "..."
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure functions: jobs, keys, zip, ini, POV-Ray output
+
+
+@dataclass(frozen=True)
+class Job:
+    bucket: str
+    key: str
+    job_id: str | None = None
+    size: int | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputKeys:
+    name: str  # the scene's name: the zip's file name without .zip
+    job_id: str  # the <job> folder of the key (or the name when there is none)
+    png: str
+    log: str
+    error: str
+    started: str
+
+
+def output_keys(key: str, input_prefix: str, output_prefix: str) -> OutputKeys:
+    """`scenes/<job>/<name>.zip` -> `renders/<job>/<name>.png` and friends.
+
+    Raises ValueError for a key outside the input prefix or not ending in `.zip`.
+    """
+    if not key.startswith(input_prefix):
+        raise ValueError(f"key {key!r} is not under the input prefix {input_prefix!r}")
+    relative = key[len(input_prefix) :]
+    if not relative.lower().endswith(".zip"):
+        raise ValueError(f"key {key!r} does not end in .zip")
+    stem = relative[:-4]
+    name = stem.rsplit("/", 1)[-1]
+    if not name:
+        raise ValueError(f"key {key!r} has no file name before .zip")
+    job_id = stem.split("/", 1)[0] if "/" in stem else name
+    base = output_prefix + stem
+    return OutputKeys(
+        name=name,
+        job_id=job_id,
+        png=base + ".png",
+        log=base + ".log",
+        error=base + ".error.txt",
+        started=base + ".started.json",
+    )
+
+
+def parse_body(body: str) -> list[Job]:
+    """The jobs in a message: lew's job body, or an S3 event notification (every record).
+
+    Raises BadMessage for anything else (including S3's test event).
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        raise BadMessage("message body is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadMessage("message body is not a JSON object")
+    if data.get("Event") == "s3:TestEvent":
+        raise BadMessage("S3 test event")
+    if "Records" in data:
+        return _parse_s3_event(data["Records"])
+    if "version" in data or "key" in data:
+        return [_parse_lew_job(data)]
+    raise BadMessage("message body is neither a lew job nor an S3 event")
+
+
+def _parse_lew_job(data: dict[str, Any]) -> Job:
+    if data.get("version") != 1:
+        raise BadMessage(f"unsupported job version {data.get('version')!r}")
+    bucket, key = data.get("bucket"), data.get("key")
+    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+        raise BadMessage("lew job without bucket or key")
+    size = data.get("size")
+    etag = data.get("etag")
+    job_id = data.get("job_id")
+    return Job(
+        bucket=bucket,
+        key=key,
+        job_id=str(job_id) if job_id else None,
+        size=size if isinstance(size, int) else None,
+        etag=etag if isinstance(etag, str) else None,
+    )
+
+
+def _parse_s3_event(records: Any) -> list[Job]:
+    if not isinstance(records, list):
+        raise BadMessage("S3 event Records is not a list")
+    jobs = []
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        event_name = record.get("eventName", "ObjectCreated:")
+        if not isinstance(event_name, str):
+            continue
+        if not event_name.removeprefix("s3:").startswith("ObjectCreated:"):
+            continue
+        s3 = record.get("s3") or {}
+        bucket = (s3.get("bucket") or {}).get("name")
+        obj = s3.get("object") or {}
+        key = obj.get("key")
+        if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
+            continue
+        size = obj.get("size")
+        etag = obj.get("eTag")
+        jobs.append(
+            Job(
+                bucket=bucket,
+                key=unquote_plus(key),
+                size=size if isinstance(size, int) else None,
+                etag=etag if isinstance(etag, str) else None,
+            )
+        )
+    if not jobs:
+        raise BadMessage("S3 event without ObjectCreated records")
+    return jobs
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _entry_parts(name: str) -> tuple[str, ...]:
+    """The path components of a zip entry name, or SceneError when it is unsafe."""
+    if "\x00" in name:
+        raise SceneError(f"unsafe path in zip: {name!r} contains a NUL byte")
+    if "\\" in name:
+        raise SceneError(f"unsafe path in zip: {name!r} contains a backslash")
+    if name.startswith("/"):
+        raise SceneError(f"unsafe path in zip: {name!r} is absolute")
+    if _DRIVE.match(name):
+        raise SceneError(f"unsafe path in zip: {name!r} starts with a drive letter")
+    parts = tuple(part for part in name.split("/") if part not in ("", "."))
+    if ".." in parts:
+        raise SceneError(f"unsafe path in zip: {name!r} contains '..'")
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in parts):
+        raise SceneError(f"unsafe path in zip: {name[:80]!r}... has a name that is too long")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise SceneError(f"unsafe path in zip: {name[:80]!r}... is too long")
+    return parts
+
+
+def safe_extract(
+    zip_path: Path, dest: Path, max_files: int, max_unpacked_bytes: int
+) -> list[PurePosixPath]:
+    """Extracts a scene zip into the existing folder `dest`; returns the files written.
+
+    Rejects (SceneError): not a zip, corrupt, empty, encrypted, absolute paths, `..`, drive
+    letters, backslashes, symlinks and other non-regular entries, duplicate paths, more than
+    `max_files` entries, and more than `max_unpacked_bytes` in total, counted while
+    decompressing (declared sizes can lie). Files get mode 0644 and folders 0755, whatever the
+    zip says; nothing but regular files and folders is ever created.
+    """
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile:
+        raise SceneError("the scene is not a zip file (or the zip is corrupt)") from None
+    except (OSError, ValueError, EOFError, NotImplementedError) as exc:
+        if isinstance(exc, OSError) and exc.filename is not None:
+            raise  # our own file: an infrastructure problem
+        raise SceneError(f"the zip cannot be read: {exc}") from None
+    with archive:
+        entries = archive.infolist()
+        if not entries:
+            raise SceneError("the zip is empty")
+        if len(entries) > max_files:
+            raise SceneError(
+                f"the zip has {len(entries)} entries, more than the limit of {max_files}"
+            )
+        declared = sum(info.file_size for info in entries)
+        if declared > max_unpacked_bytes:
+            raise SceneError(
+                f"the zip unpacks to {declared} bytes, more than the limit of {max_unpacked_bytes}"
+            )
+        plan = _plan_extraction(entries)
+        written: list[PurePosixPath] = []
+        budget = max_unpacked_bytes
+        for info, parts, is_dir in plan:
+            target = dest.joinpath(*parts)
+            if is_dir:
+                _make_dirs(dest, parts)
+                continue
+            _make_dirs(dest, parts[:-1])
+            budget -= _extract_file(archive, info, target, budget, max_unpacked_bytes)
+            written.append(PurePosixPath(*parts))
+    if not written:
+        raise SceneError("the zip contains no files")
+    return written
+
+
+def _plan_extraction(
+    entries: list[zipfile.ZipInfo],
+) -> list[tuple[zipfile.ZipInfo, tuple[str, ...], bool]]:
+    plan = []
+    files: set[tuple[str, ...]] = set()
+    dirs: set[tuple[str, ...]] = set()
+    for info in entries:
+        name = info.filename
+        parts = _entry_parts(name)
+        mode = info.external_attr >> 16
+        kind = stat.S_IFMT(mode)
+        if kind == stat.S_IFLNK:
+            raise SceneError(f"unsafe entry in zip: {name!r} is a symbolic link")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise SceneError(f"unsafe entry in zip: {name!r} is not a regular file or folder")
+        is_dir = name.endswith("/") or kind == stat.S_IFDIR
+        if info.flag_bits & 0x1:
+            raise SceneError(
+                f"the zip entry {name!r} is encrypted; encrypted zips are not supported"
+            )
+        if not parts:
+            if is_dir:
+                continue
+            raise SceneError(f"unsafe path in zip: {name!r} has no file name")
+        if is_dir:
+            dirs.add(parts)
+        else:
+            if parts in files:
+                raise SceneError(f"the zip contains {name!r} twice")
+            files.add(parts)
+        for depth in range(1, len(parts)):
+            dirs.add(parts[:depth])
+        plan.append((info, parts, is_dir))
+    clash = files & dirs
+    if clash:
+        name = "/".join(sorted(clash)[0])
+        raise SceneError(f"the zip contains {name!r} both as a file and as a folder")
+    return plan
+
+
+def _make_dirs(dest: Path, parts: tuple[str, ...]) -> None:
+    current = dest
+    for part in parts:
+        current = current / part
+        try:
+            os.mkdir(current, 0o755)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                raise SceneError(
+                    f"the zip contains {part!r} both as a file and as a folder"
+                ) from None
+
+
+def _extract_file(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int, limit: int
+) -> int:
+    """Writes one entry, counting real bytes against the budget; returns the bytes written."""
+    written = 0
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(target, flags, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        try:
+            with archive.open(info) as src:
+                while True:
+                    chunk = src.read(COPY_CHUNK)
+                    if not chunk:
+                        break
+                    written += len(chunk)
+                    if written > budget:
+                        raise SceneError(
+                            f"the zip unpacks to more than {limit} bytes (the limit); "
+                            f"stopped at {info.filename!r}"
+                        )
+                    out.write(chunk)
+        except zipfile.BadZipFile as exc:
+            raise SceneError(f"the zip is corrupt: {exc}") from None
+        except (zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+            raise SceneError(f"the zip entry {info.filename!r} cannot be read: {exc}") from None
+    return written
+
+
+def _is_junk(path: PurePosixPath) -> bool:
+    """macOS Finder's resource-fork copies, which are not part of the scene."""
+    return path.parts[0] == "__MACOSX" or path.name.startswith("._")
+
+
+def choose_ini(files: list[PurePosixPath], name: str) -> PurePosixPath:
+    """The scene's .ini: the one named like the zip (`<name>.ini`, any case, the shallowest
+    one), else the only .ini; SceneError otherwise."""
+    inis = sorted(
+        (f for f in files if f.suffix.lower() == ".ini" and not _is_junk(f)),
+        key=lambda f: (len(f.parts), str(f)),
+    )
+    if not inis:
+        raise SceneError("no .ini file in the zip")
+    wanted = f"{name}.ini".lower()
+    named = [f for f in inis if f.name.lower() == wanted]
+    if named:
+        shallowest = [f for f in named if len(f.parts) == len(named[0].parts)]
+        if len(shallowest) > 1:
+            listed = ", ".join(str(f) for f in shallowest)
+            raise SceneError(f"{len(shallowest)} files named {name}.ini in the zip: {listed}")
+        return named[0]
+    if len(inis) == 1:
+        return inis[0]
+    listed = ", ".join(str(f) for f in inis[:20]) + (", ..." if len(inis) > 20 else "")
+    raise SceneError(f"{len(inis)} .ini files in the zip and none is named {name}.ini: {listed}")
+
+
+POVRAY_ERROR_MARKERS = (
+    "Parse Error:",
+    "Cannot open include file",
+    "Cannot open input file",
+    "Problem with option setting",
+)
+POVRAY_WRAP = 80
+
+
+def povray_messages(output: str) -> list[str]:
+    """POV-Ray's output with its 80-column wrapping undone: one string per message.
+
+    POV-Ray breaks a long message before a space (the next line starts with that space) or,
+    when a word does not fit, hard after 80 characters.
+    """
+    messages: list[str] = []
+    previous_full = False
+    for line in output.splitlines():
+        wrapped_at_space = line.startswith(" ") and not line.startswith("  ")
+        if messages and messages[-1].strip() and line and (previous_full or wrapped_at_space):
+            messages[-1] += line
+        else:
+            messages.append(line)
+        previous_full = len(line) >= POVRAY_WRAP
+    return messages
+
+
+def povray_error(output: str, returncode: int | None = None) -> str:
+    """The one-line reason for a failed POV-Ray run."""
+    messages = povray_messages(output)
+    for index, message in enumerate(messages):
+        if "Possible Parse Error" in message:
+            continue
+        if any(marker in message for marker in POVRAY_ERROR_MARKERS):
+            reason = message.strip()
+            if "Cannot open input file" in message and index > 0:
+                hint = messages[index - 1]
+                if "Possible Parse Error:" in hint:
+                    reason += " (" + hint.split("Possible Parse Error:", 1)[1].strip() + ")"
+            return one_line(reason)
+    for message in messages:
+        lowered = message.lower()
+        if "error" in lowered and "possible parse error" not in lowered:
+            return one_line(message.strip())
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"POV-Ray was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+    return f"POV-Ray failed (exit status {returncode})"
+
+
+def log_tail(output: str, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(output.rstrip("\n").splitlines()[-lines:])
+
+
+def error_text(error: SceneError) -> str:
+    """The body of <name>.error.txt: the reason, a blank line, the tail of POV-Ray's output."""
+    if error.output is None:
+        return error.reason + "\n"
+    return f"{error.reason}\n\n{log_tail(error.output)}\n"
+
+
+def worker_ini(output_file: Path, library_paths: list[Path]) -> str:
+    """The .ini given after the scene's own, overriding what must not be the scene's choice."""
+    lines = [
+        "; written by the lew worker; overrides the scene's .ini",
+        "Display=off",
+        "Pause_When_Done=off",
+        "Output_To_File=on",
+        "Output_File_Type=N",
+        f'Output_File_Name="{output_file}"',
+        "Initial_Frame=1",
+        "Final_Frame=1",
+    ]
+    lines += [f'Library_Path="{path}"' for path in library_paths]
+    for command in (
+        "Pre_Scene_Command",
+        "Pre_Frame_Command",
+        "Post_Frame_Command",
+        "Post_Scene_Command",
+        "User_Abort_Command",
+        "Fatal_Error_Command",
+    ):
+        lines.append(f"{command}=")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Process state: SIGTERM and the running POV-Ray
+
+
+@dataclass
+class StopState:
+    requested: threading.Event = field(default_factory=threading.Event)
+    process: subprocess.Popen[bytes] | None = None
+
+    def handle(self, signum: int, _frame: object) -> None:
+        # No logging here: the handler may interrupt a write to stdout.
+        self.requested.set()
+        if self.process is not None:
+            kill_group(self.process, signal.SIGTERM)
+
+    def check(self) -> None:
+        if self.requested.is_set():
+            raise Interrupted()
+
+
+def kill_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def make_non_dumpable() -> None:
+    """So a same-uid POV-Ray cannot read this process's /proc/<pid>/environ or ptrace it."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_dumpable = 4
+        libc.prctl(pr_set_dumpable, 0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class RenderUser:
+    """Who POV-Ray runs as: `nobody` when the worker is root, else the worker's own user."""
+
+    uid: int | None = None
+    gid: int | None = None
+
+    @classmethod
+    def detect(cls) -> RenderUser:
+        if os.geteuid() != 0:
+            return cls()
+        entry = pwd.getpwnam("nobody")
+        return cls(uid=entry.pw_uid, gid=entry.pw_gid)
+
+    def give(self, path: Path) -> None:
+        """Hands a folder tree to the render user (only it, and root, can then write there)."""
+        if self.uid is None or self.gid is None:
+            return
+        os.lchown(path, self.uid, self.gid)
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), self.uid, self.gid)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    image: Path
+    output: str
+    log_path: Path
+    seconds: float
+
+
+def run_povray(
+    settings: Settings,
+    povray: str,
+    ini: Path,
+    scene_root: Path,
+    private_dir: Path,
+    out_dir: Path,
+    user: RenderUser,
+    stop: StopState,
+) -> RenderResult:
+    """Renders with the scene's ini plus the worker's own; SceneError when POV-Ray fails."""
+    if '"' in ini.name or any(ord(c) < 32 for c in ini.name):
+        raise SceneError(f"the .ini file name {ini.name!r} cannot be passed to POV-Ray")
+    image = out_dir / OUTPUT_NAME
+    own_ini = private_dir / WORKER_INI_NAME
+    library = [scene_root, Path(SYSTEM_INCLUDE_DIR)]
+    own_ini.write_text(worker_ini(image, library))
+    os.chmod(own_ini, 0o644)
+    log_path = private_dir / "povray.log"
+    # POV-Ray splits unquoted arguments at spaces; quoted, a name may hold anything but '"'.
+    command = [povray, f'"./{ini.name}"', f'"{own_ini}"', f"+WT{settings.povray_threads}"]
+    kwargs: dict[str, Any] = {}
+    if user.uid is not None:
+        kwargs = {"user": user.uid, "group": user.gid, "extra_groups": []}
+    started = time.monotonic()
+    with open(log_path, "wb") as log_file:
+        stop.check()
+        process = subprocess.Popen(
+            command,
+            cwd=ini.parent,
+            env={},
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kwargs,
+        )
+        stop.process = process
+        try:
+            timed_out = _wait_for_povray(process, started + settings.render_timeout_s, stop)
+        finally:
+            stop.process = None
+            kill_group(process, signal.SIGKILL)  # anything POV-Ray left in its group
+    seconds = time.monotonic() - started
+    output = read_output(log_path)
+    stop.check()
+    if timed_out:
+        raise SceneError(f"render timed out after {settings.render_timeout_s:g} s", output)
+    if process.returncode != 0:
+        raise SceneError(povray_error(output, process.returncode), output)
+    if not _is_regular_file(image):
+        raise SceneError("POV-Ray finished without writing an image", output)
+    return RenderResult(image=image, output=output, log_path=log_path, seconds=seconds)
+
+
+def read_output(log_path: Path, head: int = 64 * 1024, tail: int = MIB) -> str:
+    """POV-Ray's output for error matching: all of it, or its start and end when it is huge
+    (option problems come first, parse errors last)."""
+    size = log_path.stat().st_size
+    with open(log_path, "rb") as source:
+        if size <= head + tail:
+            data = source.read()
+        else:
+            data = source.read(head) + b"\n[...]\n"
+            source.seek(size - tail)
+            data += source.read()
+    return data.decode("utf-8", errors="replace")
+
+
+def _wait_for_povray(process: subprocess.Popen[bytes], deadline: float, stop: StopState) -> bool:
+    """Waits for POV-Ray to exit; returns whether it timed out.
+
+    At the deadline or on SIGTERM, POV-Ray gets SIGTERM (it stops in about half a second),
+    then SIGKILL after STOP_GRACE_S.
+    """
+    timed_out = False
+    kill_at: float | None = None
+    while process.poll() is None:
+        now = time.monotonic()
+        if kill_at is None and (stop.requested.is_set() or now >= deadline):
+            timed_out = not stop.requested.is_set()
+            kill_group(process, signal.SIGTERM)
+            kill_at = now + STOP_GRACE_S
+        elif kill_at is not None and now >= kill_at:
+            kill_group(process, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=POLL_S)
+    return timed_out
+
+
+def others_can_traverse(path: Path) -> bool:
+    """Whether a user owning nothing can reach `path` (o+x on it and every parent)."""
+    return all(os.stat(folder).st_mode & stat.S_IXOTH for folder in (path, *path.parents))
+
+
+def _is_regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS
+
+
+def aws_clients(settings: Settings) -> tuple[Any, Any]:
+    import boto3
+    from botocore.config import Config
+
+    retries = {"max_attempts": 5, "mode": "standard"}
+    s3_config = Config(retries=retries)
+    if settings.endpoint_url:
+        s3_config = Config(retries=retries, s3={"addressing_style": "path"})
+    common = {"region_name": settings.region, "endpoint_url": settings.endpoint_url}
+    s3 = boto3.client("s3", config=s3_config, **common)
+    sqs = boto3.client("sqs", config=Config(retries=retries), **common)
+    return s3, sqs
+
+
+def is_missing(error: Exception) -> bool:
+    """A HeadObject that says "not there". Without s3:ListBucket, AWS answers 403, not 404."""
+    response = getattr(error, "response", None) or {}
+    code = str((response.get("Error") or {}).get("Code", ""))
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return code in ("404", "NoSuchKey", "NotFound", "403", "Forbidden") or status in (403, 404)
+
+
+def object_exists(s3: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if is_missing(error):
+            return False
+        raise
+    return True
+
+
+def download_zip(s3: Any, job: Job, target: Path, max_bytes: int, stop: StopState) -> int:
+    """Streams the scene zip to `target`; SceneError when it is bigger than the cap."""
+    response = s3.get_object(Bucket=job.bucket, Key=job.key)
+    body = response["Body"]
+    try:
+        length = response.get("ContentLength")
+        if isinstance(length, int) and length > max_bytes:
+            raise SceneError(f"the scene zip is {length} bytes, more than the limit of {max_bytes}")
+        total = 0
+        with open(target, "wb") as out:
+            for chunk in body.iter_chunks(COPY_CHUNK):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise SceneError(f"the scene zip is more than the limit of {max_bytes} bytes")
+                out.write(chunk)
+                if stop.requested.is_set():
+                    raise Interrupted()
+        return total
+    finally:
+        body.close()
+
+
+def upload_log(s3: Any, bucket: str, key: str, log_path: Path) -> None:
+    size = log_path.stat().st_size
+    with open(log_path, "rb") as source:
+        if size <= LOG_UPLOAD_HEAD + LOG_UPLOAD_TAIL:
+            data = source.read()
+        else:
+            head = source.read(LOG_UPLOAD_HEAD)
+            source.seek(size - LOG_UPLOAD_TAIL)
+            tail = source.read()
+            omitted = size - LOG_UPLOAD_HEAD - LOG_UPLOAD_TAIL
+            data = head + f"\n[... {omitted} bytes omitted by the lew worker ...]\n".encode() + tail
+    s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/plain; charset=utf-8")
+
+
+class Heartbeat:
+    """While a job is held, keeps extending its message's visibility."""
+
+    def __init__(self, sqs: Any, settings: Settings, receipt: str, key: str | None) -> None:
+        self._sqs = sqs
+        self._settings = settings
+        self._receipt = receipt
+        self._key = key
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._settings.heartbeat_s):
+            try:
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._settings.queue_url,
+                    ReceiptHandle=self._receipt,
+                    VisibilityTimeout=self._settings.visibility_timeout_s,
+                )
+            except Exception as error:
+                log("heartbeat_error", key=self._key, error=describe(error))
+
+
+def describe(error: BaseException) -> str:
+    return one_line(f"{type(error).__name__}: {error}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker
+
+
+class Worker:
+    def __init__(self, settings: Settings, s3: Any, sqs: Any, povray: str, stop: StopState) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.sqs = sqs
+        self.povray = povray
+        self.stop = stop
+        self.user = RenderUser.detect()
+
+    # -- the loop
+
+    def run(self) -> int:
+        failures = 0
+        while not self.stop.requested.is_set():
+            try:
+                response = self.sqs.receive_message(
+                    QueueUrl=self.settings.queue_url,
+                    MaxNumberOfMessages=1,
+                    WaitTimeSeconds=self.settings.wait_time_s,
+                    VisibilityTimeout=self.settings.visibility_timeout_s,
+                    AttributeNames=["ApproximateReceiveCount"],
+                )
+            except Exception as error:
+                failures += 1
+                log("infra_error", stage="receive", error=describe(error), failures=failures)
+                if failures >= MAX_RECEIVE_FAILURES:
+                    log("exit", reason="the queue cannot be read", code=1)
+                    return 1
+                self.stop.requested.wait(min(2**failures, 30))
+                continue
+            failures = 0
+            messages = response.get("Messages") or []
+            if not messages:
+                log("exit", reason="queue empty", code=0)
+                return 0
+            if not self.handle_message(messages[0]):
+                break
+        log("exit", reason="stopped", code=0)
+        return 0
+
+    def handle_message(self, message: dict[str, Any]) -> bool:
+        """Processes one message; False when the worker must stop (SIGTERM)."""
+        receipt = message["ReceiptHandle"]
+        attempt = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1"))
+        if self.stop.requested.is_set():
+            self.hand_back(receipt, None)
+            return False
+        body = message.get("Body", "")
+        try:
+            jobs = parse_body(body)
+        except BadMessage as error:
+            log(
+                "bad_message",
+                reason=str(error),
+                message_id=message.get("MessageId"),
+                body=body[:500],
+            )
+            self.delete(receipt, None)
+            return True
+        outcomes = []
+        with Heartbeat(self.sqs, self.settings, receipt, jobs[0].key if len(jobs) == 1 else None):
+            for job in jobs:
+                outcome = self.process_job(job, attempt)
+                outcomes.append(outcome)
+                if outcome == "interrupted":
+                    break
+        if "interrupted" in outcomes or self.stop.requested.is_set():
+            self.hand_back(receipt, jobs[0].key if len(jobs) == 1 else None)
+            return False
+        if "infra_error" not in outcomes:
+            self.delete(receipt, jobs[0].key if len(jobs) == 1 else None)
+        return True
+
+    def delete(self, receipt: str, key: str | None) -> None:
+        try:
+            self.sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=receipt)
+        except Exception as error:
+            log("infra_error", stage="delete_message", key=key, error=describe(error))
+
+    def hand_back(self, receipt: str, key: str | None) -> None:
+        try:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.settings.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
+            )
+            log("handed_back", key=key)
+        except Exception as error:
+            log("infra_error", stage="hand_back", key=key, error=describe(error))
+
+    # -- one job
+
+    def process_job(self, job: Job, attempt: int) -> str:
+        """Returns rendered, skipped, ignored, scene_error, infra_error or interrupted."""
+        settings = self.settings
+        try:
+            keys = output_keys(job.key, settings.input_prefix, settings.output_prefix)
+        except ValueError as error:
+            log("ignored", job_id=job.job_id, key=job.key, reason=str(error))
+            return "ignored"
+        job_id = job.job_id or keys.job_id
+        ids = {"job_id": job_id, "key": job.key}
+        started = time.monotonic()
+        try:
+            if object_exists(self.s3, job.bucket, keys.png):
+                log("skipped", **ids, output=keys.png, reason="output exists")
+                return "skipped"
+            self.stop.check()
+            marker = {
+                "job_id": job_id,
+                "key": job.key,
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "attempt": attempt,
+            }
+            self.s3.put_object(
+                Bucket=job.bucket,
+                Key=keys.started,
+                Body=json.dumps(marker).encode(),
+                ContentType="application/json",
+            )
+            log("job_started", **ids, attempt=attempt)
+            with self.job_folder() as folder:
+                try:
+                    result = self.render(job, keys, folder)
+                except SceneError as error:
+                    self.report_scene_error(job, keys, error, folder)
+                    return "scene_error"
+                self.stop.check()
+                upload_log(self.s3, job.bucket, keys.log, result.log_path)
+                image_fd = os.open(result.image, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(image_fd, "rb") as image:
+                    self.s3.put_object(
+                        Bucket=job.bucket, Key=keys.png, Body=image, ContentType="image/png"
+                    )
+            log(
+                "rendered",
+                **ids,
+                output=keys.png,
+                seconds=round(time.monotonic() - started, 3),
+                render_seconds=round(result.seconds, 3),
+            )
+            return "rendered"
+        except Interrupted:
+            log("interrupted", **ids)
+            return "interrupted"
+        except Exception as error:
+            log("infra_error", **ids, error=describe(error))
+            return "infra_error"
+
+    @contextlib.contextmanager
+    def job_folder(self) -> Iterator[Path]:
+        folder = Path(tempfile.mkdtemp(prefix="job-", dir=self.settings.work_dir))
+        try:
+            if self.user.uid is not None:
+                # The render user may pass through to its folders, not list this one.
+                os.chmod(folder, 0o711)  # noqa: S103
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def render(self, job: Job, keys: OutputKeys, folder: Path) -> RenderResult:
+        zip_path = folder / "scene.zip"
+        download_zip(self.s3, job, zip_path, self.settings.max_zip_bytes, self.stop)
+        self.stop.check()
+        scene_root = folder / "scene"
+        out_dir = folder / "out"
+        scene_root.mkdir(mode=0o755)
+        out_dir.mkdir(mode=0o755)
+        files = safe_extract(
+            zip_path, scene_root, self.settings.max_files, self.settings.max_unpacked_bytes
+        )
+        zip_path.unlink()
+        ini = scene_root.joinpath(*choose_ini(files, keys.name).parts)
+        self.user.give(scene_root)
+        self.user.give(out_dir)
+        return run_povray(
+            self.settings, self.povray, ini, scene_root, folder, out_dir, self.user, self.stop
+        )
+
+    def report_scene_error(
+        self, job: Job, keys: OutputKeys, error: SceneError, folder: Path
+    ) -> None:
+        log_path = folder / "povray.log"
+        if error.output is not None and log_path.exists():
+            upload_log(self.s3, job.bucket, keys.log, log_path)
+        self.s3.put_object(
+            Bucket=job.bucket,
+            Key=keys.error,
+            Body=error_text(error).encode("utf-8"),
+            ContentType="text/plain; charset=utf-8",
+        )
+        log(
+            "scene_error",
+            job_id=job.job_id or keys.job_id,
+            key=job.key,
+            reason=error.reason,
+            output=keys.error,
+        )
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    try:
+        settings = Settings.from_env(env)
+    except ValueError as error:
+        log("fatal", reason=str(error))
+        return 2
+    make_non_dumpable()
+    povray = shutil.which(settings.povray)
+    if povray is None:
+        log("fatal", reason=f"POV-Ray not found: {settings.povray!r}")
+        return 2
+    try:
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        user = RenderUser.detect()
+    except (OSError, KeyError) as error:
+        log("fatal", reason=describe(error))
+        return 2
+    if user.uid is not None and not others_can_traverse(settings.work_dir):
+        log(
+            "fatal",
+            reason=f"LEW_WORK_DIR {settings.work_dir} is not reachable by the render user "
+            "(nobody): every folder on the way needs o+x",
+        )
+        return 2
+    if settings.heartbeat_s >= settings.visibility_timeout_s:
+        log(
+            "warning",
+            reason=f"LEW_HEARTBEAT_S ({settings.heartbeat_s:g}) is not shorter than "
+            f"LEW_VISIBILITY_TIMEOUT_S ({settings.visibility_timeout_s}): a long render's "
+            "message can reappear on the queue",
+        )
+    stop = StopState()
+    signal.signal(signal.SIGTERM, stop.handle)
+    signal.signal(signal.SIGINT, stop.handle)
+    s3, sqs = aws_clients(settings)
+    log(
+        "worker_started",
+        queue_url=settings.queue_url,
+        threads=settings.povray_threads,
+        render_timeout_s=settings.render_timeout_s,
+        render_user="nobody" if os.geteuid() == 0 else f"uid {os.geteuid()} (the worker's own)",
+    )
+    return Worker(settings, s3, sqs, povray, stop).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
