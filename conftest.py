@@ -1,14 +1,14 @@
 """Shared pytest fixtures for the launcher and worker tests.
 
-Tests talk to a real moto server. `scripts/test` starts one and exports AWS_ENDPOINT_URL; when
-pytest is run on its own, a server is started here for the session and stopped at the end.
+Tests talk to a real moto server. `scripts/test` starts one (through `scripts/moto_server.py`) and
+exports AWS_ENDPOINT_URL; when pytest is run on its own, a server is started here the same way
+for the session and stopped at the end.
 moto's state is global to a server, so every test names its own resources (see `unique`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,7 +33,7 @@ def _wait_until_up(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):  # noqa: S310 (http only)
                 return
         except OSError:
             if time.monotonic() > deadline:
@@ -53,15 +53,17 @@ def moto_endpoint() -> Iterator[str]:
         _wait_until_up(existing)
         yield existing
         return
-    server = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which(
-        "moto_server"
-    )
-    if server is None:
-        pytest.exit("moto_server not found: run scripts/test, or pip install 'moto[server]'", 2)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [server, "-H", "127.0.0.1", "-p", str(port)],
+        [
+            sys.executable,
+            str(REPO / "scripts" / "moto_server.py"),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -77,15 +77,12 @@ impl Aws {
     /// with the fix if not), and asks STS who the caller is.
     pub async fn connect(opts: &ConnectOptions) -> Result<Aws> {
         let sdk = sdk_config(opts).await;
-        let region = sdk
-            .region()
-            .map(|r| r.to_string())
-            .ok_or_else(|| {
-                UsageError::new(
-                    "no AWS region is configured: set `region` in lew.toml, pass --region, or set \
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+            UsageError::new(
+                "no AWS region is configured: set `region` in lew.toml, pass --region, or set \
                      AWS_REGION (or a region in your AWS profile)",
-                )
-            })?;
+            )
+        })?;
         check_credentials(&sdk).await?;
 
         let sts = aws_sdk_sts::Client::new(&sdk);

@@ -186,7 +186,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86_400,
-        _ => return Err(format!("unknown unit {unit:?} in {text:?}; use s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?}; use s, m, h or d"
+            ));
+        }
     };
     if secs == 0 {
         return Err("the duration must be more than zero".into());

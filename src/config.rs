@@ -193,7 +193,9 @@ impl Config {
         }
         if let Some(profile) = &raw.profile {
             v.check(
-                (!profile.trim().is_empty()).then_some(()).ok_or("must not be empty".into()),
+                (!profile.trim().is_empty())
+                    .then_some(())
+                    .ok_or("must not be empty".into()),
                 "profile",
                 profile,
             );
@@ -202,7 +204,10 @@ impl Config {
         let bucket = BucketConfig {
             name: raw.bucket.name.filter(|n| !n.is_empty()),
             input_prefix: raw.bucket.input_prefix.unwrap_or_else(|| "scenes/".into()),
-            output_prefix: raw.bucket.output_prefix.unwrap_or_else(|| "renders/".into()),
+            output_prefix: raw
+                .bucket
+                .output_prefix
+                .unwrap_or_else(|| "renders/".into()),
         };
         if let Some(name) = &bucket.name {
             v.check(valid_bucket_name(name), "bucket.name", name);
@@ -318,7 +323,11 @@ impl Config {
             v.check(aws_id(s, "subnet-"), &format!("network.subnets[{i}]"), s);
         }
         for (i, s) in network.security_groups.iter().enumerate() {
-            v.check(aws_id(s, "sg-"), &format!("network.security_groups[{i}]"), s);
+            v.check(
+                aws_id(s, "sg-"),
+                &format!("network.security_groups[{i}]"),
+                s,
+            );
         }
         if network.security_groups.len() > 5 {
             v.fail(
@@ -436,9 +445,11 @@ fn valid_app(app: &str) -> Result<(), String> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if app.is_empty() || app.len() > 20 || !ok_chars {
-        return Err("must be 1-20 characters of a-z, 0-9 and '-' (it names every resource, \
+        return Err(
+            "must be 1-20 characters of a-z, 0-9 and '-' (it names every resource, \
                     e.g. lew-<app>-jobs)"
-            .into());
+                .into(),
+        );
     }
     if !app.starts_with(|c: char| c.is_ascii_lowercase()) || app.ends_with('-') {
         return Err("must start with a letter and not end with '-'".into());
@@ -478,9 +489,11 @@ pub fn valid_bucket_name(name: &str) -> Result<(), String> {
             .split('.')
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     if !(3..=63).contains(&name.len()) || !chars_ok || !edges_ok {
-        Err("S3 bucket names are 3-63 characters of a-z, 0-9, '.' and '-', starting and ending \
+        Err(
+            "S3 bucket names are 3-63 characters of a-z, 0-9, '.' and '-', starting and ending \
              with a letter or digit"
-            .into())
+                .into(),
+        )
     } else if name.contains("..") || looks_like_ip {
         Err("S3 bucket names cannot contain \"..\" or look like an IP address".into())
     } else if name.starts_with("xn--") || name.starts_with("sthree-") {
@@ -500,10 +513,16 @@ fn valid_prefix(prefix: &str) -> Result<(), String> {
                 .into(),
         );
     }
-    if prefix.len() > 200 || prefix.chars().any(|c| c.is_control() || c == '*' || c == '?') {
-        return Err("must be at most 200 characters without control characters, '*' or '?' \
+    if prefix.len() > 200
+        || prefix
+            .chars()
+            .any(|c| c.is_control() || c == '*' || c == '?')
+    {
+        return Err(
+            "must be at most 200 characters without control characters, '*' or '?' \
                     (it appears in IAM policies)"
-            .into());
+                .into(),
+        );
     }
     Ok(())
 }
@@ -511,7 +530,9 @@ fn valid_prefix(prefix: &str) -> Result<(), String> {
 fn aws_id(id: &str, prefix: &str) -> Result<(), String> {
     let rest = id.strip_prefix(prefix);
     match rest {
-        Some(hex) if (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
+        Some(hex)
+            if (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
             Ok(())
         }
         _ => Err(format!("is not an id of the form {prefix}0123abcd")),
@@ -568,7 +589,10 @@ mod tests {
         assert_eq!(c.queue.visibility_timeout_s, 900);
         assert_eq!(c.queue.max_receives, 3);
         assert_eq!((c.launcher.memory_mb, c.launcher.timeout_s), (128, 30));
-        assert_eq!((c.worker.cpu, c.worker.memory_mb, c.worker.max_tasks), (1024, 2048, 4));
+        assert_eq!(
+            (c.worker.cpu, c.worker.memory_mb, c.worker.max_tasks),
+            (1024, 2048, 4)
+        );
         assert_eq!(c.worker.render_timeout_s, 3600);
         assert!(!c.worker.spot);
         assert_eq!(c.worker.container_cli, "docker");
@@ -594,13 +618,24 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("2 problems"), "{msg}");
         assert!(msg.contains("app = \"Bad_Name\""), "{msg}");
-        assert!(msg.contains("worker.max_tasks = 0: must be between 1 and 1000"), "{msg}");
+        assert!(
+            msg.contains("worker.max_tasks = 0: must be between 1 and 1000"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn bucket_names() {
         assert!(valid_bucket_name("lew-povray-123456789012-eu-west-1").is_ok());
-        for bad in ["ab", "Upper", "-edge", "a..b", "192.168.1.1", "xn--a", "x-s3alias"] {
+        for bad in [
+            "ab",
+            "Upper",
+            "-edge",
+            "a..b",
+            "192.168.1.1",
+            "xn--a",
+            "x-s3alias",
+        ] {
             assert!(valid_bucket_name(bad).is_err(), "{bad}");
         }
     }

@@ -71,7 +71,7 @@ mod tests {
         let mut archive = zip::ZipArchive::new(Cursor::new(a)).unwrap();
         assert_eq!(archive.len(), 1);
         let mut file = archive.by_index(0).unwrap();
-        assert_eq!(file.name(), LAUNCHER_FILE);
+        assert_eq!(file.name().unwrap(), LAUNCHER_FILE);
         let mut text = String::new();
         file.read_to_string(&mut text).unwrap();
         assert_eq!(text, LAUNCHER_PY);

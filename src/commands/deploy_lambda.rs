@@ -39,7 +39,11 @@ pub async fn run(ctx: &Ctx) -> Result<DeployReport> {
     };
     // Plan mode: deploy-lambda never creates the security group; setup does.
     let (_, net) = network::ensure(&d, Mode::Plan).await?;
-    if net.security_groups.iter().any(|g| g == network::TO_BE_CREATED) {
+    if net
+        .security_groups
+        .iter()
+        .any(|g| g == network::TO_BE_CREATED)
+    {
         bail!(
             "the security group {} does not exist yet: run `lew setup` first",
             d.names.security_group

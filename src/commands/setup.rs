@@ -61,8 +61,12 @@ fn report_line(d: &Deployment, mode: Mode, result: &Result<Outcome>) {
         } else {
             format!(" ({})", o.changes.join("; "))
         };
-        d.progress
-            .line(format!("{} {}: {}{changes}", o.resource, o.name, o.verb(mode)));
+        d.progress.line(format!(
+            "{} {}: {}{changes}",
+            o.resource,
+            o.name,
+            o.verb(mode)
+        ));
     }
 }
 
@@ -96,12 +100,16 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
     let chain = async {
         let mut out: Vec<(String, Result<Outcome>)> = Vec::new();
         let queues = async {
-            let dlq = labeled(d, mode, 
+            let dlq = labeled(
+                d,
+                mode,
                 format!("sqs queue {}", d.names.dlq),
                 queue::ensure(d, queue::Which::DeadLetter, mode),
             )
             .await;
-            let jobs = labeled(d, mode, 
+            let jobs = labeled(
+                d,
+                mode,
                 format!("sqs queue {}", d.names.queue),
                 queue::ensure(d, queue::Which::Jobs, mode),
             )
@@ -119,7 +127,9 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
             }
             r
         };
-        let role = labeled(d, mode, 
+        let role = labeled(
+            d,
+            mode,
             format!("iam role {}", launcher_spec.name),
             roles::ensure(d, launcher_spec, mode),
         );
@@ -140,20 +150,24 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
             }
         };
         // In a plan the queue may not exist yet; show its future URL's place instead.
-        let queue_url = url.clone().or_else(|| {
-            (mode == Mode::Plan && queue_ok).then(|| "(to be created)".to_string())
-        });
+        let queue_url = url
+            .clone()
+            .or_else(|| (mode == Mode::Plan && queue_ok).then(|| "(to be created)".to_string()));
         let Some(queue_url) = queue_url else {
             return (out, network, url);
         };
-        let td = labeled(d, mode, 
+        let td = labeled(
+            d,
+            mode,
             format!("task definition {}", d.names.task_family),
             task_definition::ensure(d, &queue_url, mode),
         );
         let func = async {
             match &network {
                 Some(net) if role_ok => Some(
-                    labeled(d, mode, 
+                    labeled(
+                        d,
+                        mode,
                         format!("lambda function {}", d.names.function),
                         function::ensure(d, &queue_url, net, mode),
                     )
@@ -169,37 +183,52 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
     };
 
     let others = join_all(other_specs.iter().map(|spec| {
-        labeled(d, mode, 
+        labeled(
+            d,
+            mode,
             format!("iam role {}", spec.name),
             roles::ensure(d, spec, mode),
         )
     }));
     let singles = async {
         futures::join!(
-            labeled(d, mode, 
+            labeled(
+                d,
+                mode,
                 format!("s3 bucket {}", d.names.bucket),
                 bucket::ensure(d, mode)
             ),
-            labeled(d, mode, 
+            labeled(
+                d,
+                mode,
                 format!("ecs cluster {}", d.names.cluster),
                 cluster::ensure(d, mode)
             ),
-            labeled(d, mode, 
+            labeled(
+                d,
+                mode,
                 format!("ecr repository {}", d.names.repository),
                 registry::ensure(d, mode)
             ),
-            labeled(d, mode, 
+            labeled(
+                d,
+                mode,
                 format!("log group {}", d.names.worker_log_group),
                 logs::ensure(d, logs::Which::Worker, mode)
             ),
-            labeled(d, mode, 
+            labeled(
+                d,
+                mode,
                 format!("log group {}", d.names.launcher_log_group),
                 logs::ensure(d, logs::Which::Launcher, mode)
             ),
         )
     };
-    let (others, (bucket_r, cluster_r, ecr_r, worker_logs, launcher_logs), (chain_out, network, url)) =
-        futures::join!(others, singles, chain);
+    let (
+        others,
+        (bucket_r, cluster_r, ecr_r, worker_logs, launcher_logs),
+        (chain_out, network, url),
+    ) = futures::join!(others, singles, chain);
 
     let mut done = Converged {
         network,
@@ -262,7 +291,11 @@ impl SetupReport {
 
 impl fmt::Display for SetupReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = if self.dry_run { Mode::Plan } else { Mode::Apply };
+        let mode = if self.dry_run {
+            Mode::Plan
+        } else {
+            Mode::Apply
+        };
         if self.dry_run {
             writeln!(
                 f,
@@ -318,7 +351,11 @@ impl Report for SetupReport {
 
 pub async fn run(args: &SetupArgs, ctx: &Ctx) -> Result<SetupReport> {
     let d = ctx.deployment().await?;
-    let mode = if args.dry_run { Mode::Plan } else { Mode::Apply };
+    let mode = if args.dry_run {
+        Mode::Plan
+    } else {
+        Mode::Apply
+    };
     let done = converge(&d, mode).await;
     Ok(SetupReport {
         dry_run: args.dry_run,

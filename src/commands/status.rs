@@ -84,7 +84,11 @@ impl fmt::Display for StatusReport {
                 State::Missing => "MISSING",
                 State::Drifted => "DRIFTED",
             };
-            write!(f, "  {state:<8} {:<width$}", format!("{} {}", r.resource, r.name))?;
+            write!(
+                f,
+                "  {state:<8} {:<width$}",
+                format!("{} {}", r.resource, r.name)
+            )?;
             if let Some(note) = &r.note {
                 write!(f, "  [{note}]")?;
             }
@@ -122,7 +126,10 @@ impl fmt::Display for StatusReport {
             writeln!(f, "warning: {w}")?;
         }
         if !self.healthy() {
-            write!(f, "run `lew setup` to create or repair what is missing or drifted")?;
+            write!(
+                f,
+                "run `lew setup` to create or repair what is missing or drifted"
+            )?;
         }
         Ok(())
     }

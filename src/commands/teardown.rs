@@ -64,7 +64,10 @@ impl fmt::Display for TeardownReport {
             for l in &self.leftovers {
                 writeln!(f, "  {l}")?;
             }
-            write!(f, "run `lew teardown` again; if they stay, delete them by hand")?;
+            write!(
+                f,
+                "run `lew teardown` again; if they stay, delete them by hand"
+            )?;
         }
         Ok(())
     }

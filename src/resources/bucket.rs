@@ -12,10 +12,9 @@ use aws_sdk_s3::error::{ProvideErrorMetadata as _, SdkError};
 use aws_sdk_s3::operation::create_bucket::CreateBucketError;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
-    ObjectOwnership, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Tagging,
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
 };
 use serde_json::{Value, json};
 
@@ -89,9 +88,8 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
             }
             Ok(outcome.created())
         }
-        Presence::External => Ok(outcome.note(
-            "not created by lew: used as it is (only lew's event notification is added)",
-        )),
+        Presence::External => Ok(outcome
+            .note("not created by lew: used as it is (only lew's event notification is added)")),
         Presence::Owned => {
             let have = read(d).await?;
             let changes = have.differences(d);
@@ -176,7 +174,9 @@ impl Settings {
             changes.push("default encryption: not SSE-S3 → SSE-S3 (AES256)".to_string());
         }
         if !self.tls_statement_ok(d) {
-            changes.push(format!("bucket policy: statement {TLS_SID} missing or changed"));
+            changes.push(format!(
+                "bucket policy: statement {TLS_SID} missing or changed"
+            ));
         }
         if !self.tags_ok(d) {
             changes.push("tags: lew:app / lew:version missing or old".to_string());
@@ -197,7 +197,8 @@ async fn read(d: &Deployment) -> Result<Settings> {
         }),
         Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => false,
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the public access block of {name}"));
+            return Err(e)
+                .with_context(|| format!("cannot read the public access block of {name}"));
         }
     };
     let sse_s3 = match s3.get_bucket_encryption().bucket(name).send().await {
@@ -360,7 +361,12 @@ pub async fn delete(d: &Deployment, delete_data: bool) -> Result<Removed> {
             let out = s3
                 .delete_objects()
                 .bucket(&name)
-                .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build()?)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(ids))
+                        .quiet(true)
+                        .build()?,
+                )
                 .send()
                 .await
                 .with_context(|| format!("cannot delete objects in {name}"))?;

@@ -61,12 +61,22 @@ pub fn environment(d: &Deployment, queue_url: &str, network: &Network) -> BTreeM
         ("LEW_SECURITY_GROUPS", network.security_groups.join(",")),
         (
             "LEW_ASSIGN_PUBLIC_IP",
-            if c.network.assign_public_ip { "ENABLED" } else { "DISABLED" }.to_string(),
+            if c.network.assign_public_ip {
+                "ENABLED"
+            } else {
+                "DISABLED"
+            }
+            .to_string(),
         ),
         ("LEW_MAX_TASKS", c.worker.max_tasks.to_string()),
         (
             "LEW_CAPACITY_PROVIDER",
-            if c.worker.spot { "FARGATE_SPOT" } else { "FARGATE" }.to_string(),
+            if c.worker.spot {
+                "FARGATE_SPOT"
+            } else {
+                "FARGATE"
+            }
+            .to_string(),
         ),
         ("LEW_INPUT_PREFIX", c.bucket.input_prefix.clone()),
         ("LEW_INPUT_SUFFIX", ".zip".to_string()),
@@ -92,7 +102,9 @@ impl Settings {
     fn from_function(out: &GetFunctionOutput) -> Option<Settings> {
         let c = out.configuration()?;
         Some(Settings {
-            runtime: c.runtime().map_or(String::new(), |r| r.as_str().to_string()),
+            runtime: c
+                .runtime()
+                .map_or(String::new(), |r| r.as_str().to_string()),
             handler: c.handler().unwrap_or_default().to_string(),
             role: c.role().unwrap_or_default().to_string(),
             memory_mb: c.memory_size().unwrap_or(0),
@@ -197,7 +209,8 @@ pub async fn ensure(
     if !owned(d, &existing) {
         return Err(super::not_ours("Lambda function", &name, &d.cfg.app));
     }
-    let have = Settings::from_function(&existing).context("GetFunction returned no configuration")?;
+    let have =
+        Settings::from_function(&existing).context("GetFunction returned no configuration")?;
     let mut changes = have.differences(&want);
     let code_differs = existing
         .configuration()
@@ -281,7 +294,9 @@ async fn settle_invocation(d: &Deployment, mode: Mode) -> Result<Vec<String>> {
         {
             None
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot read the retry settings of {name}")),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the retry settings of {name}"));
+        }
     };
     if invoke != Some((Some(ASYNC_RETRIES), Some(ASYNC_MAX_AGE_S))) {
         changes.push(format!(
@@ -335,7 +350,8 @@ async fn settle_invocation(d: &Deployment, mode: Mode) -> Result<Vec<String>> {
                     ));
                 }
                 Err(e) => {
-                    return Err(e).with_context(|| format!("cannot reserve concurrency for {name}"));
+                    return Err(e)
+                        .with_context(|| format!("cannot reserve concurrency for {name}"));
                 }
             }
         }
@@ -393,7 +409,14 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
     if !owned(d, &existing) {
         return Ok(Removed::new("lambda function", name, Removal::NotOwned));
     }
-    match d.aws.lambda.delete_function().function_name(&name).send().await {
+    match d
+        .aws
+        .lambda
+        .delete_function()
+        .function_name(&name)
+        .send()
+        .await
+    {
         Ok(_) => Ok(Removed::new("lambda function", name, Removal::Deleted)),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), DeleteFunctionError::ResourceNotFoundException(_)) =>

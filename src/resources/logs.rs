@@ -75,7 +75,10 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
                 Ok(_) => {}
                 // Created meanwhile (by Lambda's first run, or a concurrent setup): converge it.
                 Err(SdkError::ServiceError(e))
-                    if matches!(e.err(), CreateLogGroupError::ResourceAlreadyExistsException(_)) => {}
+                    if matches!(
+                        e.err(),
+                        CreateLogGroupError::ResourceAlreadyExistsException(_)
+                    ) => {}
                 Err(e) => return Err(e).with_context(|| format!("cannot create log group {name}")),
             }
             set_retention(d, &name, want).await?;
@@ -92,9 +95,7 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
         }
         changes.push("tags: adopting the group Lambda created".to_string());
         if mode == Mode::Apply {
-            let mut req = logs
-                .tag_resource()
-                .resource_arn(d.log_group_arn(&name));
+            let mut req = logs.tag_resource().resource_arn(d.log_group_arn(&name));
             for (k, v) in d.tags() {
                 req = req.tags(k, v);
             }
@@ -136,7 +137,14 @@ pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
     if which == Which::Worker && !owned(d, &name).await? {
         return Ok(Removed::new("log group", name, Removal::NotOwned));
     }
-    match d.aws.logs.delete_log_group().log_group_name(&name).send().await {
+    match d
+        .aws
+        .logs
+        .delete_log_group()
+        .log_group_name(&name)
+        .send()
+        .await
+    {
         Ok(_) => Ok(Removed::new("log group", name, Removal::Deleted)),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), DeleteLogGroupError::ResourceNotFoundException(_)) =>

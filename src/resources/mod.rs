@@ -83,7 +83,8 @@ impl Deployment {
     }
 
     pub fn cluster_arn(&self) -> String {
-        self.aws.arn("ecs", &format!("cluster/{}", self.names.cluster))
+        self.aws
+            .arn("ecs", &format!("cluster/{}", self.names.cluster))
     }
 
     pub fn function_arn(&self) -> String {
@@ -111,10 +112,7 @@ impl Deployment {
         } else {
             "amazonaws.com"
         };
-        format!(
-            "{}.dkr.ecr.{}.{suffix}",
-            self.aws.account, self.aws.region
-        )
+        format!("{}.dkr.ecr.{}.{suffix}", self.aws.account, self.aws.region)
     }
 
     pub fn repository_uri(&self) -> String {
@@ -297,7 +295,12 @@ pub fn not_ours(resource: &str, name: &str, app: &str) -> anyhow::Error {
 }
 
 /// Records `what: have → want` when the two differ.
-pub fn compare<T: PartialEq + fmt::Display>(changes: &mut Vec<String>, what: &str, have: T, want: T) {
+pub fn compare<T: PartialEq + fmt::Display>(
+    changes: &mut Vec<String>,
+    what: &str,
+    have: T,
+    want: T,
+) {
     if have != want {
         changes.push(format!("{what}: {have} → {want}"));
     }
@@ -328,13 +331,18 @@ fn canonical(v: &Value) -> Value {
             items.sort_by_key(|i| i.to_string());
             Value::Array(items)
         }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                // `Sid` is a label, not a permission; AWS and emulators may drop or add it.
+        Value::Object(map) => {
+            // `Sid` is a label, not a permission; AWS and emulators may drop or add it.
+            let mut entries: Vec<(String, Value)> = map
+                .iter()
                 .filter(|(k, _)| k.as_str() != "Sid")
                 .map(|(k, v)| (k.clone(), canonical(v)))
-                .collect(),
-        ),
+                .collect();
+            // Sorted keys, so the text used to order list entries does not depend on the
+            // order the document was written in (serde_json may preserve insertion order).
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().collect())
+        }
         // Numbers and booleans inside conditions come back as strings.
         Value::Number(n) => Value::String(n.to_string()),
         Value::Bool(b) => Value::String(b.to_string()),

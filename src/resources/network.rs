@@ -111,12 +111,12 @@ async fn find_group(d: &Deployment, vpc: &str) -> Result<Option<SecurityGroup>> 
 }
 
 fn owned(d: &Deployment, group: &SecurityGroup) -> bool {
-    d.owns(group.tags().iter().map(|t| {
-        (
-            t.key().unwrap_or_default(),
-            t.value().unwrap_or_default(),
-        )
-    }))
+    d.owns(
+        group
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    )
 }
 
 fn allow_all_egress() -> IpPermission {
@@ -185,7 +185,9 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
                 .await?
                 .and_then(|g| g.group_id)
                 .context("the security group vanished right after it was created")?,
-            Err(e) => return Err(e).with_context(|| format!("cannot create security group {name}")),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create security group {name}"));
+            }
         };
         // A new group allows all egress and no ingress, which is exactly what lew wants.
         return Ok((Some(outcome.created()), network(id)));
@@ -193,7 +195,11 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
 
     let id = group.group_id().unwrap_or_default().to_string();
     if !owned(d, &group) {
-        return Err(not_ours("security group", &format!("{name} ({id})"), &d.cfg.app));
+        return Err(not_ours(
+            "security group",
+            &format!("{name} ({id})"),
+            &d.cfg.app,
+        ));
     }
     let mut changes = Vec::new();
     if !group.ip_permissions().is_empty() {
@@ -320,7 +326,9 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
                 ));
                 tokio::time::sleep(Duration::from_secs(10)).await;
             }
-            Err(e) => return Err(e).with_context(|| format!("cannot delete security group {name}")),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot delete security group {name}"));
+            }
         }
     }
     unreachable!("the last attempt returns")

@@ -57,7 +57,10 @@ fn desired(d: &Deployment, which: Which) -> Vec<(Attr, String)> {
                 Attr::VisibilityTimeout,
                 d.cfg.queue.visibility_timeout_s.to_string(),
             ));
-            attrs.push((Attr::ReceiveMessageWaitTimeSeconds, RECEIVE_WAIT_S.to_string()));
+            attrs.push((
+                Attr::ReceiveMessageWaitTimeSeconds,
+                RECEIVE_WAIT_S.to_string(),
+            ));
             attrs.push((Attr::RedrivePolicy, redrive_policy(d)));
         }
     }
@@ -95,7 +98,9 @@ pub async fn url(d: &Deployment, which: Which) -> Result<Option<String>> {
     let name = which.name(d);
     match d.aws.sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => Ok(out.queue_url),
-        Err(SdkError::ServiceError(e)) if matches!(e.err(), GetQueueUrlError::QueueDoesNotExist(_)) => {
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), GetQueueUrlError::QueueDoesNotExist(_)) =>
+        {
             Ok(None)
         }
         Err(e) => Err(e).with_context(|| format!("cannot look up SQS queue {name}")),
@@ -247,7 +252,9 @@ pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
     }
     match d.aws.sqs.delete_queue().queue_url(&url).send().await {
         Ok(_) => Ok(Removed::new(resource, name, Removal::Deleted)),
-        Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteQueueError::QueueDoesNotExist(_)) => {
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DeleteQueueError::QueueDoesNotExist(_)) =>
+        {
             Ok(Removed::new(resource, name, Removal::AlreadyGone))
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete SQS queue {name}")),

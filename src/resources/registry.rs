@@ -41,7 +41,10 @@ pub async fn find(d: &Deployment) -> Result<Option<Repository>> {
     {
         Ok(out) => Ok(out.repositories.unwrap_or_default().into_iter().next()),
         Err(SdkError::ServiceError(e))
-            if matches!(e.err(), DescribeRepositoriesError::RepositoryNotFoundException(_)) =>
+            if matches!(
+                e.err(),
+                DescribeRepositoriesError::RepositoryNotFoundException(_)
+            ) =>
         {
             Ok(None)
         }
@@ -65,7 +68,9 @@ async fn owned(d: &Deployment, repo: &Repository) -> Result<bool> {
 }
 
 fn scan_on_push() -> ImageScanningConfiguration {
-    ImageScanningConfiguration::builder().scan_on_push(true).build()
+    ImageScanningConfiguration::builder()
+        .scan_on_push(true)
+        .build()
 }
 
 pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
@@ -110,10 +115,18 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
                 .with_context(|| format!("cannot turn on scanning for {name}"))?;
         }
     }
-    let lifecycle = match ecr.get_lifecycle_policy().repository_name(&name).send().await {
+    let lifecycle = match ecr
+        .get_lifecycle_policy()
+        .repository_name(&name)
+        .send()
+        .await
+    {
         Ok(out) => out.lifecycle_policy_text,
         Err(SdkError::ServiceError(e))
-            if matches!(e.err(), GetLifecyclePolicyError::LifecyclePolicyNotFoundException(_)) =>
+            if matches!(
+                e.err(),
+                GetLifecyclePolicyError::LifecyclePolicyNotFoundException(_)
+            ) =>
         {
             None
         }
@@ -125,7 +138,11 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     {
         changes.push(format!(
             "lifecycle policy: {} → keep the last {KEEP_IMAGES} images",
-            if lifecycle.is_some() { "different" } else { "none" }
+            if lifecycle.is_some() {
+                "different"
+            } else {
+                "none"
+            }
         ));
         if mode == Mode::Apply {
             put_lifecycle(d).await?;
@@ -167,7 +184,10 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
     {
         Ok(_) => Ok(Removed::new("ecr repository", name, Removal::Deleted)),
         Err(SdkError::ServiceError(e))
-            if matches!(e.err(), DeleteRepositoryError::RepositoryNotFoundException(_)) =>
+            if matches!(
+                e.err(),
+                DeleteRepositoryError::RepositoryNotFoundException(_)
+            ) =>
         {
             Ok(Removed::new("ecr repository", name, Removal::AlreadyGone))
         }

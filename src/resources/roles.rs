@@ -193,7 +193,9 @@ pub async fn ensure(d: &Deployment, spec: &RoleSpec, mode: Mode) -> Result<Outco
     let outcome = Outcome::new("iam role", &spec.name);
     let existing = match iam.get_role().role_name(&spec.name).send().await {
         Ok(out) => out.role,
-        Err(SdkError::ServiceError(e)) if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) => {
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) =>
+        {
             None
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read IAM role {}", spec.name)),
@@ -295,7 +297,13 @@ async fn put_policy(d: &Deployment, spec: &RoleSpec) -> Result<()> {
 fn tags(d: &Deployment) -> Vec<Tag> {
     d.tags()
         .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value set"))
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value set")
+        })
         .collect()
 }
 
@@ -304,7 +312,9 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
     let iam = &d.aws.iam;
     let role = match iam.get_role().role_name(name).send().await {
         Ok(out) => out.role,
-        Err(SdkError::ServiceError(e)) if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) => {
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) =>
+        {
             None
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read IAM role {name}")),
@@ -364,7 +374,9 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
 
     match iam.delete_role().role_name(name).send().await {
         Ok(_) => Ok(Removed::new("iam role", name, Removal::Deleted)),
-        Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteRoleError::NoSuchEntityException(_)) => {
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DeleteRoleError::NoSuchEntityException(_)) =>
+        {
             Ok(Removed::new("iam role", name, Removal::AlreadyGone))
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete IAM role {name}")),

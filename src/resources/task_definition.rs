@@ -13,9 +13,9 @@ use anyhow::{Context as _, Result};
 use aws_sdk_ecs::error::SdkError;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, CpuArchitecture, KeyValuePair, LogConfiguration,
-    LogDriver, MountPoint, NetworkMode, OsFamily, RuntimePlatform, TaskDefinition,
-    TaskDefinitionField, TaskDefinitionStatus, Volume,
+    Compatibility, ContainerDefinition, CpuArchitecture, KeyValuePair, LogConfiguration, LogDriver,
+    MountPoint, NetworkMode, OsFamily, RuntimePlatform, TaskDefinition, TaskDefinitionField,
+    TaskDefinitionStatus, Volume,
 };
 use serde::Serialize;
 
@@ -59,8 +59,14 @@ pub fn environment(d: &Deployment, queue_url: &str) -> BTreeMap<String, String> 
         ("LEW_QUEUE_URL", queue_url.to_string()),
         ("LEW_INPUT_PREFIX", c.bucket.input_prefix.clone()),
         ("LEW_OUTPUT_PREFIX", c.bucket.output_prefix.clone()),
-        ("LEW_RENDER_TIMEOUT_S", c.worker.render_timeout_s.to_string()),
-        ("LEW_VISIBILITY_TIMEOUT_S", c.queue.visibility_timeout_s.to_string()),
+        (
+            "LEW_RENDER_TIMEOUT_S",
+            c.worker.render_timeout_s.to_string(),
+        ),
+        (
+            "LEW_VISIBILITY_TIMEOUT_S",
+            c.queue.visibility_timeout_s.to_string(),
+        ),
         ("LEW_HEARTBEAT_S", heartbeat.to_string()),
         ("LEW_POVRAY_THREADS", threads.to_string()),
         ("LEW_WORK_DIR", SCRATCH.to_string()),
@@ -109,13 +115,15 @@ impl Spec {
             .container_definitions()
             .iter()
             .find(|c| c.name() == Some(CONTAINER));
-        let platform = td.runtime_platform().map_or("LINUX/X86_64".to_string(), |p| {
-            format!(
-                "{}/{}",
-                p.operating_system_family().map_or("LINUX", |o| o.as_str()),
-                p.cpu_architecture().map_or("X86_64", |a| a.as_str())
-            )
-        });
+        let platform = td
+            .runtime_platform()
+            .map_or("LINUX/X86_64".to_string(), |p| {
+                format!(
+                    "{}/{}",
+                    p.operating_system_family().map_or("LINUX", |o| o.as_str()),
+                    p.cpu_architecture().map_or("X86_64", |a| a.as_str())
+                )
+            });
         Spec {
             family: td.family().unwrap_or_default().to_string(),
             cpu: td.cpu().unwrap_or_default().to_string(),
@@ -147,7 +155,11 @@ impl Spec {
                             "{}:{}:{}",
                             m.source_volume().unwrap_or_default(),
                             m.container_path().unwrap_or_default(),
-                            if m.read_only() == Some(true) { "ro" } else { "rw" }
+                            if m.read_only() == Some(true) {
+                                "ro"
+                            } else {
+                                "rw"
+                            }
                         )
                     })
                     .collect()
@@ -218,12 +230,11 @@ pub async fn current(d: &Deployment) -> Result<Option<(TaskDefinition, bool)>> {
         .await
     {
         Ok(out) => {
-            let owned = d.owns(out.tags().iter().map(|t| {
-                (
-                    t.key().unwrap_or_default(),
-                    t.value().unwrap_or_default(),
-                )
-            }));
+            let owned = d.owns(
+                out.tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+            );
             Ok(out
                 .task_definition
                 .filter(|td| td.status() == Some(&TaskDefinitionStatus::Active))
@@ -273,7 +284,9 @@ pub async fn ensure(d: &Deployment, queue_url: &str, mode: Mode) -> Result<Outco
     let changes = Spec::from_registered(&td).differences(&want);
     if mode == Mode::Apply && !changes.is_empty() {
         let arn = register(d, &want).await?;
-        return Ok(outcome.with_changes(changes).note(format!("new revision {arn}")));
+        return Ok(outcome
+            .with_changes(changes)
+            .note(format!("new revision {arn}")));
     }
     Ok(outcome.with_changes(changes))
 }
@@ -390,10 +403,16 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
             .with_context(|| format!("cannot delete the revisions of {family}"))?;
     }
     if active.is_empty() && inactive.is_empty() {
-        return Ok(Removed::new("task definition", family, Removal::AlreadyGone));
+        return Ok(Removed::new(
+            "task definition",
+            family,
+            Removal::AlreadyGone,
+        ));
     }
-    Ok(Removed::new("task definition", family, Removal::Deleted).note(format!(
-        "{} revision(s) deregistered and deleted",
-        active.len().max(inactive.len())
-    )))
+    Ok(
+        Removed::new("task definition", family, Removal::Deleted).note(format!(
+            "{} revision(s) deregistered and deleted",
+            active.len().max(inactive.len())
+        )),
+    )
 }

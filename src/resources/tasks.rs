@@ -38,8 +38,9 @@ pub async fn running(d: &Deployment, only_lew: bool) -> Result<Vec<String>> {
                 return Ok(Vec::new());
             }
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot list the tasks of cluster {}", d.names.cluster));
+                return Err(e).with_context(|| {
+                    format!("cannot list the tasks of cluster {}", d.names.cluster)
+                });
             }
         }
     }

@@ -164,7 +164,11 @@ pub fn notification(d: &Deployment) -> Result<LambdaFunctionConfiguration> {
         .id(notification_id(d))
         .lambda_function_arn(d.function_arn())
         .events(Event::S3ObjectCreated)
-        .filter(NotificationConfigurationFilter::builder().key(filter).build())
+        .filter(
+            NotificationConfigurationFilter::builder()
+                .key(filter)
+                .build(),
+        )
         .build()?)
 }
 
@@ -180,7 +184,8 @@ fn shape(c: &LambdaFunctionConfiguration) -> (String, Vec<String>, Vec<(String, 
                 .iter()
                 .map(|r| {
                     (
-                        r.name().map_or(String::new(), |n| n.as_str().to_ascii_lowercase()),
+                        r.name()
+                            .map_or(String::new(), |n| n.as_str().to_ascii_lowercase()),
                         r.value().unwrap_or_default().to_string(),
                     )
                 })
@@ -212,7 +217,8 @@ async fn read_notifications(d: &Deployment) -> Result<NotificationConfiguration>
             return Ok(NotificationConfiguration::builder().build());
         }
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the event notifications of {name}"));
+            return Err(e)
+                .with_context(|| format!("cannot read the event notifications of {name}"));
         }
     };
     Ok(NotificationConfiguration::builder()
@@ -267,7 +273,10 @@ async fn write_notifications(
 
 /// Adds or repairs lew's entry in the bucket's notifications, keeping every other entry.
 pub async fn ensure_notification(d: &Deployment, mode: Mode) -> Result<Outcome> {
-    let outcome = Outcome::new("s3 notification", format!("{} → {}", d.names.bucket, d.names.function));
+    let outcome = Outcome::new(
+        "s3 notification",
+        format!("{} → {}", d.names.bucket, d.names.function),
+    );
     if mode == Mode::Plan && bucket::presence(d).await? == Presence::Missing {
         return Ok(outcome.created());
     }

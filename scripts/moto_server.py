@@ -1,0 +1,91 @@
+"""Starts moto's server (same arguments as `moto_server`) with S3 bucket policies evaluated
+the way S3 evaluates them for a request made over TLS.
+
+moto 5.2.5 applies bucket policies to object requests but ignores condition operators it does
+not implement (such as `Bool`) and treats a statement whose condition fails as a deny. lew's
+bucket policy denies every request with `aws:SecureTransport = false`, so under moto that one
+statement would deny all object access. Here a statement applies only when its conditions hold
+for the request context, and every request counts as made over TLS: the emulator stands in for
+S3's HTTPS endpoint. Nothing else of moto is changed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+from typing import Any
+
+from moto.iam.access_control import PermissionResult
+from moto.s3.models import FakeBucket
+from moto.server import main
+
+# What S3 knows about every request to the emulator.
+REQUEST_CONTEXT = {"aws:securetransport": "true"}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(patterns: Any, value: str) -> bool:
+    # IAM wildcards: `*` any run of characters, `?` one character; case-sensitive.
+    return any(fnmatch.fnmatchcase(value, str(p)) for p in _as_list(patterns))
+
+
+def _condition_holds(operator: str, key: str, expected: Any) -> bool:
+    actual = REQUEST_CONTEXT.get(key.lower())
+    if operator.endswith("IfExists"):
+        if actual is None:
+            return True
+        operator = operator[: -len("IfExists")]
+    if actual is None:
+        # A condition on a key the request does not carry does not hold (as in IAM).
+        return operator == "Null" and str(expected).lower() == "true"
+    expected = [str(e) for e in _as_list(expected)]
+    if operator == "Bool":
+        return actual.lower() in [e.lower() for e in expected]
+    if operator == "StringEquals":
+        return actual in expected
+    if operator == "StringNotEquals":
+        return actual not in expected
+    if operator == "StringLike":
+        return any(fnmatch.fnmatchcase(actual, e) for e in expected)
+    return False  # an operator this stand-in does not know: the statement does not apply
+
+
+def _statement_applies(statement: dict[str, Any], action: str, resource: str) -> bool:
+    principal = statement.get("Principal")
+    if principal not in ("*", {"AWS": "*"}):
+        return False  # moto does not model callers; only "everyone" statements are evaluated
+    if "NotAction" in statement:
+        if _matches(statement["NotAction"], action):
+            return False
+    elif not _matches(statement.get("Action", []), action):
+        return False
+    if not _matches(statement.get("Resource", []), resource):
+        return False
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        for key, expected in pairs.items():
+            if not _condition_holds(operator, key, expected):
+                return False
+    return True
+
+
+def get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    policy = json.loads(self.policy.decode())
+    result = PermissionResult.NEUTRAL
+    for statement in _as_list(policy.get("Statement", [])):
+        if _statement_applies(statement, action, resource):
+            if statement.get("Effect") == "Deny":
+                return PermissionResult.DENIED
+            result = PermissionResult.PERMITTED
+    return result
+
+
+FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+//! lew's integration tests: one binary (it links once) with a module per area. They run the
+//! real `lew` binary against the moto server `scripts/test` starts.
+
+mod support;
+
+mod cli;
+mod lifecycle;
