@@ -1,7 +1,7 @@
 //! Errors that decide lew's exit code, and the one place that prints an error chain.
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error (nothing was
-//! changed), 3 a render timed out.
+//! changed), 3 a render timed out, 130 interrupted while waiting.
 
 use std::fmt::Write as _;
 
@@ -21,6 +21,12 @@ impl UsageError {
 #[error("{0}")]
 pub struct TimedOut(pub String);
 
+/// Ctrl-C while lew waited for work that goes on without it: exit code 130, as for any
+/// interrupted command.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
 /// The exit code for an error: the first cause in the chain that decides one wins.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
@@ -29,6 +35,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<TimedOut>() {
             return 3;
+        }
+        if cause.is::<Interrupted>() {
+            return 130;
         }
     }
     1

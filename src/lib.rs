@@ -12,6 +12,8 @@ pub mod error;
 pub mod output;
 pub mod progress;
 pub mod resources;
+pub mod scene;
+pub mod transfer;
 
 use anyhow::Result;
 

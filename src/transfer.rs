@@ -1,0 +1,154 @@
+//! Moving scenes and renders between this machine and the bucket, with byte progress bars.
+//!
+//! Large uploads go in parts (multipart), so a progress bar moves and a failed part is retried
+//! alone; an upload that fails is aborted so no invisible parts are left costing storage.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::progress::Progress;
+
+/// Uploads above this size go in parts.
+pub const MULTIPART_THRESHOLD: usize = 64 * 1024 * 1024;
+/// The size of each part (S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 16 * 1024 * 1024;
+
+/// Uploads `data` to `s3://bucket/key` with a progress bar labelled `label`.
+pub async fn upload(
+    s3: &aws_sdk_s3::Client,
+    progress: &Progress,
+    bucket: &str,
+    key: &str,
+    data: &[u8],
+    label: &str,
+) -> Result<()> {
+    let bar = progress.bytes(label.to_string(), data.len() as u64);
+    if data.len() <= MULTIPART_THRESHOLD {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/zip")
+            .body(ByteStream::from(data.to_vec()))
+            .send()
+            .await
+            .with_context(|| format!("cannot upload s3://{bucket}/{key}"))?;
+        bar.finish_and_clear();
+        return Ok(());
+    }
+    let upload_id = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .content_type("application/zip")
+        .send()
+        .await
+        .with_context(|| format!("cannot start uploading s3://{bucket}/{key}"))?
+        .upload_id
+        .context("S3 returned no upload id")?;
+    let result = async {
+        let mut parts = Vec::new();
+        for (i, chunk) in data.chunks(PART_SIZE).enumerate() {
+            let number = i as i32 + 1;
+            let out = s3
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await
+                .with_context(|| format!("cannot upload part {number} of s3://{bucket}/{key}"))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag)
+                    .build(),
+            );
+            bar.inc(chunk.len() as u64);
+        }
+        s3.complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("cannot finish uploading s3://{bucket}/{key}"))?;
+        anyhow::Ok(())
+    }
+    .await;
+    bar.finish_and_clear();
+    if result.is_err() {
+        // Best effort: the error that matters is the one already in hand.
+        let _ = s3
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .send()
+            .await;
+    }
+    result
+}
+
+/// Downloads `s3://bucket/key` to `dest` with a progress bar; the file appears only when it is
+/// complete (written to a temporary name, then renamed).
+pub async fn download(
+    s3: &aws_sdk_s3::Client,
+    progress: &Progress,
+    bucket: &str,
+    key: &str,
+    dest: &Path,
+) -> Result<u64> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .with_context(|| format!("cannot download s3://{bucket}/{key}"))?;
+    let total = out.content_length.unwrap_or(0).max(0) as u64;
+    let label = dest
+        .file_name()
+        .map_or_else(|| key.to_string(), |n| n.to_string_lossy().into_owned());
+    let bar = progress.bytes(label, total);
+    let partial = dest.with_extension("part");
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    let mut body = out.body;
+    let mut written = 0u64;
+    let result = async {
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .with_context(|| format!("download of s3://{bucket}/{key} broke off"))?
+        {
+            file.write_all(&chunk).await?;
+            written += chunk.len() as u64;
+            bar.inc(chunk.len() as u64);
+        }
+        file.flush().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    bar.finish_and_clear();
+    drop(file);
+    if let Err(e) = result {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(e);
+    }
+    tokio::fs::rename(&partial, dest)
+        .await
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    Ok(written)
+}
