@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod container;
 pub mod embedded;
 pub mod error;
 pub mod output;

@@ -1,27 +1,171 @@
-//! `lew logs`: the CloudWatch logs of the launcher or the worker.
+//! `lew logs [launcher|worker] [--follow] [--since 10m] [--job ID]`: the CloudWatch logs of
+//! either side of the pipeline. In text mode lines are printed as they arrive; `--follow` keeps
+//! polling for new ones until Ctrl-C.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::io::Write as _;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_cloudwatchlogs::error::SdkError;
+use aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsError;
 use serde::Serialize;
 
-use super::{Ctx, not_available};
-use crate::cli::LogsArgs;
+use super::Ctx;
+use crate::cli::{LogSource, LogsArgs, OutputFormat};
+use crate::error::UsageError;
 use crate::output::Report;
+use crate::resources::{Deployment, logs};
+
+const FOLLOW_PAUSE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Milliseconds since the epoch, as CloudWatch stores it.
+    pub timestamp: i64,
+    pub time: String,
+    pub stream: String,
+    pub message: String,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.time, self.stream, self.message.trim_end())
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct LogsReport {
-    pub events: Vec<String>,
+    pub log_group: String,
+    pub events: Vec<Event>,
+    /// Set when the events were already printed as they arrived.
+    #[serde(skip)]
+    pub streamed: bool,
 }
 
 impl fmt::Display for LogsReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.events.join("\n"))
+        if self.streamed {
+            return Ok(());
+        }
+        for e in &self.events {
+            writeln!(f, "{e}")?;
+        }
+        Ok(())
     }
 }
 
 impl Report for LogsReport {}
 
-pub async fn run(_args: &LogsArgs, _ctx: &Ctx) -> Result<LogsReport> {
-    Err(not_available("logs"))
+pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
+    let json = ctx.global.output == OutputFormat::Json;
+    if json && args.follow {
+        return Err(UsageError::new(
+            "--follow prints lines as they come and cannot be one JSON document; use it without \
+             --output json",
+        )
+        .into());
+    }
+    let d = ctx.deployment().await?;
+    let group = match args.source {
+        LogSource::Launcher => logs::Which::Launcher.name(&d).to_string(),
+        LogSource::Worker => logs::Which::Worker.name(&d).to_string(),
+    };
+    let since = std::time::SystemTime::now()
+        .checked_sub(args.since)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let mut from = since
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut all = Vec::new();
+    let stream = !json;
+    loop {
+        let batch = fetch(&d, &group, from, args.job.as_deref(), &mut seen).await?;
+        if let Some(last) = batch.last() {
+            // CloudWatch may deliver late events with the same timestamp: ask from it again
+            // and drop what was seen.
+            from = last.timestamp;
+        }
+        if stream {
+            let mut out = std::io::stdout().lock();
+            for e in &batch {
+                writeln!(out, "{e}")?;
+            }
+            out.flush()?;
+        }
+        all.extend(batch);
+        if !args.follow {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_PAUSE) => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    Ok(LogsReport {
+        log_group: group,
+        events: all,
+        streamed: stream,
+    })
+}
+
+/// Every event from `from` on (paginated), skipping those already seen and, with `job`, those
+/// that do not mention the job id.
+async fn fetch(
+    d: &Deployment,
+    group: &str,
+    from: i64,
+    job: Option<&str>,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<Event>> {
+    let mut pages = d
+        .aws
+        .logs
+        .filter_log_events()
+        .log_group_name(group)
+        .start_time(from)
+        .into_paginator()
+        .send();
+    let mut events = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), FilterLogEventsError::ResourceNotFoundException(_)) =>
+            {
+                bail!("the log group {group} does not exist: run `lew setup` first")
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read the log group {group}")),
+        };
+        for e in page.events() {
+            let message = e.message().unwrap_or_default();
+            if job.is_some_and(|j| !message.contains(j)) {
+                continue;
+            }
+            let id = e.event_id().map(str::to_string).unwrap_or_else(|| {
+                format!(
+                    "{}:{}:{message}",
+                    e.log_stream_name().unwrap_or_default(),
+                    e.timestamp().unwrap_or(0)
+                )
+            });
+            if !seen.insert(id) {
+                continue;
+            }
+            let timestamp = e.timestamp().unwrap_or(0);
+            events.push(Event {
+                timestamp,
+                time: aws_sdk_cloudwatchlogs::primitives::DateTime::from_millis(timestamp)
+                    .fmt(aws_sdk_cloudwatchlogs::primitives::DateTimeFormat::DateTime)
+                    .unwrap_or_default(),
+                stream: e.log_stream_name().unwrap_or_default().to_string(),
+                message: message.to_string(),
+            });
+        }
+    }
+    events.sort_by_key(|e| e.timestamp);
+    Ok(events)
 }

@@ -254,12 +254,21 @@ pub async fn current(d: &Deployment) -> Result<Option<(TaskDefinition, bool)>> {
 /// digest `push-image` pinned), else the repository's `latest` tag.
 pub fn image_to_keep(d: &Deployment, current: Option<&TaskDefinition>) -> String {
     let repo = d.repository_uri();
+    // `push-image` may have pushed to another registry (LEW_ECR_REGISTRY): that is lew's too.
+    let mut ours = vec![repo.clone()];
+    if let Ok(host) = std::env::var("LEW_ECR_REGISTRY")
+        && !host.is_empty()
+    {
+        ours.push(format!("{host}/{}", d.names.repository));
+    }
     current
         .map(Spec::from_registered)
         .map(|s| s.image)
         .filter(|img| {
-            img.strip_prefix(&repo)
-                .is_some_and(|rest| rest.starts_with('@') || rest.starts_with(':'))
+            ours.iter().any(|prefix| {
+                img.strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('@') || rest.starts_with(':'))
+            })
         })
         .unwrap_or_else(|| format!("{repo}:latest"))
 }
