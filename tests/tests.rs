@@ -4,4 +4,6 @@
 mod support;
 
 mod cli;
+mod image;
 mod lifecycle;
+mod render_local;
