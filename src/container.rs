@@ -121,7 +121,13 @@ impl Cli {
     /// `login --password-stdin`: the password goes to the CLI's stdin, never into argv.
     pub async fn login(&self, registry: &str, username: &str, password: &str) -> Result<()> {
         self.run(
-            &["login", "--username", username, "--password-stdin", registry],
+            &[
+                "login",
+                "--username",
+                username,
+                "--password-stdin",
+                registry,
+            ],
             Some(password.as_bytes()),
         )
         .await

@@ -31,7 +31,13 @@ pub struct Event {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.time, self.stream, self.message.trim_end())
+        write!(
+            f,
+            "{} {} {}",
+            self.time,
+            self.stream,
+            self.message.trim_end()
+        )
     }
 }
 

@@ -48,7 +48,11 @@ impl fmt::Display for PushReport {
             )?;
         }
         if self.new_revision {
-            write!(f, "registered {} running {}", self.task_definition, self.image)
+            write!(
+                f,
+                "registered {} running {}",
+                self.task_definition, self.image
+            )
         } else {
             write!(f, "{} already runs {}", self.task_definition, self.image)
         }
@@ -107,10 +111,7 @@ pub async fn run(args: &PushImageArgs, ctx: &Ctx) -> Result<PushReport> {
             (h.to_string(), p.to_string())
         }
     };
-    let tag = args
-        .tag
-        .clone()
-        .unwrap_or_else(embedded::worker_source_tag);
+    let tag = args.tag.clone().unwrap_or_else(embedded::worker_source_tag);
     let image = format!("{host}/{path}:{tag}");
 
     // The default tag names the sources: if ECR has it, this worker was pushed already.
@@ -129,11 +130,9 @@ pub async fn run(args: &PushImageArgs, ctx: &Ctx) -> Result<PushReport> {
             let digest = build_and_push(&d, ctx, &host, &image, override_host.is_some()).await?;
             let digest = match digest {
                 Some(digest) => digest,
-                None if override_host.is_none() => {
-                    ecr_digest(&d, &tag).await?.with_context(|| {
-                        format!("pushed {image}, but ECR does not list it")
-                    })?
-                }
+                None if override_host.is_none() => ecr_digest(&d, &tag)
+                    .await?
+                    .with_context(|| format!("pushed {image}, but ECR does not list it"))?,
                 None => bail!("pushed {image}, but the push printed no digest"),
             };
             (digest, true)
@@ -143,7 +142,13 @@ pub async fn run(args: &PushImageArgs, ctx: &Ctx) -> Result<PushReport> {
     let pinned = format!("{host}/{path}@{digest}");
     let mut spec = Spec::from_registered(&current);
     let (arn, new_revision) = if spec.image == pinned {
-        (current.task_definition_arn().unwrap_or_default().to_string(), false)
+        (
+            current
+                .task_definition_arn()
+                .unwrap_or_default()
+                .to_string(),
+            false,
+        )
     } else {
         spec.image = pinned.clone();
         (task_definition::register(&d, &spec).await?, true)
