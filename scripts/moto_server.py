@@ -6,7 +6,12 @@ not implement (such as `Bool`) and treats a statement whose condition fails as a
 bucket policy denies every request with `aws:SecureTransport = false`, so under moto that one
 statement would deny all object access. Here a statement applies only when its conditions hold
 for the request context, and every request counts as made over TLS: the emulator stands in for
-S3's HTTPS endpoint. Nothing else of moto is changed.
+S3's HTTPS endpoint.
+
+One more correction: CloudWatch Logs stores event timestamps as integer milliseconds, but
+moto's own Lambda invoker (which cannot run code without Docker and logs that failure into the
+function's log group) writes a fractional one, which a strict client such as the AWS SDK for
+Rust refuses to parse. Timestamps are stored as integers. Nothing else of moto is changed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 from typing import Any
 
 from moto.iam.access_control import PermissionResult
+from moto.logs.models import LogEvent
 from moto.s3.models import FakeBucket
 from moto.server import main
 
@@ -86,6 +92,17 @@ def get_permission(self: FakeBucket, action: str, resource: str) -> PermissionRe
 
 
 FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+_log_event_init = LogEvent.__init__
+
+
+def _integer_timestamps(self: LogEvent, ingestion_time: int, log_event: dict[str, Any]) -> None:
+    _log_event_init(
+        self, int(ingestion_time), {**log_event, "timestamp": int(log_event["timestamp"])}
+    )
+
+
+LogEvent.__init__ = _integer_timestamps  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main())

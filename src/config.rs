@@ -301,10 +301,11 @@ impl Config {
             spot: raw.worker.spot.unwrap_or(false),
             container_cli: raw.worker.container_cli.unwrap_or_else(|| "docker".into()),
         };
-        if v.ok_so_far("worker.cpu") && v.ok_so_far("worker.memory_mb") {
-            if let Err(why) = fargate_pair(worker.cpu, worker.memory_mb) {
-                v.fail("worker.memory_mb", &worker.memory_mb, why);
-            }
+        if v.ok_so_far("worker.cpu")
+            && v.ok_so_far("worker.memory_mb")
+            && let Err(why) = fargate_pair(worker.cpu, worker.memory_mb)
+        {
+            v.fail("worker.memory_mb", &worker.memory_mb, why);
         }
         if !CONTAINER_CLIS.contains(&worker.container_cli.as_str()) {
             v.fail(
@@ -562,7 +563,7 @@ pub fn fargate_pair(cpu: u32, memory_mb: u32) -> Result<(), String> {
             ));
         }
     };
-    if (min..=max).contains(&memory_mb) && (memory_mb - min) % step == 0 {
+    if (min..=max).contains(&memory_mb) && (memory_mb - min).is_multiple_of(step) {
         Ok(())
     } else {
         Err(format!(

@@ -4,6 +4,11 @@
 mod support;
 
 mod cli;
+mod existing_resources;
+mod generated;
 mod image;
+mod json_output;
+mod launcher_wiring;
 mod lifecycle;
+mod render;
 mod render_local;

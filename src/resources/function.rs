@@ -24,7 +24,6 @@ use serde::Serialize;
 use super::network::Network;
 use super::{CONTAINER, Deployment, Mode, Outcome, Removal, Removed, STARTED_BY};
 use crate::embedded;
-use crate::progress::{Progress, Step};
 
 pub const RUNTIME: Runtime = Runtime::Python312;
 /// Lambda's own retries of a failed launch (its default is also 2; set so it is explicit).
@@ -193,7 +192,7 @@ pub async fn ensure(
             for (k, v) in d.tags() {
                 req = req.tags(k, v);
             }
-            create_with_retry(req, &d.names.launcher_role, &step).await?;
+            create_with_retry(d, req, |msg| step.note(msg)).await?;
             step.clear();
             lambda
                 .wait_until_function_active_v2()
@@ -370,21 +369,23 @@ pub fn role_not_ready(err: &SdkError<CreateFunctionError>) -> bool {
     )
 }
 
-/// Sends CreateFunction, retrying with a bounded backoff while the role is not yet assumable.
+/// Sends CreateFunction, retrying with a bounded backoff while the launcher role is not yet
+/// assumable; `note` shows each wait (on the step's spinner, or as a line).
 pub async fn create_with_retry(
+    d: &Deployment,
     req: CreateFunctionFluentBuilder,
-    role: &str,
-    step: &Step,
+    note: impl Fn(&str),
 ) -> Result<()> {
+    let role = &d.names.launcher_role;
     let mut delay = Duration::from_secs(1);
     for attempt in 1..=IAM_ATTEMPTS {
         match req.clone().send().await {
             Ok(_) => return Ok(()),
             Err(e) if role_not_ready(&e) && attempt < IAM_ATTEMPTS => {
-                step.note(format!(
+                note(&format!(
                     "waiting for IAM propagation ({attempt}/{IAM_ATTEMPTS})"
                 ));
-                tokio::time::sleep(delay).await;
+                d.sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(8));
             }
             Err(e) if role_not_ready(&e) => {
@@ -427,7 +428,206 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
     }
 }
 
-/// A progress handle for callers without one (tests).
-pub fn silent_step() -> Step {
-    Progress::hidden().step("lambda function")
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use aws_sdk_lambda::Client;
+    use aws_sdk_lambda::operation::create_function::CreateFunctionOutput;
+    use aws_sdk_lambda::types::error::InvalidParameterValueException;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::error::messages;
+    use crate::resources::mock::Mocks;
+
+    const NOT_ASSUMABLE: &str = "The role defined for the function cannot be assumed by Lambda.";
+
+    fn invalid(message: &'static str) -> impl Fn() -> CreateFunctionError {
+        move || {
+            CreateFunctionError::InvalidParameterValueException(
+                InvalidParameterValueException::builder()
+                    .message(message)
+                    .meta(crate::resources::mock::meta(
+                        "InvalidParameterValueException",
+                        message,
+                    ))
+                    .build(),
+            )
+        }
+    }
+
+    fn request(d: &Deployment) -> CreateFunctionFluentBuilder {
+        d.aws
+            .lambda
+            .create_function()
+            .function_name(&d.names.function)
+            .role(d.role_arn(&d.names.launcher_role))
+    }
+
+    #[tokio::test]
+    async fn a_role_not_yet_assumable_is_waited_for_then_the_function_is_created() {
+        const N: usize = 4;
+        let create = mock!(Client::create_function)
+            .sequence()
+            .error(invalid(NOT_ASSUMABLE))
+            .times(N)
+            .output(|| CreateFunctionOutput::builder().build())
+            .build();
+        let (d, sleep) = Mocks::new().lambda(&[&create]).deployment().await;
+        let notes = RefCell::new(Vec::new());
+
+        create_with_retry(&d, request(&d), |m| notes.borrow_mut().push(m.to_string()))
+            .await
+            .expect("created after the role propagated");
+
+        assert_eq!(create.num_calls(), N + 1);
+        let notes = notes.into_inner();
+        assert_eq!(notes.len(), N, "{notes:?}");
+        assert_eq!(
+            notes[0],
+            format!("waiting for IAM propagation (1/{IAM_ATTEMPTS})")
+        );
+        assert!(
+            notes
+                .iter()
+                .all(|n| n.starts_with("waiting for IAM propagation")),
+            "{notes:?}"
+        );
+        // A bounded exponential backoff between the attempts, on the SDK's (instant) clock.
+        let secs: Vec<u64> = sleep.slept().iter().map(|d| d.as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8]);
+    }
+
+    #[tokio::test]
+    async fn a_role_that_never_becomes_assumable_ends_in_an_error_naming_it() {
+        let create = mock!(Client::create_function)
+            .sequence()
+            .error(invalid(NOT_ASSUMABLE))
+            .times(IAM_ATTEMPTS as usize)
+            .build();
+        let (d, sleep) = Mocks::new().lambda(&[&create]).deployment().await;
+        let notes = RefCell::new(0);
+
+        let err = create_with_retry(&d, request(&d), |_| *notes.borrow_mut() += 1)
+            .await
+            .expect_err("must give up");
+
+        assert_eq!(create.num_calls(), IAM_ATTEMPTS as usize);
+        assert_eq!(notes.into_inner(), IAM_ATTEMPTS as usize - 1);
+        let text = messages(&err).join(": ");
+        assert!(
+            text.contains("IAM role lew-unit-launcher") && text.contains("lew setup"),
+            "{text}"
+        );
+        // No wait after the last attempt, and the whole wait is bounded.
+        let waits = sleep.slept();
+        assert_eq!(waits.len(), IAM_ATTEMPTS as usize - 1);
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(8)));
+        assert!(waits.iter().sum::<Duration>() <= Duration::from_secs(120));
+    }
+
+    #[tokio::test]
+    async fn setup_creates_the_function_once_the_role_propagated() {
+        use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+        use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyOutput;
+        use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyOutput;
+        use aws_sdk_lambda::operation::put_function_event_invoke_config::PutFunctionEventInvokeConfigOutput;
+        use aws_sdk_lambda::types::error::ResourceNotFoundException;
+        use aws_sdk_lambda::types::{FunctionConfiguration, State};
+
+        let missing = || {
+            ResourceNotFoundException::builder()
+                .meta(crate::resources::mock::meta(
+                    "ResourceNotFoundException",
+                    "Function not found",
+                ))
+                .build()
+        };
+        let get = mock!(Client::get_function)
+            .then_error(move || GetFunctionError::ResourceNotFoundException(missing()));
+        let create = mock!(Client::create_function)
+            .match_requests(|r| {
+                r.role() == Some("arn:aws:iam::123456789012:role/lew-unit-launcher")
+                    && r.runtime() == Some(&RUNTIME)
+                    && r.environment()
+                        .and_then(|e| e.variables())
+                        .is_some_and(|v| v["LEW_QUEUE_URL"] == "https://queue")
+            })
+            .sequence()
+            .error(invalid(NOT_ASSUMABLE))
+            .times(2)
+            .output(|| CreateFunctionOutput::builder().build())
+            .build();
+        let active = mock!(Client::get_function).then_output(|| {
+            GetFunctionOutput::builder()
+                .configuration(
+                    FunctionConfiguration::builder()
+                        .state(State::Active)
+                        .build(),
+                )
+                .build()
+        });
+        let no_invoke_config =
+            mock!(Client::get_function_event_invoke_config).then_error(move || {
+                GetFunctionEventInvokeConfigError::ResourceNotFoundException(missing())
+            });
+        let put_invoke_config = mock!(Client::put_function_event_invoke_config)
+            .match_requests(|r| r.maximum_retry_attempts() == Some(ASYNC_RETRIES))
+            .then_output(|| PutFunctionEventInvokeConfigOutput::builder().build());
+        let concurrency = mock!(Client::get_function_concurrency)
+            .then_output(|| GetFunctionConcurrencyOutput::builder().build());
+        let reserve = mock!(Client::put_function_concurrency)
+            .then_output(|| PutFunctionConcurrencyOutput::builder().build());
+        let (d, sleep) = Mocks::new()
+            .lambda(&[
+                &get,
+                &create,
+                &active,
+                &no_invoke_config,
+                &put_invoke_config,
+                &concurrency,
+                &reserve,
+            ])
+            .deployment()
+            .await;
+        let network = Network {
+            vpc_id: "vpc-1".into(),
+            subnets: vec!["subnet-1".into()],
+            security_groups: vec!["sg-1".into()],
+        };
+
+        let outcome = ensure(&d, "https://queue", &network, Mode::Apply)
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.action, crate::resources::Action::Create);
+        assert_eq!(create.num_calls(), 3);
+        assert_eq!(reserve.num_calls(), 1);
+        assert_eq!(
+            sleep.slept()[..2],
+            [Duration::from_secs(1), Duration::from_secs(2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn another_invalid_parameter_is_not_retried() {
+        let create = mock!(Client::create_function).then_error(invalid(
+            "Unzipped size must be smaller than 262144000 bytes",
+        ));
+        let (d, sleep) = Mocks::new().lambda(&[&create]).deployment().await;
+
+        let err = create_with_retry(&d, request(&d), |n| panic!("unexpected wait: {n}"))
+            .await
+            .expect_err("a real error");
+
+        assert_eq!(create.num_calls(), 1);
+        assert!(sleep.slept().is_empty());
+        let text = messages(&err).join(": ");
+        assert!(
+            text.contains("cannot create the launcher Lambda function")
+                && text.contains("Unzipped size"),
+            "{text}"
+        );
+    }
 }

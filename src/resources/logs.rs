@@ -154,3 +154,127 @@ pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
         Err(e) => Err(e).with_context(|| format!("cannot delete log group {name}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudwatchlogs::Client;
+    use aws_sdk_cloudwatchlogs::operation::create_log_group::CreateLogGroupOutput;
+    use aws_sdk_cloudwatchlogs::operation::describe_log_groups::DescribeLogGroupsOutput;
+    use aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_cloudwatchlogs::operation::put_retention_policy::PutRetentionPolicyOutput;
+    use aws_sdk_cloudwatchlogs::types::error::{
+        ResourceAlreadyExistsException, ResourceNotFoundException,
+    };
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::resources::Action;
+    use crate::resources::mock::{Mocks, lew_tags, meta};
+
+    const LAUNCHER: &str = "/aws/lambda/lew-unit-launcher";
+    const WORKER: &str = "/lew/unit/worker";
+
+    fn none() -> Rule {
+        mock!(Client::describe_log_groups)
+            .then_output(|| DescribeLogGroupsOutput::builder().build())
+    }
+
+    fn group(name: &'static str) -> Rule {
+        mock!(Client::describe_log_groups)
+            .match_requests(move |r| r.log_group_name_prefix() == Some(name))
+            .then_output(move || {
+                DescribeLogGroupsOutput::builder()
+                    .log_groups(
+                        LogGroup::builder()
+                            .log_group_name(name)
+                            .retention_in_days(14)
+                            .build(),
+                    )
+                    .build()
+            })
+    }
+
+    fn retention(name: &'static str, days: i32) -> Rule {
+        mock!(Client::put_retention_policy)
+            .match_requests(move |r| {
+                r.log_group_name() == Some(name) && r.retention_in_days() == Some(days)
+            })
+            .then_output(|| PutRetentionPolicyOutput::builder().build())
+    }
+
+    #[tokio::test]
+    async fn a_group_created_meanwhile_still_gets_its_retention() {
+        // Lambda creates its function's group on the first invocation, racing this setup.
+        let create = mock!(Client::create_log_group)
+            .match_requests(|r| {
+                r.log_group_name() == Some(LAUNCHER)
+                    && r.tags().is_some_and(|t| {
+                        t.get(super::super::APP_TAG).map(String::as_str) == Some("unit")
+                    })
+            })
+            .then_error(|| {
+                CreateLogGroupError::ResourceAlreadyExistsException(
+                    ResourceAlreadyExistsException::builder()
+                        .meta(meta(
+                            "ResourceAlreadyExistsException",
+                            "The specified log group already exists",
+                        ))
+                        .build(),
+                )
+            });
+        let put = retention(LAUNCHER, 30);
+        let (d, _) = Mocks::new()
+            .config("[logs]\nretention_days = 30\n")
+            .logs(&[&none(), &create, &put])
+            .deployment()
+            .await;
+
+        let outcome = ensure(&d, Which::Launcher, Mode::Apply).await.unwrap();
+
+        assert_eq!(outcome.action, Action::Create);
+        assert_eq!((create.num_calls(), put.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_new_group_is_created_with_retention() {
+        let create =
+            mock!(Client::create_log_group).then_output(|| CreateLogGroupOutput::builder().build());
+        let put = retention(WORKER, 14);
+        let (d, _) = Mocks::new()
+            .logs(&[&none(), &create, &put])
+            .deployment()
+            .await;
+        let outcome = ensure(&d, Which::Worker, Mode::Apply).await.unwrap();
+        assert_eq!(outcome.action, Action::Create);
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_group_deleted_meanwhile_is_already_gone() {
+        let tags = mock!(Client::list_tags_for_resource).then_output(|| {
+            lew_tags()
+                .into_iter()
+                .fold(ListTagsForResourceOutput::builder(), |b, (k, v)| {
+                    b.tags(k, v)
+                })
+                .build()
+        });
+        let delete_group = mock!(Client::delete_log_group).then_error(|| {
+            DeleteLogGroupError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .meta(meta(
+                        "ResourceNotFoundException",
+                        "The specified log group does not exist.",
+                    ))
+                    .build(),
+            )
+        });
+        let (d, _) = Mocks::new()
+            .logs(&[&group(WORKER), &tags, &delete_group])
+            .deployment()
+            .await;
+        let removed = delete(&d, Which::Worker).await.unwrap();
+        assert_eq!(removed.result, Removal::AlreadyGone);
+        assert_eq!(delete_group.num_calls(), 1);
+    }
+}

@@ -20,7 +20,13 @@ pub mod task_definition;
 pub mod tasks;
 pub mod trigger;
 
+#[cfg(test)]
+pub(crate) mod mock;
+
 use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_sqs::config::AsyncSleep as _;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -54,6 +60,15 @@ impl Deployment {
             aws,
             names,
             progress,
+        }
+    }
+
+    /// Waits with the SDK's sleep (tokio's timer in lew), the same clock the SDK's own retries
+    /// and waiters use, so unit tests with an instant sleep pay no real time for lew's backoffs.
+    pub async fn sleep(&self, duration: Duration) {
+        match self.aws.sdk.sleep_impl() {
+            Some(sleep) => sleep.sleep(duration).await,
+            None => tokio::time::sleep(duration).await,
         }
     }
 

@@ -324,7 +324,7 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
                     "security group {name}: still used by network interfaces of stopped tasks, \
                      waiting ({attempt}/{ATTEMPTS})"
                 ));
-                tokio::time::sleep(Duration::from_secs(10)).await;
+                d.sleep(Duration::from_secs(10)).await;
             }
             Err(e) => {
                 return Err(e).with_context(|| format!("cannot delete security group {name}"));
@@ -332,4 +332,106 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
         }
     }
     unreachable!("the last attempt returns")
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::Client;
+    use aws_sdk_ec2::operation::delete_security_group::{
+        DeleteSecurityGroupError, DeleteSecurityGroupOutput,
+    };
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::resources::mock::{Mocks, lew_tags, meta};
+
+    fn our_group() -> Rule {
+        mock!(Client::describe_security_groups).then_output(|| {
+            DescribeSecurityGroupsOutput::builder()
+                .security_groups(
+                    SecurityGroup::builder()
+                        .group_id("sg-0123")
+                        .group_name("lew-unit-worker")
+                        .set_tags(Some(
+                            lew_tags()
+                                .into_iter()
+                                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                                .collect(),
+                        ))
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    fn in_use() -> DeleteSecurityGroupError {
+        DeleteSecurityGroupError::generic(meta(
+            "DependencyViolation",
+            "resource sg-0123 has a dependent object",
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_group_held_by_stopped_tasks_is_deleted_once_they_let_go() {
+        let delete_group = mock!(Client::delete_security_group)
+            .match_requests(|r| r.group_id() == Some("sg-0123"))
+            .sequence()
+            .error(in_use)
+            .times(2)
+            .output(|| DeleteSecurityGroupOutput::builder().build())
+            .build();
+        let (d, sleep) = Mocks::new()
+            .ec2(&[&our_group(), &delete_group])
+            .deployment()
+            .await;
+
+        let removed = delete(&d).await.unwrap();
+
+        assert_eq!(removed.result, Removal::Deleted);
+        assert_eq!(delete_group.num_calls(), 3);
+        assert_eq!(sleep.slept(), [Duration::from_secs(10); 2]);
+    }
+
+    #[tokio::test]
+    async fn a_group_that_stays_in_use_is_an_error_after_a_bounded_wait() {
+        let delete_group = mock!(Client::delete_security_group)
+            .sequence()
+            .error(in_use)
+            .times(30)
+            .build();
+        let (d, sleep) = Mocks::new()
+            .ec2(&[&our_group(), &delete_group])
+            .deployment()
+            .await;
+
+        let err = delete(&d).await.unwrap_err();
+
+        assert_eq!(delete_group.num_calls(), 20);
+        assert_eq!(
+            sleep.slept().iter().sum::<Duration>(),
+            Duration::from_secs(190)
+        );
+        let text = crate::error::messages(&err).join(": ");
+        assert!(
+            text.contains("cannot delete security group lew-unit-worker")
+                && text.contains("dependent object"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_deleted_meanwhile_is_already_gone() {
+        let delete_group = mock!(Client::delete_security_group).then_error(|| {
+            DeleteSecurityGroupError::generic(meta(
+                "InvalidGroup.NotFound",
+                "The security group 'sg-0123' does not exist",
+            ))
+        });
+        let (d, _) = Mocks::new()
+            .ec2(&[&our_group(), &delete_group])
+            .deployment()
+            .await;
+        assert_eq!(delete(&d).await.unwrap().result, Removal::AlreadyGone);
+    }
 }

@@ -11,7 +11,9 @@ use anyhow::{Context as _, Result};
 use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::operation::create_queue::CreateQueueError;
 use aws_sdk_sqs::operation::delete_queue::DeleteQueueError;
+use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
 use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlError;
+use aws_sdk_sqs::operation::list_queue_tags::ListQueueTagsError;
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use serde_json::Value;
 
@@ -107,6 +109,66 @@ pub async fn url(d: &Deployment, which: Which) -> Result<Option<String>> {
     }
 }
 
+/// The queue's tags, or `None` when it does not exist.
+async fn tags(d: &Deployment, which: Which, url: &str) -> Result<Option<HashMap<String, String>>> {
+    match d.aws.sqs.list_queue_tags().queue_url(url).send().await {
+        Ok(out) => Ok(Some(out.tags.unwrap_or_default())),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), ListQueueTagsError::QueueDoesNotExist(_)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot read the tags of SQS queue {}", which.name(d)))
+        }
+    }
+}
+
+/// What a queue is now: its URL, tags and attributes.
+struct Current {
+    url: String,
+    tags: HashMap<String, String>,
+    attributes: HashMap<Attr, String>,
+}
+
+/// The queue as it is, or `None` when it does not exist. For up to 60 s after a delete SQS may
+/// still hand out the queue's URL, so a queue that turns out to be gone while it is read counts
+/// as missing (and is created again, waiting out SQS's reuse delay) rather than as an error.
+async fn current(d: &Deployment, which: Which) -> Result<Option<Current>> {
+    let Some(url) = url(d, which).await? else {
+        return Ok(None);
+    };
+    let Some(tags) = tags(d, which, &url).await? else {
+        return Ok(None);
+    };
+    let attributes = match d
+        .aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(Attr::All)
+        .send()
+        .await
+    {
+        Ok(out) => out.attributes.unwrap_or_default(),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), GetQueueAttributesError::QueueDoesNotExist(_)) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("cannot read the attributes of SQS queue {}", which.name(d))
+            });
+        }
+    };
+    Ok(Some(Current {
+        url,
+        tags,
+        attributes,
+    }))
+}
+
 /// Creates the queue or converges its attributes and tags.
 pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome> {
     let sqs = &d.aws.sqs;
@@ -114,34 +176,21 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
     let outcome = Outcome::new(which.resource(), &name);
     let want = desired(d, which);
 
-    let Some(url) = url(d, which).await? else {
+    let Some(Current {
+        url,
+        tags,
+        attributes: have,
+    }) = current(d, which).await?
+    else {
         if mode == Mode::Apply {
             create(d, &name, &want).await?;
         }
         return Ok(outcome.created());
     };
-
-    let tags = sqs
-        .list_queue_tags()
-        .queue_url(&url)
-        .send()
-        .await
-        .with_context(|| format!("cannot read the tags of SQS queue {name}"))?
-        .tags
-        .unwrap_or_default();
     if !d.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         return Err(not_ours("SQS queue", &name, &d.cfg.app));
     }
 
-    let have: HashMap<Attr, String> = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(Attr::All)
-        .send()
-        .await
-        .with_context(|| format!("cannot read the attributes of SQS queue {name}"))?
-        .attributes
-        .unwrap_or_default();
     let mut changes = Vec::new();
     let mut fix = HashMap::new();
     for (attr, value) in &want {
@@ -198,7 +247,7 @@ async fn create(d: &Deployment, name: &str, attrs: &[(Attr, String)]) -> Result<
                     "sqs queue {name}: deleted less than 60 s ago, waiting to re-create it \
                      ({attempt}/{ATTEMPTS})"
                 ));
-                tokio::time::sleep(Duration::from_secs(10)).await;
+                d.sleep(Duration::from_secs(10)).await;
             }
             Err(e) => return Err(e).with_context(|| format!("cannot create SQS queue {name}")),
         }
@@ -237,16 +286,10 @@ pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
     let Some(url) = url(d, which).await? else {
         return Ok(Removed::new(resource, name, Removal::AlreadyGone));
     };
-    let tags = d
-        .aws
-        .sqs
-        .list_queue_tags()
-        .queue_url(&url)
-        .send()
-        .await
-        .with_context(|| format!("cannot read the tags of SQS queue {name}"))?
-        .tags
-        .unwrap_or_default();
+    // SQS may hand out the URL of a queue deleted less than 60 s ago.
+    let Some(tags) = tags(d, which, &url).await? else {
+        return Ok(Removed::new(resource, name, Removal::AlreadyGone));
+    };
     if !d.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         return Ok(Removed::new(resource, name, Removal::NotOwned));
     }
@@ -258,5 +301,273 @@ pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
             Ok(Removed::new(resource, name, Removal::AlreadyGone))
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete SQS queue {name}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sqs::Client;
+    use aws_sdk_sqs::operation::create_queue::CreateQueueOutput;
+    use aws_sdk_sqs::operation::delete_queue::DeleteQueueOutput;
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+    use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
+    use aws_sdk_sqs::operation::list_queue_tags::ListQueueTagsOutput;
+    use aws_sdk_sqs::types::error::{QueueDeletedRecently, QueueDoesNotExist, RequestThrottled};
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::error::messages;
+    use crate::resources::mock::{Mocks, lew_tags, meta};
+    use crate::resources::{APP_TAG, Action};
+
+    const DLQ_URL: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/lew-unit-jobs-dlq";
+    const JOBS_URL: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/lew-unit-jobs";
+
+    fn found(url: &'static str) -> Rule {
+        mock!(Client::get_queue_url)
+            .then_output(move || GetQueueUrlOutput::builder().queue_url(url).build())
+    }
+
+    fn not_found() -> Rule {
+        mock!(Client::get_queue_url).then_error(|| {
+            GetQueueUrlError::QueueDoesNotExist(
+                QueueDoesNotExist::builder()
+                    .meta(meta(
+                        "QueueDoesNotExist",
+                        "The specified queue does not exist.",
+                    ))
+                    .build(),
+            )
+        })
+    }
+
+    fn lew_tagged() -> Rule {
+        mock!(Client::list_queue_tags).then_output(|| {
+            lew_tags()
+                .into_iter()
+                .fold(ListQueueTagsOutput::builder(), |b, (k, v)| b.tags(k, v))
+                .build()
+        })
+    }
+
+    /// The dead-letter queue exactly as lew wants it.
+    fn dlq_attributes() -> Rule {
+        mock!(Client::get_queue_attributes).then_output(|| {
+            GetQueueAttributesOutput::builder()
+                .attributes(Attr::SqsManagedSseEnabled, "true")
+                .attributes(Attr::MessageRetentionPeriod, DLQ_RETENTION_S.to_string())
+                .attributes(
+                    Attr::QueueArn,
+                    "arn:aws:sqs:eu-west-1:123456789012:lew-unit-jobs-dlq",
+                )
+                .build()
+        })
+    }
+
+    fn gone_while_reading_attributes() -> Rule {
+        mock!(Client::get_queue_attributes).then_error(|| {
+            GetQueueAttributesError::QueueDoesNotExist(
+                QueueDoesNotExist::builder()
+                    .meta(meta(
+                        "QueueDoesNotExist",
+                        "The specified queue does not exist.",
+                    ))
+                    .build(),
+            )
+        })
+    }
+
+    fn deleted_recently() -> CreateQueueError {
+        const WAIT: &str = "You must wait 60 seconds after deleting a queue before you can \
+                            create another with the same name.";
+        CreateQueueError::QueueDeletedRecently(
+            QueueDeletedRecently::builder()
+                .message(WAIT)
+                .meta(meta("QueueDeletedRecently", WAIT))
+                .build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn throttled_reads_are_retried_by_the_sdk() {
+        let url = mock!(Client::get_queue_url)
+            .sequence()
+            .error(|| {
+                GetQueueUrlError::RequestThrottled(
+                    RequestThrottled::builder()
+                        .meta(meta("RequestThrottled", "Rate exceeded"))
+                        .build(),
+                )
+            })
+            .times(2)
+            .output(|| GetQueueUrlOutput::builder().queue_url(DLQ_URL).build())
+            .build();
+        let tags = mock!(Client::list_queue_tags)
+            .sequence()
+            .error(|| ListQueueTagsError::generic(meta("ThrottlingException", "Rate exceeded")))
+            .output(|| {
+                lew_tags()
+                    .into_iter()
+                    .fold(ListQueueTagsOutput::builder(), |b, (k, v)| b.tags(k, v))
+                    .build()
+            })
+            .build();
+        let attrs = dlq_attributes();
+        let (d, sleep) = Mocks::new().sqs(&[&url, &tags, &attrs]).deployment().await;
+
+        let outcome = ensure(&d, Which::DeadLetter, Mode::Apply).await.unwrap();
+
+        assert_eq!(outcome.action, Action::Unchanged, "{outcome:?}");
+        assert_eq!(
+            (url.num_calls(), tags.num_calls(), attrs.num_calls()),
+            (3, 2, 1)
+        );
+        // One backoff per retry, within lew's retry configuration (at most 5 s each).
+        let waits = sleep.slept();
+        assert_eq!(waits.len(), 3, "{waits:?}");
+        assert!(
+            waits.iter().all(|w| *w <= Duration::from_secs(5)),
+            "{waits:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_that_outlasts_the_retries_is_an_error_naming_the_queue() {
+        let url = mock!(Client::get_queue_url)
+            .sequence()
+            .error(|| GetQueueUrlError::generic(meta("ThrottlingException", "Rate exceeded")))
+            .times(10)
+            .build();
+        let (d, _) = Mocks::new().sqs(&[&url]).deployment().await;
+
+        let err = ensure(&d, Which::Jobs, Mode::Apply).await.unwrap_err();
+
+        // lew's SDK configuration allows six attempts in all.
+        assert_eq!(url.num_calls(), 6);
+        let text = messages(&err).join(": ");
+        assert!(
+            text.contains("cannot look up SQS queue lew-unit-jobs")
+                && text.contains("Rate exceeded"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queue_deleted_between_its_lookup_and_its_read_is_created_again() {
+        // SQS still hands out the URL of a queue deleted a moment ago (a teardown right before
+        // this setup), then says it does not exist, then refuses the name for 60 s.
+        let create = mock!(Client::create_queue)
+            .match_requests(|req| {
+                req.queue_name() == Some("lew-unit-jobs-dlq")
+                    && req
+                        .tags()
+                        .is_some_and(|t| t.get(APP_TAG).map(String::as_str) == Some("unit"))
+                    && req.attributes().is_some_and(|a| {
+                        a.get(&Attr::SqsManagedSseEnabled).map(String::as_str) == Some("true")
+                    })
+            })
+            .sequence()
+            .error(deleted_recently)
+            .times(2)
+            .output(|| CreateQueueOutput::builder().queue_url(DLQ_URL).build())
+            .build();
+        let (d, sleep) = Mocks::new()
+            .sqs(&[
+                &found(DLQ_URL),
+                &lew_tagged(),
+                &gone_while_reading_attributes(),
+                &create,
+            ])
+            .deployment()
+            .await;
+
+        let outcome = ensure(&d, Which::DeadLetter, Mode::Apply).await.unwrap();
+
+        assert_eq!(outcome.action, Action::Create);
+        assert_eq!(create.num_calls(), 3);
+        assert_eq!(sleep.slept(), [Duration::from_secs(10); 2]);
+    }
+
+    #[tokio::test]
+    async fn a_queue_gone_while_its_tags_are_read_is_planned_as_missing() {
+        let tags = mock!(Client::list_queue_tags).then_error(|| {
+            ListQueueTagsError::QueueDoesNotExist(
+                QueueDoesNotExist::builder()
+                    .meta(meta(
+                        "QueueDoesNotExist",
+                        "The specified queue does not exist.",
+                    ))
+                    .build(),
+            )
+        });
+        let (d, _) = Mocks::new()
+            .sqs(&[&found(JOBS_URL), &tags])
+            .deployment()
+            .await;
+
+        let outcome = ensure(&d, Which::Jobs, Mode::Plan).await.unwrap();
+
+        assert_eq!(outcome.action, Action::Create);
+        assert_eq!(tags.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_name_reuse_delay_is_waited_out_for_a_bounded_time() {
+        let create = mock!(Client::create_queue)
+            .sequence()
+            .error(deleted_recently)
+            .times(20)
+            .build();
+        let (d, sleep) = Mocks::new()
+            .sqs(&[&not_found(), &create])
+            .deployment()
+            .await;
+
+        let err = ensure(&d, Which::Jobs, Mode::Apply).await.unwrap_err();
+
+        assert_eq!(create.num_calls(), 8);
+        assert_eq!(sleep.slept(), [Duration::from_secs(10); 7]);
+        let text = messages(&err).join(": ");
+        assert!(
+            text.contains("cannot create SQS queue lew-unit-jobs") && text.contains("60 seconds"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_vanishes_during_teardown_is_already_gone() {
+        // Gone between GetQueueUrl and ListQueueTags.
+        let tags = mock!(Client::list_queue_tags).then_error(|| {
+            ListQueueTagsError::QueueDoesNotExist(QueueDoesNotExist::builder().build())
+        });
+        let (d, _) = Mocks::new()
+            .sqs(&[&found(JOBS_URL), &tags])
+            .deployment()
+            .await;
+        let removed = delete(&d, Which::Jobs).await.unwrap();
+        assert_eq!(removed.result, Removal::AlreadyGone);
+
+        // Gone between ListQueueTags and DeleteQueue.
+        let gone = mock!(Client::delete_queue).then_error(|| {
+            DeleteQueueError::QueueDoesNotExist(QueueDoesNotExist::builder().build())
+        });
+        let (d, _) = Mocks::new()
+            .sqs(&[&found(JOBS_URL), &lew_tagged(), &gone])
+            .deployment()
+            .await;
+        let removed = delete(&d, Which::Jobs).await.unwrap();
+        assert_eq!(removed.result, Removal::AlreadyGone);
+        assert_eq!(gone.num_calls(), 1);
+
+        // And the ordinary case deletes it.
+        let del = mock!(Client::delete_queue).then_output(|| DeleteQueueOutput::builder().build());
+        let (d, _) = Mocks::new()
+            .sqs(&[&found(JOBS_URL), &lew_tagged(), &del])
+            .deployment()
+            .await;
+        assert_eq!(
+            delete(&d, Which::Jobs).await.unwrap().result,
+            Removal::Deleted
+        );
     }
 }

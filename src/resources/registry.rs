@@ -3,6 +3,7 @@
 
 use anyhow::{Context as _, Result};
 use aws_sdk_ecr::error::SdkError;
+use aws_sdk_ecr::operation::create_repository::CreateRepositoryError;
 use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryError;
 use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError;
 use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyError;
@@ -77,24 +78,19 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     let ecr = &d.aws.ecr;
     let name = d.names.repository.clone();
     let outcome = Outcome::new("ecr repository", &name);
-    let Some(repo) = find(d).await? else {
-        if mode == Mode::Apply {
-            let tags = d
-                .tags()
-                .into_iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()?;
-            ecr.create_repository()
-                .repository_name(&name)
-                .image_scanning_configuration(scan_on_push())
-                .image_tag_mutability(ImageTagMutability::Mutable)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .with_context(|| format!("cannot create ECR repository {name}"))?;
-            put_lifecycle(d).await?;
+    let repo = match find(d).await? {
+        Some(repo) => repo,
+        None if mode == Mode::Plan => return Ok(outcome.created()),
+        None => {
+            if create(d).await? {
+                put_lifecycle(d).await?;
+                return Ok(outcome.created());
+            }
+            // Created meanwhile (a concurrent setup): converge the one that is there.
+            find(d).await?.with_context(|| {
+                format!("ECR repository {name} already exists, yet cannot be found")
+            })?
         }
-        return Ok(outcome.created());
     };
     if !owned(d, &repo).await? {
         return Err(not_ours("ECR repository", &name, &d.cfg.app));
@@ -151,6 +147,38 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     Ok(outcome.with_changes(changes))
 }
 
+/// Creates the repository; `false` when it already exists.
+async fn create(d: &Deployment) -> Result<bool> {
+    let name = &d.names.repository;
+    let tags = d
+        .tags()
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    match d
+        .aws
+        .ecr
+        .create_repository()
+        .repository_name(name)
+        .image_scanning_configuration(scan_on_push())
+        .image_tag_mutability(ImageTagMutability::Mutable)
+        .set_tags(Some(tags))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e))
+            if matches!(
+                e.err(),
+                CreateRepositoryError::RepositoryAlreadyExistsException(_)
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create ECR repository {name}")),
+    }
+}
+
 async fn put_lifecycle(d: &Deployment) -> Result<()> {
     let name = &d.names.repository;
     d.aws
@@ -192,5 +220,141 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
             Ok(Removed::new("ecr repository", name, Removal::AlreadyGone))
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete ECR repository {name}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecr::Client;
+    use aws_sdk_ecr::operation::create_repository::CreateRepositoryOutput;
+    use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesOutput;
+    use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyOutput;
+    use aws_sdk_ecr::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_ecr::operation::put_lifecycle_policy::PutLifecyclePolicyOutput;
+    use aws_sdk_ecr::types::error::{
+        RepositoryAlreadyExistsException, RepositoryNotFoundException,
+    };
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::error::messages;
+    use crate::resources::mock::{Mocks, lew_tags, meta};
+    use crate::resources::{APP_TAG, Action};
+
+    const ARN: &str = "arn:aws:ecr:eu-west-1:123456789012:repository/lew-unit-worker";
+
+    fn not_found() -> Rule {
+        mock!(Client::describe_repositories).then_error(|| {
+            DescribeRepositoriesError::RepositoryNotFoundException(
+                RepositoryNotFoundException::builder()
+                    .meta(meta("RepositoryNotFoundException", "not found"))
+                    .build(),
+            )
+        })
+    }
+
+    fn found() -> Rule {
+        mock!(Client::describe_repositories).then_output(|| {
+            DescribeRepositoriesOutput::builder()
+                .repositories(
+                    Repository::builder()
+                        .repository_name("lew-unit-worker")
+                        .repository_arn(ARN)
+                        .image_scanning_configuration(scan_on_push())
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    fn tagged(tags: Vec<(String, String)>) -> Rule {
+        mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(ARN))
+            .then_output(move || {
+                ListTagsForResourceOutput::builder()
+                    .set_tags(Some(
+                        tags.iter()
+                            .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+                            .collect(),
+                    ))
+                    .build()
+            })
+    }
+
+    fn already_exists() -> Rule {
+        mock!(Client::create_repository).then_error(|| {
+            CreateRepositoryError::RepositoryAlreadyExistsException(
+                RepositoryAlreadyExistsException::builder()
+                    .meta(meta("RepositoryAlreadyExistsException", "already exists"))
+                    .build(),
+            )
+        })
+    }
+
+    #[tokio::test]
+    async fn a_repository_created_meanwhile_by_another_setup_is_converged() {
+        let lifecycle = mock!(Client::get_lifecycle_policy).then_output(|| {
+            GetLifecyclePolicyOutput::builder()
+                .lifecycle_policy_text(lifecycle_policy().to_string())
+                .build()
+        });
+        let (d, _) = Mocks::new()
+            .ecr(&[
+                &not_found(),
+                &already_exists(),
+                &found(),
+                &tagged(lew_tags()),
+                &lifecycle,
+            ])
+            .deployment()
+            .await;
+
+        let outcome = ensure(&d, Mode::Apply).await.unwrap();
+
+        assert_eq!(outcome.action, Action::Unchanged, "{outcome:?}");
+        assert_eq!(lifecycle.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_same_named_repository_of_someone_else_created_meanwhile_is_not_taken_over() {
+        let other = vec![(APP_TAG.to_string(), "other".to_string())];
+        let (d, _) = Mocks::new()
+            .ecr(&[&not_found(), &already_exists(), &found(), &tagged(other)])
+            .deployment()
+            .await;
+
+        let err = ensure(&d, Mode::Apply).await.unwrap_err();
+
+        let text = messages(&err).join(": ");
+        assert!(text.contains("not tagged lew:app=unit"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_new_repository_scans_on_push_and_gets_the_lifecycle_rule() {
+        let create = mock!(Client::create_repository)
+            .match_requests(|r| {
+                r.repository_name() == Some("lew-unit-worker")
+                    && r.image_scanning_configuration()
+                        .is_some_and(|c| c.scan_on_push())
+                    && r.tags()
+                        .iter()
+                        .any(|t| t.key() == APP_TAG && t.value() == "unit")
+            })
+            .then_output(|| CreateRepositoryOutput::builder().build());
+        let put = mock!(Client::put_lifecycle_policy)
+            .match_requests(|r| {
+                r.lifecycle_policy_text()
+                    .is_some_and(|p| same_policy(p, &lifecycle_policy()))
+            })
+            .then_output(|| PutLifecyclePolicyOutput::builder().build());
+        let (d, _) = Mocks::new()
+            .ecr(&[&not_found(), &create, &put])
+            .deployment()
+            .await;
+
+        let outcome = ensure(&d, Mode::Apply).await.unwrap();
+
+        assert_eq!(outcome.action, Action::Create);
+        assert_eq!((create.num_calls(), put.num_calls()), (1, 1));
     }
 }

@@ -14,8 +14,11 @@ use anyhow::{Context as _, Result};
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::operation::delete_role::DeleteRoleError;
 use aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyError;
+use aws_sdk_iam::operation::detach_role_policy::DetachRolePolicyError;
 use aws_sdk_iam::operation::get_role::GetRoleError;
 use aws_sdk_iam::operation::get_role_policy::GetRolePolicyError;
+use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesError;
+use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesError;
 use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 
@@ -326,7 +329,9 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
         return Ok(Removed::new("iam role", name, Removal::NotOwned));
     }
 
-    let inline = iam
+    // The role can vanish at any point from here on (another teardown): that is success.
+    let gone = || Ok(Removed::new("iam role", name, Removal::AlreadyGone));
+    let inline = match iam
         .list_role_policies()
         .role_name(name)
         .into_paginator()
@@ -334,7 +339,17 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
         .send()
         .try_collect()
         .await
-        .with_context(|| format!("cannot list the policies of role {name}"))?;
+    {
+        Ok(names) => names,
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), ListRolePoliciesError::NoSuchEntityException(_)) =>
+        {
+            return gone();
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot list the policies of role {name}"));
+        }
+    };
     for policy in inline {
         match iam
             .delete_role_policy()
@@ -352,7 +367,7 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
             }
         }
     }
-    let attached = iam
+    let attached = match iam
         .list_attached_role_policies()
         .role_name(name)
         .into_paginator()
@@ -360,15 +375,37 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
         .send()
         .try_collect()
         .await
-        .with_context(|| format!("cannot list the attached policies of role {name}"))?;
+    {
+        Ok(policies) => policies,
+        Err(SdkError::ServiceError(e))
+            if matches!(
+                e.err(),
+                ListAttachedRolePoliciesError::NoSuchEntityException(_)
+            ) =>
+        {
+            return gone();
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot list the attached policies of role {name}"));
+        }
+    };
     for policy in attached {
         if let Some(arn) = policy.policy_arn() {
-            iam.detach_role_policy()
+            match iam
+                .detach_role_policy()
                 .role_name(name)
                 .policy_arn(arn)
                 .send()
                 .await
-                .with_context(|| format!("cannot detach {arn} from role {name}"))?;
+            {
+                Ok(_) => {}
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), DetachRolePolicyError::NoSuchEntityException(_)) => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot detach {arn} from role {name}"));
+                }
+            }
         }
     }
 
@@ -377,8 +414,181 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), DeleteRoleError::NoSuchEntityException(_)) =>
         {
-            Ok(Removed::new("iam role", name, Removal::AlreadyGone))
+            gone()
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete IAM role {name}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_iam::Client;
+    use aws_sdk_iam::operation::delete_role::DeleteRoleOutput;
+    use aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyOutput;
+    use aws_sdk_iam::operation::detach_role_policy::DetachRolePolicyOutput;
+    use aws_sdk_iam::operation::get_role::GetRoleOutput;
+    use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
+    use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
+    use aws_sdk_iam::types::error::NoSuchEntityException;
+    use aws_sdk_iam::types::{AttachedPolicy, Role};
+    use aws_smithy_mocks::{Rule, mock};
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+    use crate::resources::mock::{Mocks, lew_tags, meta};
+
+    const ROLE: &str = "lew-unit-task";
+    const MANAGED: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+
+    fn no_such_entity() -> NoSuchEntityException {
+        let text = format!("The role with name {ROLE} cannot be found.");
+        NoSuchEntityException::builder()
+            .message(&text)
+            .meta(meta("NoSuchEntity", &text))
+            .build()
+    }
+
+    fn role(tags: Vec<(String, String)>) -> Rule {
+        mock!(Client::get_role).then_output(move || {
+            let role = Role::builder()
+                .path("/")
+                .role_name(ROLE)
+                .role_id("AROAUNIT")
+                .arn(format!("arn:aws:iam::123456789012:role/{ROLE}"))
+                .create_date(DateTime::from_secs(0))
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+                        .collect(),
+                ))
+                .build()
+                .unwrap();
+            GetRoleOutput::builder().role(role).build()
+        })
+    }
+
+    fn inline(names: &'static [&'static str]) -> Rule {
+        mock!(Client::list_role_policies).then_output(move || {
+            ListRolePoliciesOutput::builder()
+                .set_policy_names(Some(names.iter().map(|n| n.to_string()).collect()))
+                .is_truncated(false)
+                .build()
+                .unwrap()
+        })
+    }
+
+    fn attached(arns: &'static [&'static str]) -> Rule {
+        mock!(Client::list_attached_role_policies).then_output(move || {
+            ListAttachedRolePoliciesOutput::builder()
+                .set_attached_policies(Some(
+                    arns.iter()
+                        .map(|a| AttachedPolicy::builder().policy_arn(*a).build())
+                        .collect(),
+                ))
+                .is_truncated(false)
+                .build()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_role_that_is_not_there_is_already_gone() {
+        let get = mock!(Client::get_role)
+            .then_error(|| GetRoleError::NoSuchEntityException(no_such_entity()));
+        let (d, _) = Mocks::new().iam(&[&get]).deployment().await;
+        let removed = delete(&d, ROLE).await.unwrap();
+        assert_eq!(removed.result, Removal::AlreadyGone);
+    }
+
+    #[tokio::test]
+    async fn a_role_deleted_by_someone_else_during_teardown_is_already_gone() {
+        // Gone between GetRole and ListRolePolicies.
+        let list = mock!(Client::list_role_policies)
+            .then_error(|| ListRolePoliciesError::NoSuchEntityException(no_such_entity()));
+        let (d, _) = Mocks::new()
+            .iam(&[&role(lew_tags()), &list])
+            .deployment()
+            .await;
+        assert_eq!(delete(&d, ROLE).await.unwrap().result, Removal::AlreadyGone);
+        assert_eq!(list.num_calls(), 1);
+
+        // Gone between listing its policies and deleting them, and at DeleteRole.
+        let del_policy = mock!(Client::delete_role_policy)
+            .then_error(|| DeleteRolePolicyError::NoSuchEntityException(no_such_entity()));
+        let del_role = mock!(Client::delete_role)
+            .then_error(|| DeleteRoleError::NoSuchEntityException(no_such_entity()));
+        let (d, _) = Mocks::new()
+            .iam(&[
+                &role(lew_tags()),
+                &inline(&[POLICY_NAME]),
+                &del_policy,
+                &attached(&[]),
+                &del_role,
+            ])
+            .deployment()
+            .await;
+        assert_eq!(delete(&d, ROLE).await.unwrap().result, Removal::AlreadyGone);
+        assert_eq!((del_policy.num_calls(), del_role.num_calls()), (1, 1));
+
+        // Gone while its managed policies are detached.
+        let detach = mock!(Client::detach_role_policy)
+            .then_error(|| DetachRolePolicyError::NoSuchEntityException(no_such_entity()));
+        let (d, _) = Mocks::new()
+            .iam(&[
+                &role(lew_tags()),
+                &inline(&[]),
+                &attached(&[MANAGED]),
+                &detach,
+                &del_role_gone(),
+            ])
+            .deployment()
+            .await;
+        assert_eq!(delete(&d, ROLE).await.unwrap().result, Removal::AlreadyGone);
+        assert_eq!(detach.num_calls(), 1);
+    }
+
+    fn del_role_gone() -> Rule {
+        mock!(Client::delete_role)
+            .then_error(|| DeleteRoleError::NoSuchEntityException(no_such_entity()))
+    }
+
+    #[tokio::test]
+    async fn a_role_is_emptied_then_deleted() {
+        let del_policy = mock!(Client::delete_role_policy)
+            .match_requests(|r| r.role_name() == Some(ROLE) && r.policy_name() == Some(POLICY_NAME))
+            .then_output(|| DeleteRolePolicyOutput::builder().build());
+        let detach = mock!(Client::detach_role_policy)
+            .match_requests(|r| r.policy_arn() == Some(MANAGED))
+            .then_output(|| DetachRolePolicyOutput::builder().build());
+        let del_role = mock!(Client::delete_role)
+            .match_requests(|r| r.role_name() == Some(ROLE))
+            .then_output(|| DeleteRoleOutput::builder().build());
+        let (d, _) = Mocks::new()
+            .iam(&[
+                &role(lew_tags()),
+                &inline(&[POLICY_NAME]),
+                &del_policy,
+                &attached(&[MANAGED]),
+                &detach,
+                &del_role,
+            ])
+            .deployment()
+            .await;
+        assert_eq!(delete(&d, ROLE).await.unwrap().result, Removal::Deleted);
+        assert_eq!(
+            (
+                del_policy.num_calls(),
+                detach.num_calls(),
+                del_role.num_calls()
+            ),
+            (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_role_of_another_app_is_left_alone() {
+        let other = vec![(super::super::APP_TAG.to_string(), "other".to_string())];
+        // Any call after GetRole would find no rule and fail the test.
+        let (d, _) = Mocks::new().iam(&[&role(other)]).deployment().await;
+        assert_eq!(delete(&d, ROLE).await.unwrap().result, Removal::NotOwned);
     }
 }

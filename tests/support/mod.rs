@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod read;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -46,6 +48,9 @@ pub fn unique() -> String {
 pub struct Moto {
     pub url: String,
     child: std::process::Child,
+    /// Holds the recorder's file: moto writes it to `./moto_recording` unless told otherwise,
+    /// and servers of tests running side by side must not share (or dirty the repository's) one.
+    _recording: tempfile::TempDir,
 }
 
 impl Moto {
@@ -56,17 +61,27 @@ impl Moto {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
+        let recording = tempfile::tempdir().unwrap();
         let child = Command::new(&python)
             .arg(repo.join("scripts/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env(
+                "MOTO_RECORDER_FILEPATH",
+                recording.path().join("moto_recording"),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned at once, so a server that never answers is still stopped (on drop).
+        let moto = Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            _recording: recording,
+        };
         for _ in 0..150 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Moto { url, child };
+                return moto;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

@@ -1,0 +1,668 @@
+"""The measurements behind `scripts/bench` (run that: it starts moto and the proxies, then this).
+
+Standard library only. It times commands as a user runs them (wall time of the process), reads
+the API-call counts from the counting proxies (never from lew's own counters), and prints the
+figures; it asserts nothing about time. See `scripts/bench --help` for what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "bench" / "reference.py"
+RUNNER = REPO / "scripts" / "runner" / "runner.py"
+DEMO = REPO / "assets" / "lew-demo"
+REGION = "eu-west-1"
+
+TARGETS = {
+    "cold_setup_vs_reference": 0.4,
+    "noop_setup_vs_cold_setup": 0.5,
+    "teardown_vs_reference": 0.5,
+    "pipeline_vs_povray": 1.2,
+}
+
+
+class Failed(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def http_json(url: str, method: str = "GET") -> Any:
+    data = b"{}" if method == "POST" else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (loopback)
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read() or b"null")
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory_kib = 0
+    with open("/proc/meminfo", encoding="utf-8") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                memory_kib = int(line.split()[1])
+    load = os.getloadavg()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "loadavg_at_start": [round(x, 2) for x in load],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and measuring one command
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work = Path(args.work)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.lew = args.lew
+        self.python = args.python
+        self.config = self.work / "lew.toml"
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "LEW_")) or k in ("LEW_ECR_REGISTRY",)
+        }
+        self.env.update(
+            {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_CONFIG_FILE": str(self.work / "aws-config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(self.work / "aws-credentials"),
+                "LEW_CONFIG": str(self.config),
+            }
+        )
+        self.endpoints = {
+            "proxy": {"url": args.slow, "log": Path(args.slow_log)},
+            "moto": {"url": args.fast, "log": Path(args.fast_log)},
+        }
+
+    def reset_moto(self) -> None:
+        http_json(f"{self.args.moto}/moto-api/reset", "POST")
+
+    def write_config(self, app: str, extra: str = "") -> None:
+        self.config.write_text(f'app = "{app}"\n{extra}')
+
+    def run(
+        self, argv: list[str], endpoint: str, what: str, timeout: float = 600
+    ) -> tuple[float, float, float, str]:
+        """Runs a command against an endpoint URL; (seconds, start epoch, end epoch, stdout)."""
+        env = dict(self.env, AWS_ENDPOINT_URL=endpoint)
+        out_path = self.work / "last.out"
+        err_path = self.work / "last.err"
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            wall_start = time.time()
+            started = time.perf_counter()
+            proc = subprocess.run(argv, env=env, stdout=out, stderr=err, timeout=timeout)
+            seconds = time.perf_counter() - started
+            wall_end = time.time()
+        if proc.returncode != 0:
+            raise Failed(
+                f"{what} failed (exit {proc.returncode}): {' '.join(argv)}\n"
+                f"--- stdout\n{out_path.read_text(errors='replace')[-3000:]}"
+                f"--- stderr\n{err_path.read_text(errors='replace')[-3000:]}"
+            )
+        return seconds, wall_start, wall_end, out_path.read_text(errors="replace")
+
+    def measure(self, endpoint: str, argv: list[str], what: str) -> dict[str, Any]:
+        """One timed command through a counting proxy: time, calls, and where the time went."""
+        proxy = self.endpoints[endpoint]
+        http_json(f"{proxy['url']}/__proxy/reset", "POST")
+        proxy["log"].write_text("")
+        seconds, start, end, stdout = self.run(argv, proxy["url"], what)
+        stats = http_json(f"{proxy['url']}/__proxy/stats")
+        records = []
+        for line in proxy["log"].read_text().splitlines():
+            if line.strip():
+                records.append(json.loads(line))
+        sample = {
+            "seconds": seconds,
+            "calls": stats["requests"],
+            "mutating": stats["mutating"],
+            "by_operation": stats["by_operation"],
+            "profile": profile(records, start, end),
+        }
+        if what.startswith("reference"):
+            summary = json.loads(stdout.strip().splitlines()[-1])
+            sample["reference"] = summary
+        sample["timeline"] = [
+            (round(r["t"] - start, 3), round(r["ms"], 1), r["op"]) for r in records
+        ]
+        return sample
+
+
+def profile(records: list[dict[str, Any]], start: float, end: float) -> dict[str, Any]:
+    """Where a command's wall time went: waiting on API calls (the union of the intervals with
+    at least one call in flight) or not (start-up, own work, sleeps); how many sequential rounds
+    of calls that makes, and the most calls in flight at once."""
+    wall = end - start
+    if not records:
+        return {"wall_s": wall, "in_calls_s": 0.0, "outside_calls_s": wall}
+    spans = sorted((r["t"], r["t"] + r["ms"] / 1000) for r in records)
+    busy = 0.0
+    current_start, current_end = spans[0]
+    for s, e in spans[1:]:
+        if s > current_end:
+            busy += current_end - current_start
+            current_start, current_end = s, e
+        else:
+            current_end = max(current_end, e)
+    busy += current_end - current_start
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    in_flight = most = 0
+    for _, delta in events:
+        in_flight += delta
+        most = max(most, in_flight)
+    mean = statistics.fmean(r["ms"] for r in records) / 1000
+    return {
+        "wall_s": wall,
+        "before_first_call_s": spans[0][0] - start,
+        "in_calls_s": busy,
+        "outside_calls_s": max(0.0, wall - busy),
+        "after_last_call_s": max(0.0, end - max(e for _, e in spans)),
+        "mean_call_s": mean,
+        "rounds": busy / mean if mean > 0 else 0.0,
+        "max_in_flight": most,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup and teardown
+
+
+FIGURES = [
+    ("lew_setup_cold", "lew setup (cold)"),
+    ("lew_setup_noop", "lew setup (no-op, 2nd run)"),
+    ("lew_teardown", "lew teardown --yes --delete-data"),
+    ("reference_setup", "reference setup (boto3, sequential)"),
+    ("reference_teardown", "reference teardown (boto3, sequential)"),
+]
+
+
+def setup_figures(b: Bench) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    lew, ref = b.lew, [b.python, str(REFERENCE)]
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = {
+        endpoint: {key: [] for key, _ in FIGURES} for endpoint in b.endpoints
+    }
+
+    def one_round(endpoint: str, app: str, keep: bool) -> None:
+        b.reset_moto()
+        b.write_config(app)
+        results = {
+            "lew_setup_cold": b.measure(endpoint, [lew, "setup"], "lew setup (cold)"),
+            "lew_setup_noop": b.measure(endpoint, [lew, "setup"], "lew setup (no-op)"),
+            "lew_teardown": b.measure(
+                endpoint, [lew, "teardown", "--yes", "--delete-data"], "lew teardown"
+            ),
+        }
+        b.reset_moto()
+        results["reference_setup"] = b.measure(
+            endpoint, [*ref, "setup", f"{app}-r"], "reference setup"
+        )
+        results["reference_teardown"] = b.measure(
+            endpoint, [*ref, "teardown", f"{app}-r"], "reference teardown"
+        )
+        if keep:
+            for key, sample in results.items():
+                samples[endpoint][key].append(sample)
+
+    step("warming up moto and the proxies (one untimed round per endpoint)")
+    for endpoint in b.endpoints:
+        one_round(endpoint, f"warm-{endpoint}", keep=False)
+    for run in range(1, b.args.runs + 1):
+        step(f"setup/teardown run {run}/{b.args.runs}")
+        for endpoint in b.endpoints:
+            one_round(endpoint, f"b{run}-{endpoint}", keep=True)
+            s = samples[endpoint]
+            log(
+                f"{endpoint:5}: lew cold {s['lew_setup_cold'][-1]['seconds']:.2f} s, no-op "
+                f"{s['lew_setup_noop'][-1]['seconds']:.2f} s, teardown "
+                f"{s['lew_teardown'][-1]['seconds']:.2f} s; reference setup "
+                f"{s['reference_setup'][-1]['seconds']:.2f} s, teardown "
+                f"{s['reference_teardown'][-1]['seconds']:.2f} s"
+            )
+    return samples
+
+
+def median_sample(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sample with the median time (the lower middle one for an even count)."""
+    ordered = sorted(samples, key=lambda s: s["seconds"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    times = [s["seconds"] for s in samples]
+    calls = sorted({s["calls"] for s in samples})
+    mutating = sorted({s["mutating"] for s in samples})
+    mid = median_sample(samples)
+    out = {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "samples_s": [round(t, 4) for t in times],
+        "calls": statistics.median_low([s["calls"] for s in samples]),
+        "mutating": statistics.median_low([s["mutating"] for s in samples]),
+        "calls_seen": calls,
+        "mutating_seen": mutating,
+        "by_operation": mid["by_operation"],
+        "profile": {k: round(v, 4) for k, v in mid["profile"].items()},
+    }
+    if "reference" in mid:
+        out["reference_calls_s"] = statistics.median(s["reference"]["calls_s"] for s in samples)
+        out["reference_startup_s"] = statistics.median(
+            s["reference"]["import_s"] + s["reference"]["clients_s"] for s in samples
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipeline overhead
+
+
+def scene_zips(b: Bench, count: int, width: int, height: int) -> list[Path]:
+    """`count` copies of the demo scene at width x height, each zip and ini named differently."""
+    folder = b.work / "scenes"
+    folder.mkdir(exist_ok=True)
+    ini = (DEMO / "lew-demo.ini").read_text()
+    ini = re.sub(r"(?m)^Width=.*$", f"Width={width}", ini)
+    ini = re.sub(r"(?m)^Height=.*$", f"Height={height}", ini)
+    zips = []
+    for i in range(1, count + 1):
+        name = f"bench-{i:02d}"
+        path = folder / f"{name}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(f"{name}.ini", ini)
+            z.write(DEMO / "lew-demo.pov", "lew-demo.pov")
+        zips.append(path)
+    return zips
+
+
+def povray_alone(b: Bench, zips: list[Path], parallel: int, threads: int) -> float:
+    """POV-Ray rendering the same scenes `parallel` at a time, as the worker runs it."""
+    povray = shutil.which("povray")
+    if povray is None:
+        raise Failed("povray is not installed (Debian package povray)")
+    root = b.work / "alone"
+    shutil.rmtree(root, ignore_errors=True)
+    dirs = []
+    for z in zips:
+        d = root / z.stem
+        d.mkdir(parents=True)
+        with zipfile.ZipFile(z) as archive:
+            archive.extractall(d)
+        dirs.append(d)
+
+    def render(d: Path) -> None:
+        command = [
+            povray,
+            f"./{d.name}.ini",
+            "Display=off",
+            "Pause_When_Done=off",
+            "Output_To_File=on",
+            "Output_File_Type=N",
+            f"Output_File_Name={d.name}.png",
+            f"+WT{threads}",
+        ]
+        proc = subprocess.run(
+            command, cwd=d, env={}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        if proc.returncode != 0 or not (d / f"{d.name}.png").is_file():
+            raise Failed(f"povray failed in {d}:\n{proc.stderr.decode(errors='replace')[-2000:]}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(render, dirs))
+    return time.perf_counter() - started
+
+
+def pipeline(b: Bench) -> dict[str, Any]:
+    a = b.args
+    width, height = (int(x) for x in a.scene_size.lower().split("x"))
+    step(f"pipeline: {a.scenes} scenes at {width}x{height}, worker.max_tasks = {a.max_tasks}")
+    zips = scene_zips(b, a.scenes, width, height)
+    b.reset_moto()
+    app = "bench-pipe"
+    b.write_config(app, f"\n[worker]\nmax_tasks = {a.max_tasks}\n")
+    b.run([b.lew, "setup"], a.moto, "lew setup (pipeline)")
+
+    runner_log = b.work / "runner.log"
+    runner_dir = b.work / "runner"
+    runner_dir.mkdir(exist_ok=True)
+    env = dict(b.env, AWS_ENDPOINT_URL=a.moto)
+    with open(runner_log, "wb") as out:
+        runner = subprocess.Popen(
+            [
+                b.python,
+                str(RUNNER),
+                *("--app", app, "--task-env", "LEW_WAIT_TIME_S=1", "--work-dir", str(runner_dir)),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while '"watching"' not in runner_log.read_text(errors="replace"):
+            if runner.poll() is not None:
+                raise Failed(f"the runner exited:\n{runner_log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise Failed("the runner did not start watching within 60 s")
+            time.sleep(0.1)
+        out_dir = b.work / "renders"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir()
+        argv = [b.lew, "render", *map(str, zips), "--out", str(out_dir), "--timeout", "15m"]
+        seconds, _, _, _ = b.run(argv, a.moto, "lew render", timeout=1200)
+        images = sorted(p.name for p in out_dir.glob("*.png"))
+        if len(images) != len(zips):
+            raise Failed(f"lew render wrote {len(images)} of {len(zips)} images: {images}")
+    finally:
+        stop_process_group(runner, 30)
+    tasks = sum(1 for line in runner_log.read_text().splitlines() if '"task_started"' in line)
+    log(f"lew render: {seconds:.2f} s ({tasks or '?'} worker task(s) started)")
+
+    threads = max(a.worker_cpu // 1024, 1)
+    alone = povray_alone(b, zips, a.max_tasks, threads)
+    log(f"POV-Ray alone, {a.max_tasks} at a time, +WT{threads}: {alone:.2f} s")
+    return {
+        "scenes": a.scenes,
+        "size": f"{width}x{height}",
+        "max_tasks": a.max_tasks,
+        "povray_threads": threads,
+        "lew_render_s": seconds,
+        "povray_alone_s": alone,
+        "ratio": seconds / alone,
+        "overhead_s": seconds - alone,
+    }
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Stops the runner (it stops its workers), then whatever is left in its session."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    # Workers the runner started live in its session: make sure none outlives it.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up and size
+
+
+def startup(b: Bench) -> dict[str, Any]:
+    def timed(argv: list[str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        return time.perf_counter() - started
+
+    runs = b.args.startup_runs
+    timed([b.lew, "--version"])  # page the binary in
+    lew = [timed([b.lew, "--version"]) for _ in range(runs)]
+    true = shutil.which("true") or "/bin/true"
+    baseline = [timed([true]) for _ in range(runs)]
+    return {
+        "runs": runs,
+        "median_ms": statistics.median(lew) * 1000,
+        "min_ms": min(lew) * 1000,
+        "spawn_baseline_ms": statistics.median(baseline) * 1000,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def step(message: str) -> None:
+    print(f"\n==> {message}", file=sys.stderr, flush=True)
+
+
+def verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return ""
+    return "met" if value <= target else "MISSED"
+
+
+def report(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    m = results["machine"]
+    lw = results["lew"]
+    lines.append(
+        f"machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}, "
+        f"load {m['loadavg_at_start'][0]} at start"
+    )
+    lines.append(
+        f"lew:     {lw['version']} ({lw['kind']}); moto {results['moto_version']}; "
+        f"{results['runs']} run(s), medians"
+    )
+    setup = results.get("setup")
+    if setup:
+        lat = results["latency_ms"]
+        lines.append("")
+        through = f"through the {int(lat)} ms proxy"
+        lines.append(f"{'':40} {through:^26}   {'plain moto (no latency)':^26}")
+        group = f"{'median s':>10} {'calls':>6} {'mutating':>8}"
+        lines.append(f"{'figure':40} {group}   {group}")
+        for key, label in FIGURES:
+            cells = []
+            for endpoint in ("proxy", "moto"):
+                f = setup[endpoint][key]
+                cells.append(f"{f['median_s']:10.3f} {f['calls']:6d} {f['mutating']:8d}")
+            lines.append(f"{label:40} {cells[0]}   {cells[1]}")
+            if key.startswith("reference"):
+                cells = [
+                    f"{setup[endpoint][key]['reference_startup_s']:10.3f}{'':16}"
+                    for endpoint in ("proxy", "moto")
+                ]
+                lines.append(f"{'  of which boto3 import + clients':40} {cells[0]}   {cells[1]}")
+        lines.append("")
+        lines.append(f"{'ratio':44} {str(int(lat)) + ' ms':>8} {'moto':>8}   target")
+        for key, label, detail in [
+            ("cold_setup_vs_reference", "lew cold setup / reference setup", ""),
+            (
+                "noop_setup_vs_cold_setup",
+                "lew no-op setup / lew cold setup",
+                f", {setup['proxy']['lew_setup_noop']['mutating']} mutating calls (target 0)",
+            ),
+            ("teardown_vs_reference", "lew teardown / reference teardown", ""),
+        ]:
+            r = results["ratios"]
+            target = TARGETS[key]
+            lines.append(
+                f"{label:44} {r['proxy'][key]:8.2f} {r['moto'][key]:8.2f}   "
+                f"≤ {target}: {verdict(r['proxy'][key], target)}{detail}"
+            )
+        lines.append("")
+        lines.append(f"where the time goes (through the {int(lat)} ms proxy, median run of each):")
+        lines.append(
+            f"{'':40} {'wall s':>7} {'in calls':>9} {'outside':>8} {'1st call':>9} "
+            f"{'rounds':>7} {'max':>4}"
+        )
+        for key, label in FIGURES:
+            p = setup["proxy"][key]["profile"]
+            lines.append(
+                f"{label:40} {p['wall_s']:7.3f} {p['in_calls_s']:9.3f} "
+                f"{p['outside_calls_s']:8.3f} {p.get('before_first_call_s', 0):9.3f} "
+                f"{p.get('rounds', 0):7.1f} {p.get('max_in_flight', 0):4d}"
+            )
+        lines.append(
+            "  in calls: time with at least one API call in flight; outside: the rest (start-up,"
+        )
+        lines.append(
+            "  own work, sleeps); 1st call: from process start; rounds: in-calls time / mean call"
+        )
+        lines.append("  time (the length of the chain of dependent calls); max: calls in flight.")
+    pipe = results.get("pipeline")
+    if pipe:
+        lines.append("")
+        lines.append(
+            f"pipeline: {pipe['scenes']} scenes at {pipe['size']}, worker.max_tasks = "
+            f"{pipe['max_tasks']}, POV-Ray +WT{pipe['povray_threads']}, on plain moto"
+        )
+        lines.append(f"{'lew render (whole local pipeline)':44} {pipe['lew_render_s']:8.2f} s")
+        lines.append(
+            f"{'POV-Ray alone, ' + str(pipe['max_tasks']) + ' at a time':44} "
+            f"{pipe['povray_alone_s']:8.2f} s"
+        )
+        target = TARGETS["pipeline_vs_povray"]
+        lines.append(
+            f"{'ratio':44} {pipe['ratio']:8.2f}     ≤ {target}: {verdict(pipe['ratio'], target)}"
+            f" (overhead {pipe['overhead_s']:.2f} s)"
+        )
+    st = results.get("startup")
+    if st:
+        lines.append("")
+        lines.append(
+            f"lew --version: median {st['median_ms']:.1f} ms, min {st['min_ms']:.1f} ms over "
+            f"{st['runs']} runs (spawning /bin/true: {st['spawn_baseline_ms']:.1f} ms)"
+        )
+    lines.append(f"binary size: {lw['size_bytes'] / 1e6:.1f} MB ({lw['kind']})")
+    return "\n".join(lines)
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--moto", required=True, help="moto's URL (resets, pipeline)")
+    parser.add_argument("--slow", required=True, help="the counting proxy adding latency")
+    parser.add_argument("--slow-log", required=True, help="its --log file")
+    parser.add_argument("--fast", required=True, help="the counting proxy without latency")
+    parser.add_argument("--fast-log", required=True, help="its --log file")
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--lew", required=True)
+    parser.add_argument("--lew-kind", default="release build")
+    parser.add_argument("--python", default=sys.executable, help="Python with boto3 (the venv)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scenes", type=int, default=8)
+    parser.add_argument("--scene-size", default="320x180")
+    parser.add_argument("--max-tasks", type=int, default=2)
+    parser.add_argument("--worker-cpu", type=int, default=1024)
+    parser.add_argument("--startup-runs", type=int, default=20)
+    parser.add_argument("--only", default="setup,pipeline,startup", help="parts to run")
+    parser.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if args.work is None:
+        args.work = tempfile.mkdtemp(prefix="lew-bench-")
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+
+    # SIGTERM (the wrapper's trap) unwinds like Ctrl-C, so the runner is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    b = Bench(args)
+    version = subprocess.run(
+        [args.lew, "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    moto_version = subprocess.run(
+        [args.python, "-c", "import moto; print(moto.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "lew": {
+            "binary": args.lew,
+            "kind": args.lew_kind,
+            "version": version,
+            "size_bytes": os.path.getsize(args.lew),
+        },
+        "moto_version": moto_version,
+        "runs": args.runs,
+        "latency_ms": args.latency_ms,
+    }
+    m = results["machine"]
+    print(
+        f"machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM; {version} "
+        f"({args.lew_kind})",
+        file=sys.stderr,
+    )
+    try:
+        if "setup" in parts:
+            samples = setup_figures(b)
+            results["setup"] = {
+                endpoint: {key: summarize(s) for key, s in figures.items()}
+                for endpoint, figures in samples.items()
+            }
+            ratios = {}
+            for endpoint, f in results["setup"].items():
+                ratios[endpoint] = {
+                    "cold_setup_vs_reference": f["lew_setup_cold"]["median_s"]
+                    / f["reference_setup"]["median_s"],
+                    "noop_setup_vs_cold_setup": f["lew_setup_noop"]["median_s"]
+                    / f["lew_setup_cold"]["median_s"],
+                    "teardown_vs_reference": f["lew_teardown"]["median_s"]
+                    / f["reference_teardown"]["median_s"],
+                }
+            results["ratios"] = ratios
+            # The call timelines of the last run through the slow proxy, for digging in.
+            timelines = {key: s[-1]["timeline"] for key, s in samples["proxy"].items()}
+            (b.work / "timelines.json").write_text(json.dumps(timelines, indent=1))
+        if "pipeline" in parts:
+            results["pipeline"] = pipeline(b)
+        if "startup" in parts:
+            step("start-up time")
+            results["startup"] = startup(b)
+    except Failed as error:
+        print(f"\nbench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nbench: interrupted", file=sys.stderr)
+        return 130
+
+    text = report(results)
+    print("\n" + text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nfigures written to {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,455 @@
+"""Tests of the fault-injecting, counting proxy (scripts/proxy/proxy.py) with boto3 through it
+against a real moto server (scripts/moto_server.py), both started here.
+
+Run with `.venv/bin/pytest scripts/proxy`. One moto and one proxy serve every test; each test
+sets the proxy's behaviour through POST /__proxy/config and names its own resources.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.config import Config
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+REGION = "eu-west-1"
+NO_RETRIES = Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback http)
+        return json.loads(response.read())
+
+
+def _post(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body or {}).encode()
+    request = urllib.request.Request(url, data=data, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "scripts" / "moto_server.py"),
+                *("-H", "127.0.0.1", "-p", str(port)),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=2).close()  # noqa: S310
+                break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "moto did not answer within 30 s"
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def proxy_proc(moto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    stats = tmp_path_factory.mktemp("proxy") / "stats.json"
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "proxy.py"),
+            *("--upstream", moto, "--port", "0", "--stats", str(stats)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = json.loads(line)["port"]
+        info = {
+            "url": f"http://127.0.0.1:{port}",
+            "stats": stats,
+            "startup_s": time.monotonic() - started,
+            "proc": proc,
+        }
+        yield info
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+@pytest.fixture
+def proxy(proxy_proc: dict[str, Any]) -> Iterator[str]:
+    """The proxy's URL, with plain forwarding and zeroed counters for each test."""
+    url = proxy_proc["url"]
+    _post(f"{url}/__proxy/config", _PLAIN)
+    _post(f"{url}/__proxy/reset")
+    yield url
+    _post(f"{url}/__proxy/config", _PLAIN)
+    _post(f"{url}/__proxy/release", {"forward": False})
+
+
+_PLAIN = {
+    "latency_ms": 0,
+    "fault_rate": 0,
+    "faults": "500,503,throttle,reset-before,reset-after",
+    "fault_match": "*",
+    "hold_after": None,
+}
+
+
+@pytest.fixture(autouse=True)
+def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+def client(service: str, endpoint: str, config: Config = NO_RETRIES) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, config=config)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def stats(proxy: str) -> dict[str, Any]:
+    return _get(f"{proxy}/__proxy/stats")
+
+
+def faults(proxy: str, kind: str, match: str = "*") -> None:
+    _post(
+        f"{proxy}/__proxy/config",
+        {"fault_rate": 1.0, "faults": kind, "fault_match": match, "seed": 1},
+    )
+
+
+def lambda_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("handler.py", "def handler(event, context):\n    return 1\n")
+    return buf.getvalue()
+
+
+def make_role(proxy: str) -> str:
+    iam = client("iam", proxy)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    name = unique("role")
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Forwarding
+
+
+def test_starts_fast_and_prints_its_port(proxy_proc: dict[str, Any]) -> None:
+    assert proxy_proc["startup_s"] < 2.0
+
+
+def test_s3_objects_of_a_few_megabytes_round_trip(proxy: str) -> None:
+    s3 = client("s3", proxy)
+    bucket = unique("bucket")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    s3.put_object(Bucket=bucket, Key="dir/big.bin", Body=body)
+    assert s3.head_object(Bucket=bucket, Key="dir/big.bin")["ContentLength"] == len(body)
+    assert s3.get_object(Bucket=bucket, Key="dir/big.bin")["Body"].read() == body
+    ops = stats(proxy)["by_operation"]
+    assert ops["s3:CreateBucket"] == 1
+    assert ops["s3:PutObject"] == 1
+    assert ops["s3:HeadObject"] == 1
+    assert ops["s3:GetObject"] == 1
+
+
+def test_a_chunked_request_body_is_forwarded_whole(proxy: str, moto: str) -> None:
+    s3 = client("s3", proxy)
+    bucket = unique("bucket")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    parts = [os.urandom(70_000), b"x", os.urandom(5)]
+    host, port = proxy.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("PUT", f"/{bucket}/chunked.bin")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    for part in parts:
+        conn.send(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+    conn.send(b"0\r\n\r\n")
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200
+    conn.close()
+    got = client("s3", moto).get_object(Bucket=bucket, Key="chunked.bin")["Body"].read()
+    assert got == b"".join(parts)
+
+
+def test_sqs_json_protocol(proxy: str) -> None:
+    sqs = client("sqs", proxy)
+    url = sqs.create_queue(QueueName=unique("queue"))["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert [m["Body"] for m in messages] == ["hello"]
+    ops = stats(proxy)["by_operation"]
+    assert ops["sqs:CreateQueue"] == 1
+    assert ops["sqs:SendMessage"] == 1
+
+
+def test_iam_query_protocol(proxy: str) -> None:
+    arn = make_role(proxy)
+    name = arn.rsplit("/", 1)[1]
+    assert client("iam", proxy).get_role(RoleName=name)["Role"]["Arn"] == arn
+    s = stats(proxy)
+    assert s["by_operation"] == {"iam:CreateRole": 1, "iam:GetRole": 1}
+    assert (s["requests"], s["mutating"], s["reads"]) == (2, 1, 1)
+
+
+def test_lambda_rest_json_protocol(proxy: str) -> None:
+    role = make_role(proxy)
+    lam = client("lambda", proxy)
+    name = unique("fn")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": lambda_zip()},
+    )
+    assert lam.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    ops = stats(proxy)["by_operation"]
+    assert ops["lambda:CreateFunction"] == 1
+    assert ops["lambda:GetFunction"] == 1
+    assert ops["lambda:PutFunctionConcurrency"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency and counting
+
+
+def test_latency_is_added_to_each_request_and_requests_overlap(proxy: str) -> None:
+    sqs = client("sqs", proxy)
+    sqs.list_queues()  # connect outside the measurement
+    _post(f"{proxy}/__proxy/config", {"latency_ms": 300})
+    started = time.monotonic()
+    sqs.list_queues()
+    assert time.monotonic() - started >= 0.3
+
+    clients = [client("sqs", proxy) for _ in range(4)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda c: c.list_queues(), clients))
+    elapsed = time.monotonic() - started
+    assert 0.3 <= elapsed < 1.0, f"4 concurrent requests took {elapsed:.2f} s"
+
+
+def test_reads_and_mutations_are_counted_and_reset(proxy: str, proxy_proc: dict) -> None:
+    sqs = client("sqs", proxy)
+    url = sqs.create_queue(QueueName=unique("queue"))["QueueUrl"]
+    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    sqs.list_queues()
+    client("s3", proxy).list_buckets()
+    urllib.request.urlopen(f"{proxy}/moto-api/", timeout=10).close()  # noqa: S310
+    s = stats(proxy)
+    assert s["by_operation"] == {
+        "s3:ListBuckets": 1,
+        "sqs:CreateQueue": 1,
+        "sqs:GetQueueAttributes": 1,
+        "sqs:ListQueues": 1,
+    }
+    assert (s["requests"], s["mutating"], s["reads"], s["moto_api"]) == (4, 1, 3, 1)
+    on_disk = json.loads(proxy_proc["stats"].read_text())
+    assert on_disk["by_operation"] == s["by_operation"]
+    assert on_disk["requests"] == 4
+
+    before = _post(f"{proxy}/__proxy/reset")
+    assert before["requests"] == 4
+    assert stats(proxy)["requests"] == 0
+    assert json.loads(proxy_proc["stats"].read_text())["requests"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+
+
+def _code(error: botocore.exceptions.ClientError) -> tuple[str, int]:
+    return (
+        error.response["Error"]["Code"],
+        error.response["ResponseMetadata"]["HTTPStatusCode"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        ("sqs", ("ThrottlingException", 400)),
+        ("iam", ("Throttling", 400)),
+        ("ec2", ("RequestLimitExceeded", 503)),
+        ("s3", ("SlowDown", 503)),
+        ("lambda", ("TooManyRequestsException", 429)),
+        ("ecs", ("ThrottlingException", 400)),
+    ],
+)
+def test_throttling_in_each_services_own_format(
+    proxy: str, service: str, expected: tuple[str, int]
+) -> None:
+    calls = {
+        "sqs": lambda c: c.list_queues(),
+        "iam": lambda c: c.list_roles(),
+        "ec2": lambda c: c.describe_vpcs(),
+        "s3": lambda c: c.list_buckets(),
+        "lambda": lambda c: c.list_functions(),
+        "ecs": lambda c: c.list_clusters(),
+    }
+    c = client(service, proxy)
+    faults(proxy, "throttle")
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        calls[service](c)
+    assert _code(caught.value) == expected
+    # botocore's own retry logic recognises it as throttling.
+    assert caught.value.response["Error"]["Code"] in _botocore_throttling_codes()
+    assert stats(proxy)["faults"] == {"throttle": 1}
+
+
+def _botocore_throttling_codes() -> set[str]:
+    from botocore.retries.standard import ThrottledRetryableChecker
+
+    return set(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
+
+
+@pytest.mark.parametrize("kind", ["500", "503"])
+def test_server_errors(proxy: str, kind: str) -> None:
+    sqs = client("sqs", proxy)
+    faults(proxy, kind)
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        sqs.list_queues()
+    assert _code(caught.value)[1] == int(kind)
+    faults(proxy, kind, match="s3:*")
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        client("s3", proxy).list_buckets()
+    assert _code(caught.value)[1] == int(kind)
+    assert stats(proxy)["faults"] == {kind: 2}
+
+
+def test_retries_ride_out_faults(proxy: str) -> None:
+    _post(f"{proxy}/__proxy/config", {"fault_rate": 0.5, "seed": 3, "faults": "500,throttle"})
+    sqs = client("sqs", proxy, Config(retries={"mode": "standard", "max_attempts": 10}))
+    for _ in range(5):
+        sqs.list_queues()
+    s = stats(proxy)
+    assert s["requests"] > 5
+    assert sum(s["faults"].values()) == s["requests"] - 5
+
+
+def test_reset_before_never_reaches_the_upstream(proxy: str, moto: str) -> None:
+    name = unique("queue")
+    sqs = client("sqs", proxy)
+    faults(proxy, "reset-before", match="sqs:CreateQueue")
+    with pytest.raises(botocore.exceptions.ConnectionClosedError):
+        sqs.create_queue(QueueName=name)
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        client("sqs", moto).get_queue_url(QueueName=name)
+    assert "NonExistentQueue" in caught.value.response["Error"]["Code"]
+    assert stats(proxy)["faults"] == {"reset-before": 1}
+
+
+def test_reset_after_is_applied_upstream_but_not_answered(proxy: str, moto: str) -> None:
+    name = unique("queue")
+    sqs = client("sqs", proxy)
+    faults(proxy, "reset-after", match="sqs:CreateQueue")
+    with pytest.raises(botocore.exceptions.ConnectionClosedError):
+        sqs.create_queue(QueueName=name)
+    assert client("sqs", moto).get_queue_url(QueueName=name)["QueueUrl"]
+    assert stats(proxy)["faults"] == {"reset-after": 1}
+
+
+def test_moto_api_is_never_faulted(proxy: str) -> None:
+    faults(proxy, "500,reset-before")
+    for _ in range(3):
+        urllib.request.urlopen(f"{proxy}/moto-api/", timeout=10).close()  # noqa: S310
+    s = stats(proxy)
+    assert (s["faults"], s["requests"], s["moto_api"]) == ({}, 0, 3)
+
+
+def test_fault_draws_are_reproducible_with_a_seed(proxy: str) -> None:
+    sqs = client("sqs", proxy)
+
+    def outcomes() -> list[str]:
+        _post(f"{proxy}/__proxy/config", {"fault_rate": 0.5, "faults": "500,503", "seed": 42})
+        seen = []
+        for _ in range(16):
+            try:
+                sqs.list_queues()
+                seen.append("ok")
+            except botocore.exceptions.ClientError as error:
+                seen.append(str(_code(error)[1]))
+        return seen
+
+    first = outcomes()
+    assert first == outcomes()
+    assert {"ok", "500", "503"} <= set(first)
+
+
+def test_hold_after_n_requests_until_released(proxy: str) -> None:
+    sqs = client("sqs", proxy)
+    _post(f"{proxy}/__proxy/config", {"hold_after": 1})
+    sqs.list_queues()
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(sqs.list_queues()))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while stats(proxy)["held"] != 1:
+        assert time.monotonic() < deadline, "the second request was not held"
+        time.sleep(0.02)
+    assert not result
+    assert stats(proxy)["requests"] == 2
+    _post(f"{proxy}/__proxy/config", {"hold_after": None})
+    thread.join(timeout=5)
+    assert result and "ResponseMetadata" in result[0]

@@ -1,0 +1,383 @@
+//! `lew render` end to end on the emulator: lew uploads, the local runner (scripts/runner)
+//! plays Lambda and Fargate with the wiring read back from moto, the real worker renders with
+//! the real povray, and lew waits and downloads.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName as Attr;
+
+use crate::render_local::{TINY_POV, demo_scene, png_size, tiny_ini, write_zip};
+use crate::support::App;
+
+/// The local runner for one app, stopped (SIGTERM) when dropped.
+struct Runner {
+    child: Child,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+    _work: tempfile::TempDir,
+}
+
+impl Runner {
+    fn start(app: &App) -> Runner {
+        Runner::start_with(app, &[])
+    }
+
+    /// A runner that also launches for objects uploaded before it started.
+    fn start_including_existing(app: &App) -> Runner {
+        Runner::start_with(app, &["--include-existing"])
+    }
+
+    fn start_with(app: &App, extra: &[&str]) -> Runner {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let work = tempfile::tempdir().unwrap();
+        let mut child = Command::new(repo.join(".venv/bin/python"))
+            .arg(repo.join("scripts/runner/runner.py"))
+            .args(["--app", &app.name, "--poll", "0.25"])
+            .args(extra)
+            // A worker's last empty poll would otherwise hold its task for 20 s.
+            .args(["--task-env", "LEW_WAIT_TIME_S=1", "--work-dir"])
+            .arg(work.path())
+            .env("AWS_ENDPOINT_URL", &app.endpoint)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start scripts/runner/runner.py");
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["event"] == "watching" {
+                        let _ = ready_tx.send(());
+                    }
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the runner did not start watching");
+        Runner {
+            child,
+            lines,
+            _work: work,
+        }
+    }
+
+    fn events(&self, name: &str) -> Vec<serde_json::Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v["event"] == name)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits (bounded) until no task the runner started is still running.
+    fn wait_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.events("task_started").len() > self.events("task_stopped").len() {
+            assert!(Instant::now() < deadline, "tasks still running");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn tiny_zip(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.zip"));
+    write_zip(
+        &path,
+        &[
+            (&format!("{name}.pov"), TINY_POV),
+            (&format!("{name}.ini"), &tiny_ini(name)),
+        ],
+    );
+    path
+}
+
+async fn queue_depths(app: &App) -> Vec<(String, String, String)> {
+    let aws = app.aws().await;
+    let mut out = Vec::new();
+    for name in [
+        format!("{}-jobs", app.prefix()),
+        format!("{}-jobs-dlq", app.prefix()),
+    ] {
+        let url = aws
+            .sqs
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let attrs = aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(Attr::ApproximateNumberOfMessages)
+            .attribute_names(Attr::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        out.push((
+            name,
+            attrs[&Attr::ApproximateNumberOfMessages].clone(),
+            attrs[&Attr::ApproximateNumberOfMessagesNotVisible].clone(),
+        ));
+    }
+    out
+}
+
+/// Every worker log line, from CloudWatch.
+async fn worker_log(app: &App) -> Vec<serde_json::Value> {
+    let aws = app.aws().await;
+    let pages = aws
+        .logs
+        .filter_log_events()
+        .log_group_name(format!("/lew/{}/worker", app.name))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .unwrap();
+    pages
+        .iter()
+        .flat_map(|p| p.events())
+        .filter_map(|e| serde_json::from_str(e.message().unwrap_or_default()).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_demo_scene_renders_in_the_cloud_and_lands_in_out() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let runner = Runner::start(&app);
+    let out = app.path().join("out");
+    let report = app
+        .lew()
+        .args(["--output", "json", "render", "--timeout", "3m", "--out"])
+        .arg(&out)
+        .arg(demo_scene())
+        .ok()
+        .json();
+    assert_eq!(report["scenes"][0]["state"], "done", "{report}");
+    assert_eq!(png_size(&out.join("lew-demo.png")), (640, 360));
+    let job = report["job_id"].as_str().unwrap().to_string();
+    runner.wait_idle();
+    for (name, visible, in_flight) in queue_depths(&app).await {
+        assert_eq!((visible.as_str(), in_flight.as_str()), ("0", "0"), "{name}");
+    }
+    // The launcher ran once, for this object, and the worker logged the render.
+    assert_eq!(runner.events("invoked").len(), 1);
+    let rendered: Vec<_> = worker_log(&app)
+        .await
+        .into_iter()
+        .filter(|l| l["event"] == "rendered")
+        .collect();
+    assert_eq!(rendered.len(), 1);
+    assert_eq!(rendered[0]["job_id"], job.as_str());
+
+    // `lew logs worker --job` shows this job's lines.
+    let logs = app
+        .lew()
+        .args(["logs", "worker", "--since", "1h", "--job", &job])
+        .ok();
+    assert!(logs.stdout.contains("\"rendered\""), "{}", logs.stdout);
+    assert!(
+        logs.stdout.lines().all(|l| l.contains(&job)),
+        "{}",
+        logs.stdout
+    );
+    let launcher_logs = app.lew().args(["logs", "launcher", "--since", "1h"]).ok();
+    assert!(
+        launcher_logs.stdout.contains("queued"),
+        "{}",
+        launcher_logs.stdout
+    );
+}
+
+#[tokio::test]
+async fn five_scenes_with_two_workers_each_render_exactly_once() {
+    let app = App::new("[worker]\nmax_tasks = 2\n");
+    app.lew().arg("setup").ok();
+    let runner = Runner::start(&app);
+    let names = ["one", "two", "three", "four", "five"];
+    let zips: Vec<PathBuf> = names.iter().map(|n| tiny_zip(app.path(), n)).collect();
+    let out = app.path().join("out");
+    let report = app
+        .lew()
+        .args(["--output", "json", "render", "--timeout", "3m", "--out"])
+        .arg(&out)
+        .args(&zips)
+        .ok()
+        .json();
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(report["scenes"][i]["state"], "done", "{report}");
+        assert_eq!(png_size(&out.join(format!("{name}.png"))), (64, 48));
+    }
+    runner.wait_idle();
+    let mut rendered: Vec<String> = worker_log(&app)
+        .await
+        .into_iter()
+        .filter(|l| l["event"] == "rendered")
+        .map(|l| l["key"].as_str().unwrap().to_string())
+        .collect();
+    rendered.sort();
+    let mut unique = rendered.clone();
+    unique.dedup();
+    assert_eq!(rendered.len(), 5, "each scene exactly once: {rendered:?}");
+    assert_eq!(unique.len(), 5);
+    for (name, visible, in_flight) in queue_depths(&app).await {
+        assert_eq!((visible.as_str(), in_flight.as_str()), ("0", "0"), "{name}");
+    }
+    // Never more than max_tasks workers at once.
+    let mut running = 0i32;
+    let mut most = 0;
+    for line in runner.lines.lock().unwrap().iter() {
+        if line["event"] == "task_started" {
+            running += 1;
+            most = most.max(running);
+        } else if line["event"] == "task_stopped" {
+            running -= 1;
+        }
+    }
+    assert!(
+        (1..=2).contains(&most),
+        "at most 2 tasks at once, saw {most}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_scene_exits_1_with_its_reason_while_a_good_one_renders() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let _runner = Runner::start(&app);
+    let bad = app.path().join("broken.zip");
+    write_zip(
+        &bad,
+        &[
+            ("broken.pov", "#include \"nowhere.inc\"\nsphere { 0, 1 }\n"),
+            ("broken.ini", &tiny_ini("broken")),
+        ],
+    );
+    let good = tiny_zip(app.path(), "fine");
+    let run = app
+        .lew()
+        .args(["render", "--timeout", "3m"])
+        .arg(&bad)
+        .arg(&good)
+        .code(1);
+    assert!(run.stdout.contains("FAILED"), "{}", run.stdout);
+    assert!(run.stdout.contains("nowhere.inc"), "{}", run.stdout);
+    assert!(app.path().join("fine.png").exists());
+    assert!(!app.path().join("broken.png").exists());
+}
+
+#[tokio::test]
+async fn without_workers_the_wait_times_out_with_exit_3_and_says_how_to_check() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let scene = tiny_zip(app.path(), "lonely");
+    let run = app
+        .lew()
+        .args(["render", "--timeout", "2s"])
+        .arg(&scene)
+        .code(3);
+    assert!(run.stdout.contains("timed out"), "{}", run.stdout);
+    assert!(run.stdout.contains("lew status"), "{}", run.stdout);
+    assert!(run.stdout.contains("lonely"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn no_wait_returns_the_job_and_status_shows_it_queued() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let scene = tiny_zip(app.path(), "later");
+    let report = app
+        .lew()
+        .args(["--output", "json", "render", "--no-wait"])
+        .arg(&scene)
+        .ok()
+        .json();
+    let job = report["job_id"].as_str().unwrap();
+    assert_eq!(report["scenes"][0]["state"], "submitted");
+    assert_eq!(
+        report["scenes"][0]["output_key"],
+        format!("renders/{job}/later.png").as_str()
+    );
+    let aws = app.aws().await;
+    aws.s3
+        .head_object()
+        .bucket(app.bucket())
+        .key(format!("scenes/{job}/later.zip"))
+        .send()
+        .await
+        .expect("the scene was uploaded");
+    // No runner: S3 -> Lambda does not run on moto, so nothing was queued yet; once the
+    // launcher runs (the runner, started now) the job is queued and rendered.
+    let runner = Runner::start_including_existing(&app);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = app.lew().args(["--output", "json", "status"]).ok().json();
+        let recent = status["recent_renders"].to_string();
+        if recent.contains(&format!("renders/{job}/later.png")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never showed the render: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(runner);
+}
+
+#[tokio::test]
+async fn rendering_the_same_file_again_makes_a_new_job_and_a_new_image() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let _runner = Runner::start(&app);
+    let scene = tiny_zip(app.path(), "again");
+    let first = app
+        .lew()
+        .args(["--output", "json", "render", "--timeout", "3m"])
+        .arg(&scene)
+        .ok()
+        .json();
+    let second = app
+        .lew()
+        .args(["--output", "json", "render", "--force", "--timeout", "3m"])
+        .arg(&scene)
+        .ok()
+        .json();
+    assert_ne!(first["job_id"], second["job_id"]);
+    let aws = app.aws().await;
+    for report in [&first, &second] {
+        let key = report["scenes"][0]["output_key"].as_str().unwrap();
+        aws.s3
+            .head_object()
+            .bucket(app.bucket())
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+}
