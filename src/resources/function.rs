@@ -381,6 +381,16 @@ pub async fn create_with_retry(
     for attempt in 1..=IAM_ATTEMPTS {
         match req.clone().send().await {
             Ok(_) => return Ok(()),
+            // The function exists: a concurrent setup made it, or this very request did and its
+            // answer was lost before the SDK retried it. `ensure` converges it next time round.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(CreateFunctionError::ResourceConflictException(_))
+                ) =>
+            {
+                return Ok(());
+            }
             Err(e) if role_not_ready(&e) && attempt < IAM_ATTEMPTS => {
                 note(&format!(
                     "waiting for IAM propagation ({attempt}/{IAM_ATTEMPTS})"

@@ -12,6 +12,7 @@
 
 use anyhow::{Context as _, Result};
 use aws_sdk_iam::error::SdkError;
+use aws_sdk_iam::operation::create_role::CreateRoleError;
 use aws_sdk_iam::operation::delete_role::DeleteRoleError;
 use aws_sdk_iam::operation::delete_role_policy::DeleteRolePolicyError;
 use aws_sdk_iam::operation::detach_role_policy::DetachRolePolicyError;
@@ -204,19 +205,41 @@ pub async fn ensure(d: &Deployment, spec: &RoleSpec, mode: Mode) -> Result<Outco
         Err(e) => return Err(e).with_context(|| format!("cannot read IAM role {}", spec.name)),
     };
 
-    let Some(role) = existing else {
-        if mode == Mode::Apply {
-            iam.create_role()
+    let role = match existing {
+        Some(role) => role,
+        None if mode == Mode::Plan => return Ok(outcome.created()),
+        None => {
+            let created = iam
+                .create_role()
                 .role_name(&spec.name)
                 .description(spec.description)
                 .assume_role_policy_document(spec.trust.to_string())
                 .set_tags(Some(tags(d)))
                 .send()
-                .await
-                .with_context(|| format!("cannot create IAM role {}", spec.name))?;
-            put_policy(d, spec).await?;
+                .await;
+            match created {
+                Ok(_) => {
+                    put_policy(d, spec).await?;
+                    return Ok(outcome.created());
+                }
+                // Created meanwhile: by a concurrent setup, or by this very request when its
+                // answer was lost and the SDK retried it. Converge what is there.
+                Err(SdkError::ServiceError(e))
+                    if matches!(e.err(), CreateRoleError::EntityAlreadyExistsException(_)) =>
+                {
+                    iam.get_role()
+                        .role_name(&spec.name)
+                        .send()
+                        .await
+                        .with_context(|| format!("cannot read IAM role {}", spec.name))?
+                        .role
+                        .with_context(|| format!("IAM returned no role {}", spec.name))?
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create IAM role {}", spec.name));
+                }
+            }
         }
-        return Ok(outcome.created());
     };
 
     if !d.owns(role.tags().iter().map(|t| (t.key(), t.value()))) {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use aws_sdk_ecs::error::SdkError;
+use aws_sdk_ecs::operation::deregister_task_definition::DeregisterTaskDefinitionError;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, CpuArchitecture, KeyValuePair, LogConfiguration, LogDriver,
@@ -397,11 +398,18 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
     let ecs = &d.aws.ecs;
     let active = revisions(d, TaskDefinitionStatus::Active).await?;
     for arn in &active {
-        ecs.deregister_task_definition()
+        match ecs
+            .deregister_task_definition()
             .task_definition(arn)
             .send()
             .await
-            .with_context(|| format!("cannot deregister {arn}"))?;
+        {
+            Ok(_) => {}
+            // Already inactive (a retried request whose answer was lost): listed below.
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeregisterTaskDefinitionError::ClientException(_)) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot deregister {arn}")),
+        }
     }
     let inactive = revisions(d, TaskDefinitionStatus::Inactive).await?;
     for chunk in inactive.chunks(10) {

@@ -8,6 +8,7 @@
 
 use anyhow::{Context as _, Result};
 use aws_sdk_lambda::error::SdkError as LambdaSdkError;
+use aws_sdk_lambda::operation::add_permission::AddPermissionError;
 use aws_sdk_lambda::operation::get_policy::GetPolicyError;
 use aws_sdk_lambda::operation::remove_permission::RemovePermissionError;
 use aws_sdk_s3::types::{
@@ -108,7 +109,8 @@ async fn add_permission(d: &Deployment, mode: Mode) -> Result<()> {
         return Ok(());
     }
     let name = &d.names.function;
-    d.aws
+    let added = d
+        .aws
         .lambda
         .add_permission()
         .function_name(name)
@@ -118,9 +120,18 @@ async fn add_permission(d: &Deployment, mode: Mode) -> Result<()> {
         .source_arn(d.bucket_arn())
         .source_account(&d.aws.account)
         .send()
-        .await
-        .with_context(|| format!("cannot allow S3 to invoke {name}"))?;
-    Ok(())
+        .await;
+    match added {
+        Ok(_) => Ok(()),
+        // Already added: a retried request whose first answer was lost, or a concurrent setup.
+        // The statement is compared on the next `ensure`.
+        Err(LambdaSdkError::ServiceError(e))
+            if matches!(e.err(), AddPermissionError::ResourceConflictException(_)) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot allow S3 to invoke {name}")),
+    }
 }
 
 async fn remove_permission(d: &Deployment) -> Result<bool> {
