@@ -381,3 +381,104 @@ async fn rendering_the_same_file_again_makes_a_new_job_and_a_new_image() {
             .unwrap_or_else(|e| panic!("{key}: {e}"));
     }
 }
+
+/// Sends SIGINT to a running `lew` after `after`, and returns its exit code and output.
+fn interrupt(mut cmd: Command, after: Duration) -> (i32, String, String) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn lew_command(app: &App) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lew"));
+    cmd.current_dir(app.path())
+        .env("AWS_ENDPOINT_URL", &app.endpoint)
+        .env_remove("LEW_CONFIG");
+    cmd
+}
+
+#[tokio::test]
+async fn ctrl_c_while_waiting_leaves_the_job_running_and_says_so() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let scene = tiny_zip(app.path(), "patient");
+    let mut cmd = lew_command(&app);
+    cmd.args(["render", "--timeout", "5m"]).arg(&scene);
+    let (code, _, stderr) = interrupt(cmd, Duration::from_secs(3));
+    assert_eq!(code, 130, "{stderr}");
+    assert!(stderr.contains("keeps running in the cloud"), "{stderr}");
+    // The scene is still there for the launcher to pick up.
+    let aws = app.aws().await;
+    let listed = aws
+        .s3
+        .list_objects_v2()
+        .bucket(app.bucket())
+        .prefix("scenes/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), 1);
+}
+
+#[tokio::test]
+async fn logs_follow_prints_new_lines_until_interrupted() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let aws = app.aws().await;
+    let group = format!("/lew/{}/worker", app.name);
+    aws.logs
+        .create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("worker/worker/abc")
+        .send()
+        .await
+        .unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let put = |message: &'static str| {
+        aws.logs
+            .put_log_events()
+            .log_group_name(&group)
+            .log_stream_name("worker/worker/abc")
+            .log_events(
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(now())
+                    .message(message)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    put("{\"event\": \"before\"}").await.unwrap();
+    let mut cmd = lew_command(&app);
+    cmd.args(["logs", "worker", "--follow"]);
+    let later = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    let handle = std::thread::spawn(move || interrupt(cmd, Duration::from_secs(6)));
+    later.await.unwrap();
+    put("{\"event\": \"after\"}").await.unwrap();
+    let (code, stdout, stderr) = handle.join().unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("before") && stdout.contains("after"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("worker/worker/abc"), "{stdout}");
+}
