@@ -98,6 +98,12 @@ pub fn desired(d: &Deployment, queue_url: &str, network: &Network) -> Settings {
 }
 
 impl Settings {
+    fn lambda_environment(&self) -> Environment {
+        Environment::builder()
+            .set_variables(Some(self.environment.clone().into_iter().collect()))
+            .build()
+    }
+
     fn from_function(out: &GetFunctionOutput) -> Option<Settings> {
         let c = out.configuration()?;
         Some(Settings {
@@ -183,11 +189,7 @@ pub async fn ensure(
                 .role(&want.role)
                 .memory_size(want.memory_mb)
                 .timeout(want.timeout_s)
-                .environment(
-                    Environment::builder()
-                        .set_variables(Some(want.environment.clone().into_iter().collect()))
-                        .build(),
-                )
+                .environment(want.lambda_environment())
                 .code(FunctionCode::builder().zip_file(Blob::new(package)).build());
             for (k, v) in d.tags() {
                 req = req.tags(k, v);
@@ -242,11 +244,7 @@ pub async fn ensure(
                 .role(&want.role)
                 .memory_size(want.memory_mb)
                 .timeout(want.timeout_s)
-                .environment(
-                    Environment::builder()
-                        .set_variables(Some(want.environment.clone().into_iter().collect()))
-                        .build(),
-                )
+                .environment(want.lambda_environment())
                 .send()
                 .await
                 .with_context(|| format!("cannot update the configuration of {name}"))?;
