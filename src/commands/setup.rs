@@ -278,6 +278,9 @@ pub struct SetupReport {
     pub resources: Vec<Outcome>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<Failure>,
+    /// What the user should do next, e.g. push the worker image.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub next_steps: Vec<String>,
 }
 
 impl SetupReport {
@@ -331,6 +334,9 @@ impl fmt::Display for SetupReport {
                 (false, 0) => write!(f, "everything was already up to date")?,
                 (false, n) => write!(f, "{n} resource(s) created or updated")?,
             }
+            for step in &self.next_steps {
+                write!(f, "\nnext: {step}")?;
+            }
         } else {
             write!(
                 f,
@@ -357,6 +363,20 @@ pub async fn run(args: &SetupArgs, ctx: &Ctx) -> Result<SetupReport> {
         Mode::Apply
     };
     let done = converge(&d, mode).await;
+    let mut next_steps = Vec::new();
+    if mode == Mode::Apply && done.failures.is_empty() {
+        // setup registers the task definition with the repository's `latest` tag; the worker
+        // image itself comes from `lew push-image`, which pins it by digest.
+        let image = task_definition::current(&d)
+            .await?
+            .map(|(td, _)| task_definition::Spec::from_registered(&td).image);
+        if image.is_some_and(|i| i.ends_with(":latest")) {
+            next_steps.push(
+                "push the worker image with `lew push-image` before the first `lew render`"
+                    .to_string(),
+            );
+        }
+    }
     Ok(SetupReport {
         dry_run: args.dry_run,
         app: d.cfg.app.clone(),
@@ -364,5 +384,6 @@ pub async fn run(args: &SetupArgs, ctx: &Ctx) -> Result<SetupReport> {
         account: d.aws.account.clone(),
         resources: done.outcomes,
         failures: done.failures,
+        next_steps,
     })
 }
