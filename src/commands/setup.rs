@@ -34,6 +34,8 @@ pub struct Converged {
     pub failures: Vec<Failure>,
     pub network: Option<Network>,
     pub queue_url: Option<String>,
+    /// The image the worker's task definition runs.
+    pub worker_image: Option<String>,
 }
 
 impl Converged {
@@ -82,107 +84,71 @@ async fn labeled(
     (what, result)
 }
 
-/// Converges (or, in plan mode, inspects) every resource.
+/// A signal from one resource to those that wait for it: opened when it is in place; dropped
+/// unopened when it failed, which fails the waiters with `what`.
+struct Gate(tokio::sync::watch::Sender<bool>);
+
+fn gate() -> (Gate, tokio::sync::watch::Receiver<bool>) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    (Gate(tx), rx)
+}
+
+impl Gate {
+    /// Opens the gate when `result` is a success, and hands the result on.
+    fn pass<T>(self, result: Result<T>) -> Result<T> {
+        if result.is_ok() {
+            let _ = self.0.send(true);
+        }
+        result
+    }
+}
+
+async fn opened(mut rx: tokio::sync::watch::Receiver<bool>, what: &str) -> Result<()> {
+    rx.wait_for(|open| *open)
+        .await
+        .map(|_| ())
+        .map_err(|_| anyhow::anyhow!("{what} could not be set up"))
+}
+
+/// Converges (or, in plan mode, inspects) every resource, each as soon as what it depends on is
+/// in place, and everything reads at once: the longest chain of calls that must wait for one
+/// another sets the time, not the number of calls.
 pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
-    let progress = &d.progress;
-    let report = |o: &Result<Outcome>| report_line(d, mode, o);
-    let step = progress.step(if mode == Mode::Apply {
+    let step = d.progress.step(if mode == Mode::Apply {
         "setting up"
     } else {
         "reading the current state"
     });
-
     let role_specs = roles::specs(d);
     let (launcher_spec, other_specs) = role_specs.split_first().expect("three roles");
+    let (bucket_gate, bucket_open) = gate();
+    let (role_gate, role_open) = gate();
+    let (dlq_gate, dlq_open) = gate();
+    let (url_tx, url_rx) = tokio::sync::watch::channel(None::<Result<String, String>>);
+    let (net_tx, net_rx) = tokio::sync::watch::channel(None::<Result<Network, String>>);
 
-    // The chain through the queue: queue → task definition, and queue + network + launcher
-    // role → function. Everything else runs beside it.
-    let chain = async {
-        let mut out: Vec<(String, Result<Outcome>)> = Vec::new();
-        let queues = async {
-            let dlq = labeled(
-                d,
-                mode,
-                format!("sqs queue {}", d.names.dlq),
-                queue::ensure(d, queue::Which::DeadLetter, mode),
-            )
-            .await;
-            let jobs = labeled(
-                d,
-                mode,
-                format!("sqs queue {}", d.names.queue),
-                queue::ensure(d, queue::Which::Jobs, mode),
-            )
-            .await;
-            let url = match (&jobs.1, mode) {
-                (Ok(_), _) => queue::url(d, queue::Which::Jobs).await.ok().flatten(),
-                _ => None,
-            };
-            (dlq, jobs, url)
-        };
-        let net = async {
-            let r = network::ensure(d, mode).await;
-            if let Ok((Some(o), _)) = &r {
-                report(&Ok(o.clone()));
-            }
-            r
-        };
-        let role = labeled(
-            d,
-            mode,
-            format!("iam role {}", launcher_spec.name),
-            roles::ensure(d, launcher_spec, mode),
-        );
-        let ((dlq, jobs, url), net, role) = futures::join!(queues, net, role);
-        let queue_ok = jobs.1.is_ok() && dlq.1.is_ok();
-        let role_ok = role.1.is_ok();
-        out.extend([role, dlq, jobs]);
-        let network = match net {
-            Ok((outcome, network)) => {
-                if let Some(o) = outcome {
-                    out.push((format!("security group {}", d.names.security_group), Ok(o)));
-                }
-                Some(network)
-            }
-            Err(e) => {
-                out.push(("network".to_string(), Err(e)));
-                None
-            }
-        };
-        // In a plan the queue may not exist yet; show its future URL's place instead.
-        let queue_url = url
-            .clone()
-            .or_else(|| (mode == Mode::Plan && queue_ok).then(|| "(to be created)".to_string()));
-        let Some(queue_url) = queue_url else {
-            return (out, network, url);
-        };
-        let td = labeled(
-            d,
-            mode,
-            format!("task definition {}", d.names.task_family),
-            task_definition::ensure(d, &queue_url, mode),
-        );
-        let func = async {
-            match &network {
-                Some(net) if role_ok => Some(
-                    labeled(
-                        d,
-                        mode,
-                        format!("lambda function {}", d.names.function),
-                        function::ensure(d, &queue_url, net, mode),
-                    )
-                    .await,
-                ),
-                _ => None,
-            }
-        };
-        let (td, func) = futures::join!(td, func);
-        out.push(td);
-        out.extend(func);
-        (out, network, url)
+    // Plans name a queue that does not exist yet like this in the task definition and function.
+    const PLANNED: &str = "(to be created)";
+    let wait_url = |mut rx: tokio::sync::watch::Receiver<Option<Result<String, String>>>| async move {
+        let got = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| anyhow::anyhow!("the job queue could not be set up"))?
+            .clone();
+        got.expect("waited for Some").map_err(anyhow::Error::msg)
     };
 
-    let others = join_all(other_specs.iter().map(|spec| {
+    let bucket = async {
+        let r = bucket_gate.pass(bucket::ensure(d, mode).await);
+        report_line(d, mode, &r);
+        (format!("s3 bucket {}", d.names.bucket), r)
+    };
+    let launcher_role = async {
+        let r = role_gate.pass(roles::ensure(d, launcher_spec, mode).await);
+        report_line(d, mode, &r);
+        (format!("iam role {}", launcher_spec.name), r)
+    };
+    let other_roles = join_all(other_specs.iter().map(|spec| {
         labeled(
             d,
             mode,
@@ -190,14 +156,96 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
             roles::ensure(d, spec, mode),
         )
     }));
+    let queues = async {
+        let dlq = async {
+            let r = queue::ensure_with_url(d, queue::Which::DeadLetter, mode, async { Ok(()) })
+                .await
+                .map(|(o, _)| o);
+            let r = dlq_gate.pass(r);
+            report_line(d, mode, &r);
+            (format!("sqs queue {}", d.names.dlq), r)
+        };
+        let jobs = async {
+            let r = queue::ensure_with_url(
+                d,
+                queue::Which::Jobs,
+                mode,
+                opened(dlq_open, "the dead-letter queue"),
+            )
+            .await;
+            let url = match &r {
+                Ok((_, Some(url))) => Ok(url.clone()),
+                Ok((_, None)) => Ok(PLANNED.to_string()),
+                Err(e) => Err(crate::error::messages(e).join(": ")),
+            };
+            let _ = url_tx.send(Some(url));
+            let r = r.map(|(o, _)| o);
+            report_line(d, mode, &r);
+            (format!("sqs queue {}", d.names.queue), r)
+        };
+        futures::join!(dlq, jobs)
+    };
+    let net = async {
+        let r = network::ensure(d, mode).await;
+        let shared = match &r {
+            Ok((_, n)) => Ok(n.clone()),
+            Err(e) => Err(crate::error::messages(e).join(": ")),
+        };
+        let _ = net_tx.send(Some(shared));
+        if let Ok((Some(o), _)) = &r {
+            report_line(d, mode, &Ok(o.clone()));
+        }
+        r
+    };
+    let task_def = async {
+        let r = task_definition::ensure_when(d, wait_url(url_rx.clone()), mode).await;
+        let image = r.as_ref().ok().map(|(_, image)| image.clone());
+        let r = r.map(|(o, _)| o);
+        report_line(d, mode, &r);
+        (
+            (format!("task definition {}", d.names.task_family), r),
+            image,
+        )
+    };
+    // The function needs its role to exist (Lambda checks it), the queue's URL and the
+    // network; it is read meanwhile. The trigger follows it.
+    let function_and_trigger = async {
+        let role_what = format!("the role {}", d.names.launcher_role);
+        let inputs = async {
+            let (role, url, net) = futures::join!(
+                opened(role_open, &role_what),
+                wait_url(url_rx.clone()),
+                async {
+                    let mut rx = net_rx.clone();
+                    let got = rx
+                        .wait_for(Option::is_some)
+                        .await
+                        .map_err(|_| anyhow::anyhow!("the network could not be set up"))?
+                        .clone();
+                    got.expect("waited for Some").map_err(anyhow::Error::msg)
+                },
+            );
+            role?;
+            Ok((url?, net?))
+        };
+        let func = function::ensure_when(d, inputs, mode).await;
+        report_line(d, mode, &func);
+        let function_ok = func.is_ok();
+        let mut out = vec![(format!("lambda function {}", d.names.function), func)];
+        if function_ok {
+            let (permission, notification) =
+                trigger::ensure(d, mode, opened(bucket_open, "the bucket")).await;
+            report_line(d, mode, &permission);
+            out.push(("lambda permission".to_string(), permission));
+            if let Some(notification) = notification {
+                report_line(d, mode, &notification);
+                out.push(("s3 notification".to_string(), notification));
+            }
+        }
+        out
+    };
     let singles = async {
         futures::join!(
-            labeled(
-                d,
-                mode,
-                format!("s3 bucket {}", d.names.bucket),
-                bucket::ensure(d, mode)
-            ),
             labeled(
                 d,
                 mode,
@@ -224,46 +272,61 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
             ),
         )
     };
+
     let (
+        bucket_r,
+        launcher_role_r,
         others,
-        (bucket_r, cluster_r, ecr_r, worker_logs, launcher_logs),
-        (chain_out, network, url),
-    ) = futures::join!(others, singles, chain);
+        (dlq_r, jobs_r),
+        net_r,
+        (task_def_r, image),
+        function_rs,
+        (cluster_r, ecr_r, worker_logs_r, launcher_logs_r),
+    ) = futures::join!(
+        bucket,
+        launcher_role,
+        other_roles,
+        queues,
+        net,
+        task_def,
+        function_and_trigger,
+        singles
+    );
 
     let mut done = Converged {
-        network,
-        queue_url: url,
+        queue_url: url_rx
+            .borrow()
+            .clone()
+            .and_then(Result::ok)
+            .filter(|u| u != PLANNED),
+        worker_image: image,
         ..Converged::default()
     };
-    let bucket_ok = bucket_r.1.is_ok();
-    let function_ok = chain_out
-        .iter()
-        .any(|(what, r)| what.starts_with("lambda function") && r.is_ok());
-    // Report in dependency order: roles, storage, queues, compute, function.
-    let mut ordered: Vec<(String, Result<Outcome>)> = Vec::new();
-    let mut chain_out = chain_out.into_iter();
-    ordered.extend(chain_out.by_ref().take(1)); // the launcher role
+    // Reported in dependency order: roles, storage, queues, compute, network, function, trigger.
+    let mut ordered = vec![launcher_role_r];
     ordered.extend(others);
-    ordered.extend([bucket_r]);
-    ordered.extend(chain_out.by_ref().take(2)); // the queues
-    ordered.extend([cluster_r, ecr_r, worker_logs, launcher_logs]);
-    ordered.extend(chain_out);
+    ordered.extend([
+        bucket_r,
+        dlq_r,
+        jobs_r,
+        cluster_r,
+        ecr_r,
+        worker_logs_r,
+        launcher_logs_r,
+    ]);
+    match net_r {
+        Ok((outcome, network)) => {
+            if let Some(o) = outcome {
+                ordered.push((format!("security group {}", d.names.security_group), Ok(o)));
+            }
+            done.network = Some(network);
+        }
+        Err(e) => ordered.push(("network".to_string(), Err(e))),
+    }
+    ordered.push(task_def_r);
+    ordered.extend(function_rs);
     for (what, r) in ordered {
         done.take(&what, r);
-    }
-
-    // The trigger: S3 may invoke the function (permission first, as S3 checks it when the
-    // notification is written), then the notification itself.
-    if bucket_ok && function_ok {
-        let permission = trigger::ensure_permission(d, mode).await;
-        report(&permission);
-        let permission_ok = permission.is_ok();
-        done.take("lambda permission", permission);
-        if permission_ok {
-            let notification = trigger::ensure_notification(d, mode).await;
-            report(&notification);
-            done.take("s3 notification", notification);
-        }
     }
     step.clear();
     done
@@ -367,10 +430,11 @@ pub async fn run(args: &SetupArgs, ctx: &Ctx) -> Result<SetupReport> {
     if mode == Mode::Apply && done.failures.is_empty() {
         // setup registers the task definition with the repository's `latest` tag; the worker
         // image itself comes from `lew push-image`, which pins it by digest.
-        let image = task_definition::current(&d)
-            .await?
-            .map(|(td, _)| task_definition::Spec::from_registered(&td).image);
-        if image.is_some_and(|i| i.ends_with(":latest")) {
+        if done
+            .worker_image
+            .as_deref()
+            .is_some_and(|i| i.ends_with(":latest"))
+        {
             next_steps.push(
                 "push the worker image with `lew push-image` before the first `lew render`"
                     .to_string(),

@@ -138,18 +138,34 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let mut resources = Vec::new();
     let mut failures = Vec::new();
 
-    // 1. Nothing new may start: the trigger, then the function.
+    // 1. Nothing new may start: lew's notification entry and the function go together (the
+    //    function's permission for S3 goes with the function).
     let step = p.step("removing the trigger and the launcher");
-    match trigger::delete(&d).await {
-        Ok(removed) => resources.extend(removed),
-        Err(e) => take(&mut resources, &mut failures, "trigger", Err(e)),
-    }
+    let (notification, function) = futures::join!(trigger::delete(&d), function::delete(&d));
+    let permission = match &function {
+        Ok(f) if f.result == Removal::Deleted => Some(
+            Removed::new(
+                "lambda permission",
+                trigger::PERMISSION_SID,
+                Removal::Deleted,
+            )
+            .note("with the function"),
+        ),
+        Ok(f) if f.result == Removal::AlreadyGone => Some(Removed::new(
+            "lambda permission",
+            trigger::PERMISSION_SID,
+            Removal::AlreadyGone,
+        )),
+        _ => None,
+    };
     take(
         &mut resources,
         &mut failures,
-        "lambda function",
-        function::delete(&d).await,
+        "s3 notification",
+        notification,
     );
+    resources.extend(permission);
+    take(&mut resources, &mut failures, "lambda function", function);
     step.clear();
 
     // 2. Stop the workers the launcher started.
@@ -174,9 +190,10 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
         d.names.execution_role.clone(),
     ];
     let queues = async {
-        let jobs = queue::delete(&d, queue::Which::Jobs).await;
-        let dlq = queue::delete(&d, queue::Which::DeadLetter).await;
-        (jobs, dlq)
+        futures::join!(
+            queue::delete(&d, queue::Which::Jobs),
+            queue::delete(&d, queue::Which::DeadLetter)
+        )
     };
     let roles_done = futures::future::join_all(role_names.iter().map(|n| roles::delete(&d, n)));
     let (td, cl, (jobs, dlq), repo, wl, ll, sg, bk, role_results) = futures::join!(
@@ -231,8 +248,48 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
 }
 
 /// Everything still tagged for this app (the tagging API), plus direct look-ups for what that
-/// API does not cover everywhere (IAM roles, the ECR repository, the function).
+/// API does not cover everywhere (IAM roles, the ECR repository, the function); all at once.
 pub async fn leak_check(d: &Deployment, bucket_kept: bool) -> Result<Vec<String>> {
+    let roles = [
+        &d.names.launcher_role,
+        &d.names.task_role,
+        &d.names.execution_role,
+    ];
+    let (tagged, roles, repo, func) = futures::join!(
+        tagged_leftovers(d, bucket_kept),
+        futures::future::join_all(roles.map(|name| role_left(d, name))),
+        async {
+            match registry::find(d).await? {
+                Some(repo) if registry::owned(d, &repo).await? => Ok(Some(d.repository_arn())),
+                _ => Ok::<_, anyhow::Error>(None),
+            }
+        },
+        async {
+            Ok::<_, anyhow::Error>(
+                function::get(d)
+                    .await?
+                    .filter(|f| function::owned(d, f))
+                    .map(|_| d.function_arn()),
+            )
+        },
+    );
+    let mut left = tagged?;
+    for arn in roles
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+    {
+        left.push(arn);
+    }
+    left.extend(repo?);
+    left.extend(func?);
+    left.sort();
+    left.dedup();
+    Ok(left)
+}
+
+async fn tagged_leftovers(d: &Deployment, bucket_kept: bool) -> Result<Vec<String>> {
     let mut left = Vec::new();
     let mut pages = d
         .aws
@@ -265,36 +322,24 @@ pub async fn leak_check(d: &Deployment, bucket_kept: bool) -> Result<Vec<String>
             left.push(arn.to_string());
         }
     }
-    for name in [
-        &d.names.launcher_role,
-        &d.names.task_role,
-        &d.names.execution_role,
-    ] {
-        let arn = d.role_arn(name);
-        if left.contains(&arn) {
-            continue;
-        }
-        match d.aws.iam.get_role().role_name(name).send().await {
-            Ok(out) => {
-                let tags = out.role().map(|r| r.tags()).unwrap_or_default();
-                if d.owns(tags.iter().map(|t| (t.key(), t.value()))) {
-                    left.push(arn);
-                }
-            }
-            Err(aws_sdk_iam::error::SdkError::ServiceError(e))
-                if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot look up IAM role {name}")),
-        }
-    }
-    let repo_arn = d.repository_arn();
-    if !left.contains(&repo_arn) && registry::find(d).await?.is_some() {
-        left.push(repo_arn);
-    }
-    let fn_arn = d.function_arn();
-    if !left.contains(&fn_arn) && function::get(d).await?.is_some() {
-        left.push(fn_arn);
-    }
     Ok(left)
+}
+
+/// The role's ARN if it is still there and lew's.
+async fn role_left(d: &Deployment, name: &str) -> Result<Option<String>> {
+    match d.aws.iam.get_role().role_name(name).send().await {
+        Ok(out) => {
+            let tags = out.role().map(|r| r.tags()).unwrap_or_default();
+            Ok(d.owns(tags.iter().map(|t| (t.key(), t.value())))
+                .then(|| d.role_arn(name)))
+        }
+        Err(aws_sdk_iam::error::SdkError::ServiceError(e))
+            if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot look up IAM role {name}")),
+    }
 }
 
 async fn task_definition_gone(d: &Deployment, arn: &str) -> Result<bool> {

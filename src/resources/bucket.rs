@@ -33,25 +33,34 @@ pub enum Presence {
 }
 
 pub async fn presence(d: &Deployment) -> Result<Presence> {
-    let s3 = &d.aws.s3;
+    if !exists(d).await? {
+        return Ok(Presence::Missing);
+    }
+    Ok(ownership(d, &tags(d).await?))
+}
+
+fn ownership(d: &Deployment, tags: &[Tag]) -> Presence {
+    if d.owns(tags.iter().map(|t| (t.key(), t.value()))) {
+        Presence::Owned
+    } else {
+        Presence::External
+    }
+}
+
+/// Whether the bucket exists (in this account: another account's is an error naming the fix).
+async fn exists(d: &Deployment) -> Result<bool> {
     let name = &d.names.bucket;
-    match s3.head_bucket().bucket(name).send().await {
-        Ok(_) => {}
+    match d.aws.s3.head_bucket().bucket(name).send().await {
+        Ok(_) => Ok(true),
         Err(SdkError::ServiceError(e)) if matches!(e.err(), HeadBucketError::NotFound(_)) => {
-            return Ok(Presence::Missing);
+            Ok(false)
         }
         Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 403 => bail!(
             "the S3 bucket name {name} is taken by another AWS account; set `bucket.name` in \
              lew.toml to a name of your own"
         ),
-        Err(e) => return Err(e).with_context(|| format!("cannot look up S3 bucket {name}")),
+        Err(e) => Err(e).with_context(|| format!("cannot look up S3 bucket {name}")),
     }
-    let tags = tags(d).await?;
-    Ok(if d.owns(tags.iter().map(|t| (t.key(), t.value()))) {
-        Presence::Owned
-    } else {
-        Presence::External
-    })
 }
 
 async fn tags(d: &Deployment) -> Result<Vec<Tag>> {
@@ -80,18 +89,19 @@ pub fn tls_statement(d: &Deployment) -> Value {
 pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     let name = d.names.bucket.clone();
     let outcome = Outcome::new("s3 bucket", &name);
-    match presence(d).await? {
-        Presence::Missing => {
-            if mode == Mode::Apply {
-                create(d).await?;
-                converge(d, &Settings::default()).await?;
-            }
-            Ok(outcome.created())
+    if !exists(d).await? {
+        if mode == Mode::Apply {
+            create(d).await?;
+            converge(d, &Settings::default()).await?;
         }
+        return Ok(outcome.created());
+    }
+    let have = read(d).await?;
+    match ownership(d, &have.tags) {
+        Presence::Missing => unreachable!("the bucket exists"),
         Presence::External => Ok(outcome
             .note("not created by lew: used as it is (only lew's event notification is added)")),
         Presence::Owned => {
-            let have = read(d).await?;
             let changes = have.differences(d);
             if mode == Mode::Apply && !changes.is_empty() {
                 converge(d, &have).await?;
@@ -185,10 +195,17 @@ impl Settings {
     }
 }
 
+/// Reads the four settings at the same time.
 async fn read(d: &Deployment) -> Result<Settings> {
     let s3 = &d.aws.s3;
     let name = &d.names.bucket;
-    let public_access_blocked = match s3.get_public_access_block().bucket(name).send().await {
+    let (pab, encryption, policy, tags) = futures::join!(
+        s3.get_public_access_block().bucket(name).send(),
+        s3.get_bucket_encryption().bucket(name).send(),
+        s3.get_bucket_policy().bucket(name).send(),
+        tags(d),
+    );
+    let public_access_blocked = match pab {
         Ok(out) => out.public_access_block_configuration.is_some_and(|c| {
             c.block_public_acls == Some(true)
                 && c.ignore_public_acls == Some(true)
@@ -201,7 +218,7 @@ async fn read(d: &Deployment) -> Result<Settings> {
                 .with_context(|| format!("cannot read the public access block of {name}"));
         }
     };
-    let sse_s3 = match s3.get_bucket_encryption().bucket(name).send().await {
+    let sse_s3 = match encryption {
         Ok(out) => out.server_side_encryption_configuration.is_some_and(|c| {
             c.rules().iter().any(|r| {
                 r.apply_server_side_encryption_by_default()
@@ -211,7 +228,7 @@ async fn read(d: &Deployment) -> Result<Settings> {
         Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => false,
         Err(e) => return Err(e).with_context(|| format!("cannot read the encryption of {name}")),
     };
-    let policy = match s3.get_bucket_policy().bucket(name).send().await {
+    let policy = match policy {
         Ok(out) => out.policy,
         Err(e) if e.code() == Some("NoSuchBucketPolicy") => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read the policy of {name}")),
@@ -220,7 +237,7 @@ async fn read(d: &Deployment) -> Result<Settings> {
         public_access_blocked,
         sse_s3,
         policy,
-        tags: tags(d).await?,
+        tags: tags?,
     })
 }
 

@@ -15,6 +15,7 @@ use aws_sdk_lambda::operation::create_function::CreateFunctionError;
 use aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder;
 use aws_sdk_lambda::operation::delete_function::DeleteFunctionError;
 use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
+use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyError;
 use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigError;
 use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
 use aws_sdk_lambda::primitives::Blob;
@@ -158,7 +159,7 @@ pub async fn get(d: &Deployment) -> Result<Option<GetFunctionOutput>> {
     }
 }
 
-fn owned(d: &Deployment, out: &GetFunctionOutput) -> bool {
+pub fn owned(d: &Deployment, out: &GetFunctionOutput) -> bool {
     out.tags()
         .is_some_and(|t| d.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
 }
@@ -170,14 +171,31 @@ pub async fn ensure(
     network: &Network,
     mode: Mode,
 ) -> Result<Outcome> {
+    ensure_when(
+        d,
+        async { Ok((queue_url.to_string(), network.clone())) },
+        mode,
+    )
+    .await
+}
+
+/// [`ensure`] for inputs that are still being worked out (the queue's URL and the network):
+/// the function is read while they are.
+pub async fn ensure_when(
+    d: &Deployment,
+    inputs: impl Future<Output = Result<(String, Network)>>,
+    mode: Mode,
+) -> Result<Outcome> {
     let lambda = &d.aws.lambda;
     let name = d.names.function.clone();
     let outcome = Outcome::new("lambda function", &name);
-    let want = desired(d, queue_url, network);
+    let (existing, invocation, inputs) = futures::join!(get(d), read_invocation(d), inputs);
+    let (queue_url, network) = inputs?;
+    let want = desired(d, &queue_url, &network);
     let package = embedded::launcher_zip();
     let sha = embedded::code_sha256(&package);
 
-    let Some(existing) = get(d).await? else {
+    let Some(existing) = existing? else {
         if mode == Mode::Apply {
             let step = d.progress.step(format!("lambda function {name}"));
             let mut req = lambda
@@ -196,13 +214,16 @@ pub async fn ensure(
             }
             create_with_retry(d, req, |msg| step.note(msg)).await?;
             step.clear();
-            lambda
-                .wait_until_function_active_v2()
-                .function_name(&name)
-                .wait(WAIT)
-                .await
-                .with_context(|| format!("Lambda function {name} did not become active"))?;
-            settle_invocation(d, Mode::Apply).await?;
+            // The invocation settings can be set while the new function becomes active.
+            let (active, settled) = futures::join!(
+                lambda
+                    .wait_until_function_active_v2()
+                    .function_name(&name)
+                    .wait(WAIT),
+                apply_invocation(d, &Invocation::NEW),
+            );
+            active.with_context(|| format!("Lambda function {name} did not become active"))?;
+            settled?;
         }
         return Ok(outcome.created());
     };
@@ -220,7 +241,8 @@ pub async fn ensure(
     if code_differs {
         changes.push("code: the embedded launcher changed".to_string());
     }
-    let settle = settle_invocation(d, Mode::Plan).await?;
+    let invocation = invocation?;
+    let settle = invocation.differences();
     let settle_differs = !settle.is_empty();
     changes.extend(settle);
 
@@ -251,7 +273,7 @@ pub async fn ensure(
             wait_updated(d).await?;
         }
         if settle_differs {
-            settle_invocation(d, Mode::Apply).await?;
+            apply_invocation(d, &invocation).await?;
         }
     }
     Ok(outcome.with_changes(changes))
@@ -269,19 +291,52 @@ async fn wait_updated(d: &Deployment) -> Result<()> {
     Ok(())
 }
 
-/// The async-invocation retry settings and the reserved concurrency: returns what differs and,
-/// in Apply mode, sets it.
-async fn settle_invocation(d: &Deployment, mode: Mode) -> Result<Vec<String>> {
+/// The function's async-invocation retry settings and reserved concurrency, as Lambda reports
+/// them (read at the same time).
+struct Invocation {
+    retries_ok: bool,
+    reserved: Option<i32>,
+}
+
+impl Invocation {
+    /// What a new function lacks.
+    const NEW: Invocation = Invocation {
+        retries_ok: false,
+        reserved: None,
+    };
+
+    fn concurrency_ok(&self) -> bool {
+        self.reserved == Some(RESERVED_CONCURRENCY)
+    }
+
+    fn differences(&self) -> Vec<String> {
+        let mut changes = Vec::new();
+        if !self.retries_ok {
+            changes.push(format!(
+                "async retries: → {ASYNC_RETRIES}, max event age {ASYNC_MAX_AGE_S} s"
+            ));
+        }
+        if !self.concurrency_ok() {
+            changes.push(format!(
+                "reserved concurrency: {} → {RESERVED_CONCURRENCY}",
+                self.reserved.map_or("none".to_string(), |r| r.to_string())
+            ));
+        }
+        changes
+    }
+}
+
+async fn read_invocation(d: &Deployment) -> Result<Invocation> {
     let lambda = &d.aws.lambda;
     let name = &d.names.function;
-    let mut changes = Vec::new();
-
-    let invoke = match lambda
-        .get_function_event_invoke_config()
-        .function_name(name)
-        .send()
-        .await
-    {
+    let (invoke, concurrency) = futures::join!(
+        lambda
+            .get_function_event_invoke_config()
+            .function_name(name)
+            .send(),
+        lambda.get_function_concurrency().function_name(name).send(),
+    );
+    let invoke = match invoke {
         Ok(out) => Some((out.maximum_retry_attempts, out.maximum_event_age_in_seconds)),
         Err(SdkError::ServiceError(e))
             if matches!(
@@ -295,65 +350,77 @@ async fn settle_invocation(d: &Deployment, mode: Mode) -> Result<Vec<String>> {
             return Err(e).with_context(|| format!("cannot read the retry settings of {name}"));
         }
     };
-    if invoke != Some((Some(ASYNC_RETRIES), Some(ASYNC_MAX_AGE_S))) {
-        changes.push(format!(
-            "async retries: → {ASYNC_RETRIES}, max event age {ASYNC_MAX_AGE_S} s"
-        ));
-        if mode == Mode::Apply {
-            lambda
-                .put_function_event_invoke_config()
-                .function_name(name)
-                .maximum_retry_attempts(ASYNC_RETRIES)
-                .maximum_event_age_in_seconds(ASYNC_MAX_AGE_S)
-                .send()
-                .await
-                .with_context(|| format!("cannot set the retry settings of {name}"))?;
+    let reserved = match concurrency {
+        Ok(out) => out.reserved_concurrent_executions,
+        // No function yet (it is read while it may be about to be created).
+        Err(SdkError::ServiceError(e))
+            if matches!(
+                e.err(),
+                GetFunctionConcurrencyError::ResourceNotFoundException(_)
+            ) =>
+        {
+            None
         }
-    }
+        Err(e) => return Err(e).with_context(|| format!("cannot read the concurrency of {name}")),
+    };
+    Ok(Invocation {
+        retries_ok: invoke == Some((Some(ASYNC_RETRIES), Some(ASYNC_MAX_AGE_S))),
+        reserved,
+    })
+}
 
-    let reserved = lambda
-        .get_function_concurrency()
-        .function_name(name)
-        .send()
-        .await
-        .with_context(|| format!("cannot read the concurrency of {name}"))?
-        .reserved_concurrent_executions;
-    if reserved != Some(RESERVED_CONCURRENCY) {
-        changes.push(format!(
-            "reserved concurrency: {} → {RESERVED_CONCURRENCY}",
-            reserved.map_or("none".to_string(), |r| r.to_string())
-        ));
-        if mode == Mode::Apply {
-            match lambda
-                .put_function_concurrency()
-                .function_name(name)
-                .reserved_concurrent_executions(RESERVED_CONCURRENCY)
-                .send()
-                .await
+/// Sets whatever `have` lacks, both settings at the same time.
+async fn apply_invocation(d: &Deployment, have: &Invocation) -> Result<()> {
+    let lambda = &d.aws.lambda;
+    let name = &d.names.function;
+    let retries = async {
+        if have.retries_ok {
+            return Ok(());
+        }
+        lambda
+            .put_function_event_invoke_config()
+            .function_name(name)
+            .maximum_retry_attempts(ASYNC_RETRIES)
+            .maximum_event_age_in_seconds(ASYNC_MAX_AGE_S)
+            .send()
+            .await
+            .map(|_| ())
+            .with_context(|| format!("cannot set the retry settings of {name}"))
+    };
+    let concurrency = async {
+        if have.concurrency_ok() {
+            return Ok(());
+        }
+        match lambda
+            .put_function_concurrency()
+            .function_name(name)
+            .reserved_concurrent_executions(RESERVED_CONCURRENCY)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            // New accounts may have too little concurrency to reserve any. The launcher
+            // then still works; concurrent launches can briefly exceed max_tasks.
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    PutFunctionConcurrencyError::InvalidParameterValueException(_)
+                ) =>
             {
-                Ok(_) => {}
-                // New accounts may have too little concurrency to reserve any. The launcher
-                // then still works; concurrent launches can briefly exceed max_tasks.
-                Err(SdkError::ServiceError(e))
-                    if matches!(
-                        e.err(),
-                        PutFunctionConcurrencyError::InvalidParameterValueException(_)
-                    ) =>
-                {
-                    d.progress.warn(format!(
-                        "cannot reserve concurrency for {name} ({}); bursts of uploads may \
-                         briefly start more than worker.max_tasks tasks",
-                        super::short_error(e.err())
-                    ));
-                }
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("cannot reserve concurrency for {name}"));
-                }
+                d.progress.warn(format!(
+                    "cannot reserve concurrency for {name} ({}); bursts of uploads may \
+                     briefly start more than worker.max_tasks tasks",
+                    super::short_error(e.err())
+                ));
+                Ok(())
+            }
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("cannot reserve concurrency for {name}")))
             }
         }
-    }
-    Ok(changes)
+    };
+    let (retries, concurrency) = futures::join!(retries, concurrency);
+    retries.and(concurrency)
 }
 
 /// Whether a CreateFunction error is IAM's eventual consistency: the role exists but Lambda
@@ -589,12 +656,14 @@ mod tests {
             .then_output(|| PutFunctionConcurrencyOutput::builder().build());
         let (d, sleep) = Mocks::new()
             .lambda(&[
+                // Read at once: the function, its retry settings, its concurrency.
                 &get,
-                &create,
-                &active,
                 &no_invoke_config,
-                &put_invoke_config,
                 &concurrency,
+                &create,
+                // Then, at once: waiting for it to be active, and both settings.
+                &active,
+                &put_invoke_config,
                 &reserve,
             ])
             .deployment()

@@ -63,38 +63,56 @@ pub async fn subnets(d: &Deployment) -> Result<(String, Vec<String>)> {
         return Ok((vpc, d.cfg.network.subnets.clone()));
     }
 
-    let vpcs = ec2
-        .describe_vpcs()
-        .filters(filter("is-default", "true"))
-        .send()
-        .await
-        .context("cannot look up the default VPC")?;
-    let Some(vpc) = vpcs.vpcs().first().and_then(|v| v.vpc_id()) else {
-        bail!(
-            "there is no default VPC in {region}: set network.subnets (and, if you like, \
-             network.security_groups) in lew.toml to where the worker tasks should run"
-        );
-    };
+    // Default subnets exist only in the default VPC: one call finds both.
     let out = ec2
         .describe_subnets()
-        .filters(filter("vpc-id", vpc))
         .filters(filter("default-for-az", "true"))
         .send()
         .await
         .context("cannot list the default VPC's subnets")?;
-    let mut ids: Vec<String> = out
+    let mut found: Vec<(String, String)> = out
         .subnets()
         .iter()
-        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .filter_map(|s| Some((s.vpc_id()?.to_string(), s.subnet_id()?.to_string())))
         .collect();
-    ids.sort();
-    if ids.is_empty() {
-        bail!(
-            "the default VPC {vpc} in {region} has no default subnets: set network.subnets in \
-             lew.toml"
-        );
-    }
-    Ok((vpc.to_string(), ids))
+    found.sort();
+    let Some(vpc) = found.first().map(|(vpc, _)| vpc.clone()) else {
+        let default_vpc = ec2
+            .describe_vpcs()
+            .filters(filter("is-default", "true"))
+            .send()
+            .await
+            .context("cannot look up the default VPC")?;
+        match default_vpc.vpcs().first().and_then(|v| v.vpc_id()) {
+            Some(vpc) => bail!(
+                "the default VPC {vpc} in {region} has no default subnets: set network.subnets \
+                 in lew.toml"
+            ),
+            None => bail!(
+                "there is no default VPC in {region}: set network.subnets (and, if you like, \
+                 network.security_groups) in lew.toml to where the worker tasks should run"
+            ),
+        }
+    };
+    let ids = found
+        .into_iter()
+        .filter(|(v, _)| *v == vpc)
+        .map(|(_, id)| id)
+        .collect();
+    Ok((vpc, ids))
+}
+
+/// The groups named like lew's worker group, in any VPC (read while the subnets are found).
+async fn groups_named(d: &Deployment) -> Result<Vec<SecurityGroup>> {
+    let out = d
+        .aws
+        .ec2
+        .describe_security_groups()
+        .filters(filter("group-name", &d.names.security_group))
+        .send()
+        .await
+        .with_context(|| format!("cannot look up security group {}", d.names.security_group))?;
+    Ok(out.security_groups.unwrap_or_default())
 }
 
 async fn find_group(d: &Deployment, vpc: &str) -> Result<Option<SecurityGroup>> {
@@ -138,8 +156,19 @@ fn allows_all_egress(group: &SecurityGroup) -> bool {
 /// Resolves the subnets and creates or converges the worker security group (unless groups are
 /// configured). Returns the outcome (if lew manages a group) and the network for the launcher.
 pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Network)> {
-    let (vpc_id, subnets) = subnets(d).await?;
-    if !d.cfg.network.security_groups.is_empty() {
+    let manage_group = d.cfg.network.security_groups.is_empty();
+    let (found, groups) = futures::join!(subnets(d), async {
+        if manage_group {
+            groups_named(d).await
+        } else {
+            Ok(Vec::new())
+        }
+    });
+    let (vpc_id, subnets) = found?;
+    let existing = groups?
+        .into_iter()
+        .find(|g| g.vpc_id() == Some(vpc_id.as_str()));
+    if !manage_group {
         let network = Network {
             vpc_id,
             subnets,
@@ -157,7 +186,7 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
         security_groups: vec![sg],
     };
 
-    let Some(group) = find_group(d, &vpc_id).await? else {
+    let Some(group) = existing else {
         if mode == Mode::Plan {
             return Ok((Some(outcome.created()), network(TO_BE_CREATED.into())));
         }

@@ -138,18 +138,19 @@ async fn current(d: &Deployment, which: Which) -> Result<Option<Current>> {
     let Some(url) = url(d, which).await? else {
         return Ok(None);
     };
-    let Some(tags) = tags(d, which, &url).await? else {
+    let (tags, attributes) = futures::join!(
+        tags(d, which, &url),
+        d.aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(Attr::All)
+            .send()
+    );
+    let Some(tags) = tags? else {
         return Ok(None);
     };
-    let attributes = match d
-        .aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(Attr::All)
-        .send()
-        .await
-    {
+    let attributes = match attributes {
         Ok(out) => out.attributes.unwrap_or_default(),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), GetQueueAttributesError::QueueDoesNotExist(_)) =>
@@ -171,6 +172,20 @@ async fn current(d: &Deployment, which: Which) -> Result<Option<Current>> {
 
 /// Creates the queue or converges its attributes and tags.
 pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome> {
+    ensure_with_url(d, which, mode, async { Ok(()) })
+        .await
+        .map(|(outcome, _)| outcome)
+}
+
+/// [`ensure`], returning the queue's URL too (`None` in a plan for a queue yet to be created).
+/// `ready` is awaited before anything is changed: the job queue's redrive policy names the
+/// dead-letter queue, which must exist first, while both queues can be read at the same time.
+pub async fn ensure_with_url(
+    d: &Deployment,
+    which: Which,
+    mode: Mode,
+    ready: impl Future<Output = Result<()>>,
+) -> Result<(Outcome, Option<String>)> {
     let sqs = &d.aws.sqs;
     let name = which.name(d).to_string();
     let outcome = Outcome::new(which.resource(), &name);
@@ -182,10 +197,12 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
         attributes: have,
     }) = current(d, which).await?
     else {
-        if mode == Mode::Apply {
-            create(d, &name, &want).await?;
+        if mode == Mode::Plan {
+            return Ok((outcome.created(), None));
         }
-        return Ok(outcome.created());
+        ready.await?;
+        let url = create(d, &name, &want).await?;
+        return Ok((outcome.created(), url));
     };
     if !d.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         return Err(not_ours("SQS queue", &name, &d.cfg.app));
@@ -200,7 +217,11 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
             fix.insert(attr.clone(), value.clone());
         }
     }
-    if mode == Mode::Apply {
+    let version_ok = tags
+        .get(super::VERSION_TAG)
+        .is_some_and(|v| v == env!("CARGO_PKG_VERSION"));
+    if mode == Mode::Apply && (!fix.is_empty() || !version_ok) {
+        ready.await?;
         if !fix.is_empty() {
             sqs.set_queue_attributes()
                 .queue_url(&url)
@@ -209,9 +230,6 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
                 .await
                 .with_context(|| format!("cannot update SQS queue {name}"))?;
         }
-        let version_ok = tags
-            .get(super::VERSION_TAG)
-            .is_some_and(|v| v == env!("CARGO_PKG_VERSION"));
         if !version_ok {
             let mut req = sqs.tag_queue().queue_url(&url);
             for (k, v) in d.tags() {
@@ -222,12 +240,12 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
                 .with_context(|| format!("cannot tag SQS queue {name}"))?;
         }
     }
-    Ok(outcome.with_changes(changes))
+    Ok((outcome.with_changes(changes), Some(url)))
 }
 
-/// Creates the queue. SQS refuses to reuse a name for 60 s after a delete, so a setup right
+/// Creates the queue and returns its URL. SQS refuses to reuse a name for 60 s after a delete, so a setup right
 /// after a teardown waits that out, saying so.
-async fn create(d: &Deployment, name: &str, attrs: &[(Attr, String)]) -> Result<()> {
+async fn create(d: &Deployment, name: &str, attrs: &[(Attr, String)]) -> Result<Option<String>> {
     const ATTEMPTS: u32 = 8;
     for attempt in 1..=ATTEMPTS {
         let mut req = d.aws.sqs.create_queue().queue_name(name);
@@ -238,7 +256,7 @@ async fn create(d: &Deployment, name: &str, attrs: &[(Attr, String)]) -> Result<
             req = req.tags(k, v);
         }
         match req.send().await {
-            Ok(_) => return Ok(()),
+            Ok(out) => return Ok(out.queue_url),
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), CreateQueueError::QueueDeletedRecently(_))
                     && attempt < ATTEMPTS =>
@@ -500,8 +518,19 @@ mod tests {
                     .build(),
             )
         });
+        // The attributes are read together with the tags, and are gone too.
+        let attributes = mock!(Client::get_queue_attributes).then_error(|| {
+            GetQueueAttributesError::QueueDoesNotExist(
+                QueueDoesNotExist::builder()
+                    .meta(meta(
+                        "QueueDoesNotExist",
+                        "The specified queue does not exist.",
+                    ))
+                    .build(),
+            )
+        });
         let (d, _) = Mocks::new()
-            .sqs(&[&found(JOBS_URL), &tags])
+            .sqs(&[&found(JOBS_URL), &tags, &attributes])
             .deployment()
             .await;
 

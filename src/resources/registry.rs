@@ -53,7 +53,7 @@ pub async fn find(d: &Deployment) -> Result<Option<Repository>> {
     }
 }
 
-async fn owned(d: &Deployment, repo: &Repository) -> Result<bool> {
+pub async fn owned(d: &Deployment, repo: &Repository) -> Result<bool> {
     let arn = repo.repository_arn().unwrap_or_default();
     let tags = d
         .aws
@@ -92,7 +92,11 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
             })?
         }
     };
-    if !owned(d, &repo).await? {
+    let (owned, lifecycle) = futures::join!(
+        owned(d, &repo),
+        ecr.get_lifecycle_policy().repository_name(&name).send()
+    );
+    if !owned? {
         return Err(not_ours("ECR repository", &name, &d.cfg.app));
     }
 
@@ -111,12 +115,7 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
                 .with_context(|| format!("cannot turn on scanning for {name}"))?;
         }
     }
-    let lifecycle = match ecr
-        .get_lifecycle_policy()
-        .repository_name(&name)
-        .send()
-        .await
-    {
+    let lifecycle = match lifecycle {
         Ok(out) => out.lifecycle_policy_text,
         Err(SdkError::ServiceError(e))
             if matches!(
@@ -318,8 +317,17 @@ mod tests {
     #[tokio::test]
     async fn a_same_named_repository_of_someone_else_created_meanwhile_is_not_taken_over() {
         let other = vec![(APP_TAG.to_string(), "other".to_string())];
+        // The lifecycle policy is read together with the tags.
+        let lifecycle = mock!(Client::get_lifecycle_policy)
+            .then_output(|| GetLifecyclePolicyOutput::builder().build());
         let (d, _) = Mocks::new()
-            .ecr(&[&not_found(), &already_exists(), &found(), &tagged(other)])
+            .ecr(&[
+                &not_found(),
+                &already_exists(),
+                &found(),
+                &tagged(other),
+                &lifecycle,
+            ])
             .deployment()
             .await;
 

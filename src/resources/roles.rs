@@ -195,7 +195,17 @@ fn trust(service: &str, account_guard: Option<&Deployment>) -> Value {
 pub async fn ensure(d: &Deployment, spec: &RoleSpec, mode: Mode) -> Result<Outcome> {
     let iam = &d.aws.iam;
     let outcome = Outcome::new("iam role", &spec.name);
-    let existing = match iam.get_role().role_name(&spec.name).send().await {
+    // The role and its policy are read at the same time; the policy read of a missing role
+    // fails, which is ignored because the role is then created with its policy.
+    let get_policy = || {
+        iam.get_role_policy()
+            .role_name(&spec.name)
+            .policy_name(POLICY_NAME)
+            .send()
+    };
+    let (existing, mut policy_read) =
+        futures::join!(iam.get_role().role_name(&spec.name).send(), get_policy());
+    let existing = match existing {
         Ok(out) => out.role,
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) =>
@@ -227,6 +237,7 @@ pub async fn ensure(d: &Deployment, spec: &RoleSpec, mode: Mode) -> Result<Outco
                 Err(SdkError::ServiceError(e))
                     if matches!(e.err(), CreateRoleError::EntityAlreadyExistsException(_)) =>
                 {
+                    policy_read = get_policy().await;
                     iam.get_role()
                         .role_name(&spec.name)
                         .send()
@@ -253,13 +264,7 @@ pub async fn ensure(d: &Deployment, spec: &RoleSpec, mode: Mode) -> Result<Outco
     if !trust_ok {
         changes.push("trust policy differs".to_string());
     }
-    let current = match iam
-        .get_role_policy()
-        .role_name(&spec.name)
-        .policy_name(POLICY_NAME)
-        .send()
-        .await
-    {
+    let current = match policy_read {
         Ok(out) => Some(out.policy_document),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), GetRolePolicyError::NoSuchEntityException(_)) =>

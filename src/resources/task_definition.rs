@@ -276,29 +276,43 @@ pub fn image_to_keep(d: &Deployment, current: Option<&TaskDefinition>) -> String
 
 /// Registers a new revision when the current one differs from the desired one.
 pub async fn ensure(d: &Deployment, queue_url: &str, mode: Mode) -> Result<Outcome> {
+    ensure_when(d, async { Ok(queue_url.to_string()) }, mode)
+        .await
+        .map(|(outcome, _)| outcome)
+}
+
+/// [`ensure`] for a queue URL still being worked out (the family is read meanwhile); also
+/// returns the image the current revision runs.
+pub async fn ensure_when(
+    d: &Deployment,
+    queue_url: impl Future<Output = Result<String>>,
+    mode: Mode,
+) -> Result<(Outcome, String)> {
     let family = d.names.task_family.clone();
     let outcome = Outcome::new("task definition", &family);
-    let current = current(d).await?;
+    let (current, queue_url) = futures::join!(current(d), queue_url);
+    let (current, queue_url) = (current?, queue_url?);
     if let Some((_, false)) = &current {
         return Err(super::not_ours("task definition", &family, &d.cfg.app));
     }
     let current = current.map(|(td, _)| td);
     let image = image_to_keep(d, current.as_ref());
-    let want = desired(d, queue_url, &image);
+    let want = desired(d, &queue_url, &image);
     let Some(td) = current else {
         if mode == Mode::Apply {
             register(d, &want).await?;
         }
-        return Ok(outcome.created());
+        return Ok((outcome.created(), image));
     };
     let changes = Spec::from_registered(&td).differences(&want);
     if mode == Mode::Apply && !changes.is_empty() {
         let arn = register(d, &want).await?;
-        return Ok(outcome
+        let outcome = outcome
             .with_changes(changes)
-            .note(format!("new revision {arn}")));
+            .note(format!("new revision {arn}"));
+        return Ok((outcome, image));
     }
-    Ok(outcome.with_changes(changes))
+    Ok((outcome.with_changes(changes), image))
 }
 
 /// Registers `spec` as a new revision and returns its ARN.

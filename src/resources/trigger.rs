@@ -6,18 +6,18 @@
 //! bucket: lew edits only its own entry (known by its Id) and writes every other entry back
 //! unchanged.
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use aws_sdk_lambda::error::SdkError as LambdaSdkError;
 use aws_sdk_lambda::operation::add_permission::AddPermissionError;
 use aws_sdk_lambda::operation::get_policy::GetPolicyError;
 use aws_sdk_lambda::operation::remove_permission::RemovePermissionError;
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
     NotificationConfigurationFilter, S3KeyFilter,
 };
 use serde_json::{Value, json};
 
-use super::bucket::{self, Presence};
 use super::{Deployment, Mode, Outcome, Removal, Removed, canonical_statement};
 
 /// The statement id of the permission in the function's resource policy.
@@ -207,7 +207,8 @@ fn shape(c: &LambdaFunctionConfiguration) -> (String, Vec<String>, Vec<(String, 
     (c.lambda_function_arn().to_string(), events, rules)
 }
 
-async fn read_notifications(d: &Deployment) -> Result<NotificationConfiguration> {
+/// The bucket's notification configuration, or `None` when the bucket does not exist.
+async fn read_notifications(d: &Deployment) -> Result<Option<NotificationConfiguration>> {
     let name = &d.names.bucket;
     let out = match d
         .aws
@@ -225,19 +226,22 @@ async fn read_notifications(d: &Deployment) -> Result<NotificationConfiguration>
                 raw.status().is_success() && raw.body().bytes().is_some_and(is_empty_document)
             }) =>
         {
-            return Ok(NotificationConfiguration::builder().build());
+            return Ok(Some(NotificationConfiguration::builder().build()));
         }
+        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
         Err(e) => {
             return Err(e)
                 .with_context(|| format!("cannot read the event notifications of {name}"));
         }
     };
-    Ok(NotificationConfiguration::builder()
-        .set_lambda_function_configurations(out.lambda_function_configurations)
-        .set_queue_configurations(out.queue_configurations)
-        .set_topic_configurations(out.topic_configurations)
-        .set_event_bridge_configuration(out.event_bridge_configuration)
-        .build())
+    Ok(Some(
+        NotificationConfiguration::builder()
+            .set_lambda_function_configurations(out.lambda_function_configurations)
+            .set_queue_configurations(out.queue_configurations)
+            .set_topic_configurations(out.topic_configurations)
+            .set_event_bridge_configuration(out.event_bridge_configuration)
+            .build(),
+    ))
 }
 
 /// Whether an XML body is one empty element, e.g. `<?xml ...?><Anything xmlns="..."/>`.
@@ -282,63 +286,76 @@ async fn write_notifications(
     Ok(())
 }
 
-/// Adds or repairs lew's entry in the bucket's notifications, keeping every other entry.
-pub async fn ensure_notification(d: &Deployment, mode: Mode) -> Result<Outcome> {
-    let outcome = Outcome::new(
-        "s3 notification",
-        format!("{} → {}", d.names.bucket, d.names.function),
-    );
-    if mode == Mode::Plan && bucket::presence(d).await? == Presence::Missing {
-        return Ok(outcome.created());
-    }
-    let existing = read_notifications(d).await?;
-    let want = notification(d)?;
-    let id = notification_id(d);
-    let have = existing
-        .lambda_function_configurations()
-        .iter()
-        .find(|c| c.id() == Some(id.as_str()));
-    let outcome = match have {
-        None => outcome.created(),
-        Some(have) if shape(have) == shape(&want) => return Ok(outcome.with_changes(Vec::new())),
-        Some(_) => outcome.with_changes(vec![format!(
-            "entry {id}: filter or function differs (want prefix {:?}, suffix {SUFFIX:?})",
-            d.cfg.bucket.input_prefix
-        )]),
+/// The trigger: the permission for S3 to invoke the function, then lew's entry in the bucket's
+/// notifications (every other entry is kept). The notifications are read while the permission
+/// is checked, but written only once it exists: S3 checks it when the configuration is
+/// written. `bucket_ready` is awaited before the bucket is touched. Returns the permission's
+/// outcome and, unless the permission failed, the notification's.
+pub async fn ensure(
+    d: &Deployment,
+    mode: Mode,
+    bucket_ready: impl Future<Output = Result<()>>,
+) -> (Result<Outcome>, Option<Result<Outcome>>) {
+    let read = async {
+        bucket_ready.await?;
+        read_notifications(d).await
     };
-    if mode == Mode::Apply {
-        write_notifications(d, existing, Some(want)).await?;
+    let (permission, existing) = futures::join!(ensure_permission(d, mode), read);
+    if permission.is_err() {
+        return (permission, None);
     }
-    Ok(outcome)
-}
-
-/// Removes lew's notification entry (others stay) and the function's permission.
-pub async fn delete(d: &Deployment) -> Result<Vec<Removed>> {
-    let id = notification_id(d);
-    let notification = if bucket::presence(d).await? == Presence::Missing {
-        Removed::new("s3 notification", &id, Removal::AlreadyGone)
-    } else {
-        let existing = read_notifications(d).await?;
-        let ours = existing
+    let notification = async {
+        let outcome = Outcome::new(
+            "s3 notification",
+            format!("{} → {}", d.names.bucket, d.names.function),
+        );
+        let Some(existing) = existing? else {
+            if mode == Mode::Plan {
+                return Ok(outcome.created());
+            }
+            bail!("the bucket {} does not exist", d.names.bucket);
+        };
+        let want = notification(d)?;
+        let id = notification_id(d);
+        let have = existing
             .lambda_function_configurations()
             .iter()
-            .any(|c| c.id() == Some(id.as_str()));
-        if ours {
-            write_notifications(d, existing, None).await?;
-            Removed::new("s3 notification", &id, Removal::Deleted)
-        } else {
-            Removed::new("s3 notification", &id, Removal::AlreadyGone)
+            .find(|c| c.id() == Some(id.as_str()));
+        let outcome = match have {
+            None => outcome.created(),
+            Some(have) if shape(have) == shape(&want) => {
+                return Ok(outcome.with_changes(Vec::new()));
+            }
+            Some(_) => outcome.with_changes(vec![format!(
+                "entry {id}: filter or function differs (want prefix {:?}, suffix {SUFFIX:?})",
+                d.cfg.bucket.input_prefix
+            )]),
+        };
+        if mode == Mode::Apply {
+            write_notifications(d, existing, Some(want)).await?;
         }
+        Ok(outcome)
+    }
+    .await;
+    (permission, Some(notification))
+}
+
+/// Removes lew's notification entry; every other entry stays. (The function's permission goes
+/// with the function.)
+pub async fn delete(d: &Deployment) -> Result<Removed> {
+    let id = notification_id(d);
+    let Some(existing) = read_notifications(d).await? else {
+        return Ok(Removed::new("s3 notification", &id, Removal::AlreadyGone));
     };
-    let permission = match super::function::get(d).await? {
-        None => Removal::AlreadyGone,
-        Some(_) if remove_permission(d).await? => Removal::Deleted,
-        Some(_) => Removal::AlreadyGone,
-    };
-    Ok(vec![
-        notification,
-        Removed::new("lambda permission", PERMISSION_SID, permission),
-    ])
+    let ours = existing
+        .lambda_function_configurations()
+        .iter()
+        .any(|c| c.id() == Some(id.as_str()));
+    if !ours {
+        return Ok(Removed::new("s3 notification", &id, Removal::AlreadyGone));
+    }
+    write_notifications(d, existing, None).await?;
+    Ok(Removed::new("s3 notification", &id, Removal::Deleted))
 }
 
 #[cfg(test)]
