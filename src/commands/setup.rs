@@ -228,13 +228,26 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
             role?;
             Ok((url?, net?))
         };
-        let func = function::ensure_when(d, inputs, mode).await;
-        report_line(d, mode, &func);
+        // The trigger is read at once too; it changes things only once the function is there.
+        let (function_gate, function_open) = gate();
+        let func = async {
+            let r = function_gate.pass(function::ensure_when(d, inputs, mode).await);
+            report_line(d, mode, &r);
+            r
+        };
+        let (func, (permission, notification)) = futures::join!(
+            func,
+            trigger::ensure(
+                d,
+                mode,
+                opened(function_open, "the function"),
+                opened(bucket_open, "the bucket"),
+            )
+        );
         let function_ok = func.is_ok();
         let mut out = vec![(format!("lambda function {}", d.names.function), func)];
+        // Without the function, the trigger's own lines would only repeat its failure.
         if function_ok {
-            let (permission, notification) =
-                trigger::ensure(d, mode, opened(bucket_open, "the bucket")).await;
             report_line(d, mode, &permission);
             out.push(("lambda permission".to_string(), permission));
             if let Some(notification) = notification {

@@ -89,14 +89,13 @@ pub fn tls_statement(d: &Deployment) -> Value {
 pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     let name = d.names.bucket.clone();
     let outcome = Outcome::new("s3 bucket", &name);
-    if !exists(d).await? {
+    let Some(have) = read(d).await? else {
         if mode == Mode::Apply {
             create(d).await?;
             converge(d, &Settings::default()).await?;
         }
         return Ok(outcome.created());
-    }
-    let have = read(d).await?;
+    };
     match ownership(d, &have.tags) {
         Presence::Missing => unreachable!("the bucket exists"),
         Presence::External => Ok(outcome
@@ -196,15 +195,29 @@ impl Settings {
 }
 
 /// Reads the four settings at the same time.
-async fn read(d: &Deployment) -> Result<Settings> {
+/// Reads the four settings at the same time; `None` when there is no such bucket (each read
+/// says so, which spares a HeadBucket first).
+async fn read(d: &Deployment) -> Result<Option<Settings>> {
     let s3 = &d.aws.s3;
     let name = &d.names.bucket;
     let (pab, encryption, policy, tags) = futures::join!(
         s3.get_public_access_block().bucket(name).send(),
         s3.get_bucket_encryption().bucket(name).send(),
         s3.get_bucket_policy().bucket(name).send(),
-        tags(d),
+        s3.get_bucket_tagging().bucket(name).send(),
     );
+    let tags = match tags {
+        Ok(out) => out.tag_set,
+        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
+        Err(e) if e.code() == Some("NoSuchTagSet") => Vec::new(),
+        Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 403 => bail!(
+            "the S3 bucket {name} cannot be read with these credentials: another AWS account \
+             may own the name (then set `bucket.name` in lew.toml to a name of your own)"
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the tags of S3 bucket {name}"));
+        }
+    };
     let public_access_blocked = match pab {
         Ok(out) => out.public_access_block_configuration.is_some_and(|c| {
             c.block_public_acls == Some(true)
@@ -213,6 +226,7 @@ async fn read(d: &Deployment) -> Result<Settings> {
                 && c.restrict_public_buckets == Some(true)
         }),
         Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => false,
+        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
         Err(e) => {
             return Err(e)
                 .with_context(|| format!("cannot read the public access block of {name}"));
@@ -226,19 +240,21 @@ async fn read(d: &Deployment) -> Result<Settings> {
             })
         }),
         Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => false,
+        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read the encryption of {name}")),
     };
     let policy = match policy {
         Ok(out) => out.policy,
         Err(e) if e.code() == Some("NoSuchBucketPolicy") => None,
+        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read the policy of {name}")),
     };
-    Ok(Settings {
+    Ok(Some(Settings {
         public_access_blocked,
         sse_s3,
         policy,
-        tags: tags?,
-    })
+        tags,
+    }))
 }
 
 /// Applies whatever differs from lew's settings.

@@ -15,7 +15,6 @@ use aws_sdk_lambda::operation::create_function::CreateFunctionError;
 use aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder;
 use aws_sdk_lambda::operation::delete_function::DeleteFunctionError;
 use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
-use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyError;
 use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigError;
 use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
 use aws_sdk_lambda::primitives::Blob;
@@ -189,7 +188,7 @@ pub async fn ensure_when(
     let lambda = &d.aws.lambda;
     let name = d.names.function.clone();
     let outcome = Outcome::new("lambda function", &name);
-    let (existing, invocation, inputs) = futures::join!(get(d), read_invocation(d), inputs);
+    let (existing, retries_ok, inputs) = futures::join!(get(d), read_retries(d), inputs);
     let (queue_url, network) = inputs?;
     let want = desired(d, &queue_url, &network);
     let package = embedded::launcher_zip();
@@ -241,7 +240,12 @@ pub async fn ensure_when(
     if code_differs {
         changes.push("code: the embedded launcher changed".to_string());
     }
-    let invocation = invocation?;
+    let invocation = Invocation {
+        retries_ok: retries_ok?,
+        reserved: existing
+            .concurrency()
+            .and_then(|c| c.reserved_concurrent_executions()),
+    };
     let settle = invocation.differences();
     let settle_differs = !settle.is_empty();
     changes.extend(settle);
@@ -292,7 +296,7 @@ async fn wait_updated(d: &Deployment) -> Result<()> {
 }
 
 /// The function's async-invocation retry settings and reserved concurrency, as Lambda reports
-/// them (read at the same time).
+/// them.
 struct Invocation {
     retries_ok: bool,
     reserved: Option<i32>,
@@ -326,47 +330,31 @@ impl Invocation {
     }
 }
 
-async fn read_invocation(d: &Deployment) -> Result<Invocation> {
-    let lambda = &d.aws.lambda;
+/// Whether the async-invocation retry settings are lew's (the reserved concurrency comes with
+/// GetFunction).
+async fn read_retries(d: &Deployment) -> Result<bool> {
     let name = &d.names.function;
-    let (invoke, concurrency) = futures::join!(
-        lambda
-            .get_function_event_invoke_config()
-            .function_name(name)
-            .send(),
-        lambda.get_function_concurrency().function_name(name).send(),
-    );
-    let invoke = match invoke {
-        Ok(out) => Some((out.maximum_retry_attempts, out.maximum_event_age_in_seconds)),
+    let invoke = d
+        .aws
+        .lambda
+        .get_function_event_invoke_config()
+        .function_name(name)
+        .send()
+        .await;
+    match invoke {
+        Ok(out) => Ok(out.maximum_retry_attempts == Some(ASYNC_RETRIES)
+            && out.maximum_event_age_in_seconds == Some(ASYNC_MAX_AGE_S)),
+        // None set yet, or no function yet (it is read while it may be about to be created).
         Err(SdkError::ServiceError(e))
             if matches!(
                 e.err(),
                 GetFunctionEventInvokeConfigError::ResourceNotFoundException(_)
             ) =>
         {
-            None
+            Ok(false)
         }
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the retry settings of {name}"));
-        }
-    };
-    let reserved = match concurrency {
-        Ok(out) => out.reserved_concurrent_executions,
-        // No function yet (it is read while it may be about to be created).
-        Err(SdkError::ServiceError(e))
-            if matches!(
-                e.err(),
-                GetFunctionConcurrencyError::ResourceNotFoundException(_)
-            ) =>
-        {
-            None
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read the concurrency of {name}")),
-    };
-    Ok(Invocation {
-        retries_ok: invoke == Some((Some(ASYNC_RETRIES), Some(ASYNC_MAX_AGE_S))),
-        reserved,
-    })
+        Err(e) => Err(e).with_context(|| format!("cannot read the retry settings of {name}")),
+    }
 }
 
 /// Sets whatever `have` lacks, both settings at the same time.
@@ -605,7 +593,6 @@ mod tests {
     #[tokio::test]
     async fn setup_creates_the_function_once_the_role_propagated() {
         use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
-        use aws_sdk_lambda::operation::get_function_concurrency::GetFunctionConcurrencyOutput;
         use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyOutput;
         use aws_sdk_lambda::operation::put_function_event_invoke_config::PutFunctionEventInvokeConfigOutput;
         use aws_sdk_lambda::types::error::ResourceNotFoundException;
@@ -650,16 +637,13 @@ mod tests {
         let put_invoke_config = mock!(Client::put_function_event_invoke_config)
             .match_requests(|r| r.maximum_retry_attempts() == Some(ASYNC_RETRIES))
             .then_output(|| PutFunctionEventInvokeConfigOutput::builder().build());
-        let concurrency = mock!(Client::get_function_concurrency)
-            .then_output(|| GetFunctionConcurrencyOutput::builder().build());
         let reserve = mock!(Client::put_function_concurrency)
             .then_output(|| PutFunctionConcurrencyOutput::builder().build());
         let (d, sleep) = Mocks::new()
             .lambda(&[
-                // Read at once: the function, its retry settings, its concurrency.
+                // Read at once: the function and its retry settings.
                 &get,
                 &no_invoke_config,
-                &concurrency,
                 &create,
                 // Then, at once: waiting for it to be active, and both settings.
                 &active,

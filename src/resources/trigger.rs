@@ -89,19 +89,36 @@ fn permission_ok(d: &Deployment, have: &Value) -> bool {
 
 /// Adds (or repairs) the permission for S3 to invoke the function.
 pub async fn ensure_permission(d: &Deployment, mode: Mode) -> Result<Outcome> {
+    let have = current_permission(d).await;
+    permission_from(d, mode, have, async { Ok(()) }).await
+}
+
+/// The permission's outcome from what GetPolicy found; `function_ready` is awaited before the
+/// permission is changed (the function may still be being created).
+async fn permission_from(
+    d: &Deployment,
+    mode: Mode,
+    have: Result<Option<Value>>,
+    function_ready: impl Future<Output = Result<()>>,
+) -> Result<Outcome> {
     let name = &d.names.function;
     let outcome = Outcome::new("lambda permission", format!("{name} ({PERMISSION_SID})"));
-    let have = current_permission(d).await?;
-    let changes = match &have {
-        None => return add_permission(d, mode).await.map(|()| outcome.created()),
-        Some(have) if permission_ok(d, have) => Vec::new(),
-        Some(_) => vec!["source bucket or account differs".to_string()],
+    let (outcome, replace) = match have? {
+        None => (outcome.created(), false),
+        Some(have) if permission_ok(d, &have) => return Ok(outcome.with_changes(Vec::new())),
+        Some(_) => (
+            outcome.with_changes(vec!["source bucket or account differs".to_string()]),
+            true,
+        ),
     };
-    if mode == Mode::Apply && !changes.is_empty() {
-        remove_permission(d).await?;
+    if mode == Mode::Apply {
+        function_ready.await?;
+        if replace {
+            remove_permission(d).await?;
+        }
         add_permission(d, mode).await?;
     }
-    Ok(outcome.with_changes(changes))
+    Ok(outcome)
 }
 
 async fn add_permission(d: &Deployment, mode: Mode) -> Result<()> {
@@ -287,20 +304,18 @@ async fn write_notifications(
 }
 
 /// The trigger: the permission for S3 to invoke the function, then lew's entry in the bucket's
-/// notifications (every other entry is kept). The notifications are read while the permission
-/// is checked, but written only once it exists: S3 checks it when the configuration is
-/// written. `bucket_ready` is awaited before the bucket is touched. Returns the permission's
-/// outcome and, unless the permission failed, the notification's.
+/// notifications (every other entry is kept). Both are read at once, right away; changes wait
+/// for what they need: the permission for the function (`function_ready`), the notification
+/// for the bucket (`bucket_ready`) and the permission, which S3 checks when the configuration
+/// is written. Returns the permission's outcome and, unless it failed, the notification's.
 pub async fn ensure(
     d: &Deployment,
     mode: Mode,
+    function_ready: impl Future<Output = Result<()>>,
     bucket_ready: impl Future<Output = Result<()>>,
 ) -> (Result<Outcome>, Option<Result<Outcome>>) {
-    let read = async {
-        bucket_ready.await?;
-        read_notifications(d).await
-    };
-    let (permission, existing) = futures::join!(ensure_permission(d, mode), read);
+    let (policy, existing) = futures::join!(current_permission(d), read_notifications(d));
+    let permission = permission_from(d, mode, policy, function_ready).await;
     if permission.is_err() {
         return (permission, None);
     }
@@ -309,7 +324,16 @@ pub async fn ensure(
             "s3 notification",
             format!("{} → {}", d.names.bucket, d.names.function),
         );
-        let Some(existing) = existing? else {
+        let mut existing = existing?;
+        if mode == Mode::Apply {
+            // Before writing the bucket's configuration, let setup finish the bucket itself; a
+            // bucket that did not exist at the first read is read again.
+            bucket_ready.await?;
+            if existing.is_none() {
+                existing = read_notifications(d).await?;
+            }
+        }
+        let Some(existing) = existing else {
             if mode == Mode::Plan {
                 return Ok(outcome.created());
             }
