@@ -84,30 +84,58 @@ async fn labeled(
     (what, result)
 }
 
-/// A signal from one resource to those that wait for it: opened when it is in place; dropped
-/// unopened when it failed, which fails the waiters with `what`.
-struct Gate(tokio::sync::watch::Sender<bool>);
-
-fn gate() -> (Gate, tokio::sync::watch::Receiver<bool>) {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    (Gate(tx), rx)
+/// What one resource hands to those that wait for it (the queue's URL, the network, or just
+/// "in place"), or why it could not: a failed resource fails its waiters instead of leaving
+/// them waiting.
+struct Handoff<T> {
+    tx: tokio::sync::watch::Sender<Option<Result<T, String>>>,
+    what: &'static str,
 }
 
-impl Gate {
-    /// Opens the gate when `result` is a success, and hands the result on.
-    fn pass<T>(self, result: Result<T>) -> Result<T> {
-        if result.is_ok() {
-            let _ = self.0.send(true);
-        }
+/// The waiting side of a [`Handoff`]; clonable, each clone waits for the same value.
+#[derive(Clone)]
+struct Waiter<T> {
+    rx: tokio::sync::watch::Receiver<Option<Result<T, String>>>,
+    what: &'static str,
+}
+
+fn handoff<T>(what: &'static str) -> (Handoff<T>, Waiter<T>) {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    (Handoff { tx, what }, Waiter { rx, what })
+}
+
+impl<T: Clone> Handoff<T> {
+    /// Hands on `value` if `result` succeeded, else the failure, and returns `result`.
+    fn give<R>(self, result: Result<R>, value: impl FnOnce(&R) -> T) -> Result<R> {
+        let handed = match &result {
+            Ok(r) => Ok(value(r)),
+            Err(e) => Err(format!(
+                "{} could not be set up: {}",
+                self.what,
+                crate::error::messages(e).join(": ")
+            )),
+        };
+        let _ = self.tx.send(Some(handed));
         result
     }
 }
 
-async fn opened(mut rx: tokio::sync::watch::Receiver<bool>, what: &str) -> Result<()> {
-    rx.wait_for(|open| *open)
-        .await
-        .map(|_| ())
-        .map_err(|_| anyhow::anyhow!("{what} could not be set up"))
+impl<T: Clone> Waiter<T> {
+    async fn get(mut self) -> Result<T> {
+        let what = self.what;
+        let got = self
+            .rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| anyhow::anyhow!("{what} could not be set up"))?
+            .clone();
+        got.expect("waited for a value").map_err(anyhow::Error::msg)
+    }
+
+    /// Waits for the resource without needing its value.
+    async fn ready(self) -> Result<()> {
+        self.get().await.map(|_| ())
+    }
 }
 
 /// Converges (or, in plan mode, inspects) every resource, each as soon as what it depends on is
@@ -121,30 +149,22 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
     });
     let role_specs = roles::specs(d);
     let (launcher_spec, other_specs) = role_specs.split_first().expect("three roles");
-    let (bucket_gate, bucket_open) = gate();
-    let (role_gate, role_open) = gate();
-    let (dlq_gate, dlq_open) = gate();
-    let (url_tx, url_rx) = tokio::sync::watch::channel(None::<Result<String, String>>);
-    let (net_tx, net_rx) = tokio::sync::watch::channel(None::<Result<Network, String>>);
-
-    // Plans name a queue that does not exist yet like this in the task definition and function.
+    let (bucket_done, bucket_ready) = handoff::<()>("the bucket");
+    let (role_done, role_ready) = handoff::<()>("the launcher's role");
+    let (dlq_done, dlq_ready) = handoff::<()>("the dead-letter queue");
+    let (url_done, url) = handoff::<String>("the job queue");
+    let (net_done, network_ready) = handoff::<Network>("the network");
+    let (function_done, function_ready) = handoff::<()>("the function");
+    // A plan names a queue that does not exist yet like this in the task definition and function.
     const PLANNED: &str = "(to be created)";
-    let wait_url = |mut rx: tokio::sync::watch::Receiver<Option<Result<String, String>>>| async move {
-        let got = rx
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| anyhow::anyhow!("the job queue could not be set up"))?
-            .clone();
-        got.expect("waited for Some").map_err(anyhow::Error::msg)
-    };
 
     let bucket = async {
-        let r = bucket_gate.pass(bucket::ensure(d, mode).await);
+        let r = bucket_done.give(bucket::ensure(d, mode).await, |_| ());
         report_line(d, mode, &r);
         (format!("s3 bucket {}", d.names.bucket), r)
     };
     let launcher_role = async {
-        let r = role_gate.pass(roles::ensure(d, launcher_spec, mode).await);
+        let r = role_done.give(roles::ensure(d, launcher_spec, mode).await, |_| ());
         report_line(d, mode, &r);
         (format!("iam role {}", launcher_spec.name), r)
     };
@@ -161,24 +181,13 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
             let r = queue::ensure_with_url(d, queue::Which::DeadLetter, mode, async { Ok(()) })
                 .await
                 .map(|(o, _)| o);
-            let r = dlq_gate.pass(r);
+            let r = dlq_done.give(r, |_| ());
             report_line(d, mode, &r);
             (format!("sqs queue {}", d.names.dlq), r)
         };
         let jobs = async {
-            let r = queue::ensure_with_url(
-                d,
-                queue::Which::Jobs,
-                mode,
-                opened(dlq_open, "the dead-letter queue"),
-            )
-            .await;
-            let url = match &r {
-                Ok((_, Some(url))) => Ok(url.clone()),
-                Ok((_, None)) => Ok(PLANNED.to_string()),
-                Err(e) => Err(crate::error::messages(e).join(": ")),
-            };
-            let _ = url_tx.send(Some(url));
+            let r = queue::ensure_with_url(d, queue::Which::Jobs, mode, dlq_ready.ready()).await;
+            let r = url_done.give(r, |(_, url)| url.clone().unwrap_or(PLANNED.into()));
             let r = r.map(|(o, _)| o);
             report_line(d, mode, &r);
             (format!("sqs queue {}", d.names.queue), r)
@@ -186,19 +195,14 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
         futures::join!(dlq, jobs)
     };
     let net = async {
-        let r = network::ensure(d, mode).await;
-        let shared = match &r {
-            Ok((_, n)) => Ok(n.clone()),
-            Err(e) => Err(crate::error::messages(e).join(": ")),
-        };
-        let _ = net_tx.send(Some(shared));
+        let r = net_done.give(network::ensure(d, mode).await, |(_, n)| n.clone());
         if let Ok((Some(o), _)) = &r {
             report_line(d, mode, &Ok(o.clone()));
         }
         r
     };
     let task_def = async {
-        let r = task_definition::ensure_when(d, wait_url(url_rx.clone()), mode).await;
+        let r = task_definition::ensure_when(d, url.clone().get(), mode).await;
         let image = r.as_ref().ok().map(|(_, image)| image.clone());
         let r = r.map(|(o, _)| o);
         report_line(d, mode, &r);
@@ -210,39 +214,21 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
     // The function needs its role to exist (Lambda checks it), the queue's URL and the
     // network; it is read meanwhile. The trigger follows it.
     let function_and_trigger = async {
-        let role_what = format!("the role {}", d.names.launcher_role);
         let inputs = async {
-            let (role, url, net) = futures::join!(
-                opened(role_open, &role_what),
-                wait_url(url_rx.clone()),
-                async {
-                    let mut rx = net_rx.clone();
-                    let got = rx
-                        .wait_for(Option::is_some)
-                        .await
-                        .map_err(|_| anyhow::anyhow!("the network could not be set up"))?
-                        .clone();
-                    got.expect("waited for Some").map_err(anyhow::Error::msg)
-                },
-            );
+            let (role, url, net) =
+                futures::join!(role_ready.ready(), url.clone().get(), network_ready.get());
             role?;
             Ok((url?, net?))
         };
         // The trigger is read at once too; it changes things only once the function is there.
-        let (function_gate, function_open) = gate();
         let func = async {
-            let r = function_gate.pass(function::ensure_when(d, inputs, mode).await);
+            let r = function_done.give(function::ensure_when(d, inputs, mode).await, |_| ());
             report_line(d, mode, &r);
             r
         };
         let (func, (permission, notification)) = futures::join!(
             func,
-            trigger::ensure(
-                d,
-                mode,
-                opened(function_open, "the function"),
-                opened(bucket_open, "the bucket"),
-            )
+            trigger::ensure(d, mode, function_ready.ready(), bucket_ready.ready())
         );
         let function_ok = func.is_ok();
         let mut out = vec![(format!("lambda function {}", d.names.function), func)];
@@ -307,11 +293,7 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
     );
 
     let mut done = Converged {
-        queue_url: url_rx
-            .borrow()
-            .clone()
-            .and_then(Result::ok)
-            .filter(|u| u != PLANNED),
+        queue_url: url.get().await.ok().filter(|u| u != PLANNED),
         worker_image: image,
         ..Converged::default()
     };
