@@ -12,3 +12,4 @@ mod launcher_wiring;
 mod lifecycle;
 mod render;
 mod render_local;
+mod security;
