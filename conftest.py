@@ -46,8 +46,10 @@ def moto_endpoint() -> Iterator[str]:
     """The URL of a running moto server, with dummy credentials in the environment."""
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+    # The Python tests create their resources in us-east-1 (buckets without a location
+    # constraint), whatever region the Rust tests around them use.
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    os.environ["AWS_REGION"] = "us-east-1"
     existing = os.environ.get("AWS_ENDPOINT_URL")
     if existing:
         _wait_until_up(existing)

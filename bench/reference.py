@@ -40,7 +40,7 @@ LAUNCHER = REPO / "launcher" / "launcher.py"
 VERSION = "0.1.0"
 POLICY_NAME = "lew"
 TLS_SID = "LewDenyInsecureTransport"
-PERMISSION_SID = "lew-s3-invoke"
+PERMISSION_SID = "LewS3Invoke"
 CONTAINER = "worker"
 SCRATCH = "/scratch"
 

@@ -245,6 +245,16 @@ pub fn check(zip: &[u8], name: &str) -> Result<(String, usize, u64), SceneError>
     if archive.is_empty() {
         return Err(bad("the zip is empty"));
     }
+    // The zip crate keeps one entry per name, so a name given twice (a trick to smuggle a
+    // second file past a check of the first) is seen by counting the central directory.
+    if let Some(records) = central_directory_records(zip)
+        && records != archive.len() as u64
+    {
+        return Err(bad(format!(
+            "the zip has {records} entries but only {} distinct names: a name appears twice",
+            archive.len()
+        )));
+    }
     if archive.len() > MAX_FILES {
         return Err(bad(format!(
             "the zip has {} entries, more than the limit of {MAX_FILES}",
@@ -332,7 +342,102 @@ pub fn check(zip: &[u8], name: &str) -> Result<(String, usize, u64), SceneError>
         return Err(bad("the zip contains no files"));
     }
     let ini = choose_ini(&files, name)?;
+    let mut text = String::new();
+    archive
+        .by_name(&ini)
+        .map_err(|e| bad(format!("the zip is corrupt: {e}")))?
+        .take(1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|_| bad(format!("{ini} is not a text file")))?;
+    check_image_size(&text)?;
     Ok((ini, files.len(), unpacked))
+}
+
+/// The number of entries the zip's end-of-central-directory record declares (zip64 aware), or
+/// `None` when it cannot be found.
+fn central_directory_records(zip: &[u8]) -> Option<u64> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const ZIP64_LOCATOR: &[u8] = b"PK\x06\x07";
+    const ZIP64_EOCD: &[u8] = b"PK\x06\x06";
+    let u16_at = |at: usize| Some(u16::from_le_bytes(zip.get(at..at + 2)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(zip.get(at..at + 8)?.try_into().ok()?));
+    // The record is 22 bytes plus a comment of at most 65535, at the very end.
+    let earliest = zip.len().saturating_sub(22 + 65_535);
+    let eocd = (earliest..=zip.len().saturating_sub(22))
+        .rev()
+        .find(|&at| zip[at..].starts_with(EOCD))?;
+    let records = u16_at(eocd + 10)?;
+    if records != u16::MAX {
+        return Some(u64::from(records));
+    }
+    let locator = eocd.checked_sub(20)?;
+    if !zip[locator..].starts_with(ZIP64_LOCATOR) {
+        return None;
+    }
+    let record = usize::try_from(u64_at(locator + 8)?).ok()?;
+    if !zip.get(record..)?.starts_with(ZIP64_EOCD) {
+        return None;
+    }
+    u64_at(record + 32)
+}
+
+/// The largest image a scene may ask for (as the worker's `MAX_PIXELS` and `MAX_SIDE`): a
+/// 100000x100000 render would fill a task's memory and disk long before its timeout.
+pub const MAX_PIXELS: u64 = 100_000_000;
+pub const MAX_SIDE: u64 = 32_768;
+
+/// The image size an `.ini` asks for (`Width=`/`Height=` or `+W`/`+H` switches; the last one
+/// wins), POV-Ray's 320x240 where it says nothing.
+pub fn declared_size(ini: &str) -> (u64, u64) {
+    let (mut w, mut h) = (320, 240);
+    for raw in ini.lines() {
+        let line = raw.split(';').next().unwrap_or_default();
+        if let Some((key, value)) = line.split_once('=') {
+            let digits: String = value
+                .trim()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if let Ok(n) = digits.parse::<u64>() {
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "width" => w = n,
+                    "height" => h = n,
+                    _ => {}
+                }
+            }
+        }
+        for word in line.split_whitespace() {
+            let Some(switch) = word.strip_prefix(['+', '-']) else {
+                continue;
+            };
+            let mut chars = switch.chars();
+            let which = chars.next().map(|c| c.to_ascii_lowercase());
+            let rest = chars.as_str();
+            if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
+                continue; // e.g. +WT2 (threads), not a width
+            }
+            if let Ok(n) = rest.parse::<u64>() {
+                match which {
+                    Some('w') => w = n,
+                    Some('h') => h = n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    (w, h)
+}
+
+fn check_image_size(ini: &str) -> Result<(), SceneError> {
+    let (w, h) = declared_size(ini);
+    if w > MAX_SIDE || h > MAX_SIDE || w.saturating_mul(h) > MAX_PIXELS {
+        return Err(bad(format!(
+            "the scene asks for a {w}x{h} image; the limit is {MAX_SIDE} pixels a side and {} \
+             megapixels",
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    Ok(())
 }
 
 fn is_junk(parts: &[String]) -> bool {
@@ -508,6 +613,43 @@ mod tests {
             let err = check(&zip_of(&[(name, b"")]), "x").unwrap_err().0;
             assert!(err.contains(why), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn image_sizes_are_read_from_the_ini() {
+        assert_eq!(declared_size("Width=640\nHeight = 360\n"), (640, 360));
+        assert_eq!(declared_size("+W1920 +H1080 +WT2 ; +W5"), (1920, 1080));
+        assert_eq!(declared_size("Antialias=on\n"), (320, 240));
+        let huge = zip_of(&[
+            ("big.ini", b"Width=100000\nHeight=100000\n"),
+            ("big.pov", b""),
+        ]);
+        let err = check(&huge, "big").unwrap_err().0;
+        assert!(err.contains("100000x100000"), "{err}");
+    }
+
+    #[test]
+    fn a_name_given_twice_is_refused() {
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        zip.start_file("a.ini", SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(b"Input_File_Name=a.pov").unwrap();
+        zip.start_file("a.pov", SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(b"sphere { 0, 1 }").unwrap();
+        let mut bytes = zip.finish().unwrap().into_inner();
+        // Rename the second entry to the first one's name, in its local and central headers.
+        let mut renamed = 0;
+        for i in 0..bytes.len() - 5 {
+            if &bytes[i..i + 5] == b"a.pov" {
+                bytes[i..i + 5].copy_from_slice(b"a.ini");
+                renamed += 1;
+            }
+        }
+        assert_eq!(renamed, 2);
+        let err = check(&bytes, "a").unwrap_err().0;
+        assert!(err.contains("a name appears twice"), "{err}");
+        assert_eq!(central_directory_records(&zip_of(&[("x", b"")])), Some(1));
     }
 
     #[test]

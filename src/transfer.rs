@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use tokio::io::AsyncWriteExt as _;
@@ -28,16 +29,24 @@ pub async fn upload(
 ) -> Result<()> {
     let bar = progress.bytes(label.to_string(), data.len() as u64);
     if data.len() <= MULTIPART_THRESHOLD {
-        s3.put_object()
+        // Every upload names a new key. "Only if absent" makes the SDK's retry of an upload
+        // whose answer was lost a harmless 412 instead of a second object-created event, which
+        // would queue (and render) the scene twice.
+        let put = s3
+            .put_object()
             .bucket(bucket)
             .key(key)
             .content_type("application/zip")
+            .if_none_match("*")
             .body(ByteStream::from(data.to_vec()))
             .send()
-            .await
-            .with_context(|| format!("cannot upload s3://{bucket}/{key}"))?;
+            .await;
         bar.finish_and_clear();
-        return Ok(());
+        return match put {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("PreconditionFailed") => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot upload s3://{bucket}/{key}")),
+        };
     }
     let upload_id = s3
         .create_multipart_upload()
@@ -71,19 +80,38 @@ pub async fn upload(
             );
             bar.inc(chunk.len() as u64);
         }
-        s3.complete_multipart_upload()
+        let completed = s3
+            .complete_multipart_upload()
             .bucket(bucket)
             .key(key)
             .upload_id(&upload_id)
+            .if_none_match("*")
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
             )
             .send()
-            .await
-            .with_context(|| format!("cannot finish uploading s3://{bucket}/{key}"))?;
-        anyhow::Ok(())
+            .await;
+        match completed {
+            Ok(_) => anyhow::Ok(()),
+            // A retry of a completion whose answer was lost: the object is there.
+            Err(e)
+                if matches!(e.code(), Some("PreconditionFailed" | "NoSuchUpload"))
+                    && s3
+                        .head_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .is_ok() =>
+            {
+                Ok(())
+            }
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot finish uploading s3://{bucket}/{key}"))
+            }
+        }
     }
     .await;
     bar.finish_and_clear();

@@ -427,7 +427,7 @@ async fn status_and_teardown_cover_function_permission_notification_and_log_grou
             .to_string()
     };
     assert_eq!(result("lambda function", &launcher(&app)), "deleted");
-    assert_eq!(result("lambda permission", "lew-s3-invoke"), "deleted");
+    assert_eq!(result("lambda permission", "LewS3Invoke"), "deleted");
     assert_eq!(result("s3 notification", &launcher(&app)), "deleted");
     assert_eq!(result("log group", &group), "deleted");
     assert_eq!(report["leftovers"], serde_json::json!([]), "{report}");

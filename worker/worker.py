@@ -28,6 +28,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import stat
@@ -598,6 +599,50 @@ def kill_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
+# The largest image a scene may ask for: 100 megapixels (e.g. 12000x8000), and 32768 pixels a
+# side. A 100000x100000 render would fill the task's memory and disk long before its timeout.
+MAX_PIXELS = 100_000_000
+MAX_SIDE = 32768
+_SIZE_SETTING = re.compile(r"^\s*(width|height)\s*=\s*(\d+)", re.IGNORECASE)
+_SIZE_SWITCH = re.compile(r"(?:^|\s)[+-]([wh])(\d+)", re.IGNORECASE)
+
+
+def declared_size(ini_text: str) -> tuple[int, int]:
+    """The image size an .ini asks for (`Width=`/`Height=` or `+W`/`+H`; the last one wins),
+    POV-Ray's 320x240 where it says nothing."""
+    size = {"w": 320, "h": 240}
+    for raw in ini_text.splitlines():
+        line = raw.split(";", 1)[0]
+        setting = _SIZE_SETTING.match(line)
+        if setting:
+            size[setting.group(1)[0].lower()] = int(setting.group(2))
+        for switch in _SIZE_SWITCH.finditer(line):
+            size[switch.group(1).lower()] = int(switch.group(2))
+    return size["w"], size["h"]
+
+
+def check_image_size(ini_text: str) -> None:
+    """SceneError when the scene asks for an image larger than the worker renders."""
+    width, height = declared_size(ini_text)
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise SceneError(
+            f"the scene asks for a {width}x{height} image; the limit is {MAX_SIDE} pixels a "
+            f"side and {MAX_PIXELS // 1_000_000} megapixels"
+        )
+
+
+# No file the worker or POV-Ray writes may grow past this (a runaway scene gets SIGXFSZ):
+# well above the largest zip, unpacked scene or image, well below the task's 20 GiB of disk.
+MAX_FILE_BYTES = 4 * 1024 * MIB
+
+
+def limit_file_size() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        soft = MAX_FILE_BYTES if hard == resource.RLIM_INFINITY else min(MAX_FILE_BYTES, hard)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
 def make_non_dumpable() -> None:
     """So a same-uid POV-Ray cannot read this process's /proc/<pid>/environ or ptrace it."""
     if not sys.platform.startswith("linux"):
@@ -1026,6 +1071,7 @@ class Worker:
         )
         zip_path.unlink()
         ini = scene_root.joinpath(*choose_ini(files, keys.name).parts)
+        check_image_size(ini.read_text(errors="replace"))
         self.user.give(scene_root)
         self.user.give(out_dir)
         return run_povray(
@@ -1061,6 +1107,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         log("fatal", reason=str(error))
         return 2
     make_non_dumpable()
+    limit_file_size()
     povray = shutil.which(settings.povray)
     if povray is None:
         log("fatal", reason=f"POV-Ray not found: {settings.povray!r}")

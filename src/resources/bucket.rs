@@ -39,8 +39,13 @@ pub async fn presence(d: &Deployment) -> Result<Presence> {
     Ok(ownership(d, &tags(d).await?))
 }
 
+/// Whose the bucket is. A bucket with lew's own derived name (`lew-<app>-<account>-<region>`)
+/// and no `lew:app` tag at all was left by a setup interrupted right after CreateBucket: lew's,
+/// to be tagged and converged (and deleted by `teardown --delete-data`).
 fn ownership(d: &Deployment, tags: &[Tag]) -> Presence {
-    if d.owns(tags.iter().map(|t| (t.key(), t.value()))) {
+    let derived_name = d.cfg.bucket.name.is_none();
+    let untagged = !tags.iter().any(|t| t.key() == super::APP_TAG);
+    if d.owns(tags.iter().map(|t| (t.key(), t.value()))) || (derived_name && untagged) {
         Presence::Owned
     } else {
         Presence::External
@@ -261,6 +266,25 @@ async fn read(d: &Deployment) -> Result<Option<Settings>> {
 async fn converge(d: &Deployment, have: &Settings) -> Result<()> {
     let s3 = &d.aws.s3;
     let name = &d.names.bucket;
+    // Tags first: they are what marks the bucket as lew's, should setup be interrupted.
+    if !have.tags_ok(d) {
+        // PutBucketTagging replaces the whole set: keep the tags others added.
+        let mut tags: Vec<Tag> = have
+            .tags
+            .iter()
+            .filter(|t| !d.tags().iter().any(|(k, _)| t.key() == *k))
+            .cloned()
+            .collect();
+        for (k, v) in d.tags() {
+            tags.push(Tag::builder().key(k).value(v).build()?);
+        }
+        s3.put_bucket_tagging()
+            .bucket(name)
+            .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
+            .send()
+            .await
+            .with_context(|| format!("cannot tag S3 bucket {name}"))?;
+    }
     if !have.public_access_blocked {
         s3.put_public_access_block()
             .bucket(name)
@@ -302,24 +326,6 @@ async fn converge(d: &Deployment, have: &Settings) -> Result<()> {
             .send()
             .await
             .with_context(|| format!("cannot put the bucket policy of {name}"))?;
-    }
-    if !have.tags_ok(d) {
-        // PutBucketTagging replaces the whole set: keep the tags others added.
-        let mut tags: Vec<Tag> = have
-            .tags
-            .iter()
-            .filter(|t| !d.tags().iter().any(|(k, _)| t.key() == *k))
-            .cloned()
-            .collect();
-        for (k, v) in d.tags() {
-            tags.push(Tag::builder().key(k).value(v).build()?);
-        }
-        s3.put_bucket_tagging()
-            .bucket(name)
-            .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
-            .send()
-            .await
-            .with_context(|| format!("cannot tag S3 bucket {name}"))?;
     }
     Ok(())
 }

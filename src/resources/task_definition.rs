@@ -8,9 +8,12 @@
 //! pinned survives a later `setup`.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use aws_sdk_ecs::error::SdkError;
+use aws_sdk_ecs::config::http::HttpResponse;
+use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::operation::deregister_task_definition::DeregisterTaskDefinitionError;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_ecs::types::{
@@ -345,7 +348,7 @@ pub async fn register(d: &Deployment, spec: &Spec) -> Result<String> {
         ))
         .log_configuration(log)
         .build();
-    let out = d
+    let req = d
         .aws
         .ecs
         .register_task_definition()
@@ -364,14 +367,62 @@ pub async fn register(d: &Deployment, spec: &Spec) -> Result<String> {
         .memory(&spec.memory)
         .container_definitions(container)
         .volumes(Volume::builder().name(SCRATCH_VOLUME).build())
-        .set_tags(Some(ecs_tags(d)))
-        .send()
-        .await
-        .with_context(|| format!("cannot register task definition {}", spec.family))?;
-    Ok(out
-        .task_definition
-        .and_then(|td| td.task_definition_arn)
-        .unwrap_or_default())
+        .set_tags(Some(ecs_tags(d)));
+
+    // Each registration makes a new revision, so a request whose answer was lost must not
+    // simply be sent again (the SDK would): lew retries it itself, after looking whether the
+    // first one took effect.
+    const ATTEMPTS: u32 = 5;
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=ATTEMPTS {
+        let sent = req
+            .clone()
+            .customize()
+            .config_override(
+                aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                return Ok(out
+                    .task_definition
+                    .and_then(|td| td.task_definition_arn)
+                    .unwrap_or_default());
+            }
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                if let Some((td, _)) = current(d).await?
+                    && Spec::from_registered(&td) == *spec
+                {
+                    return Ok(td.task_definition_arn.unwrap_or_default());
+                }
+                d.sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot register task definition {}", spec.family));
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Whether an error may pass on its own: no answer, a server error, or throttling.
+fn transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::ServiceError(e) => {
+            e.raw().status().is_server_error()
+                || matches!(
+                    e.err().code(),
+                    Some("ThrottlingException" | "Throttling" | "TooManyRequestsException")
+                )
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The family's revision ARNs with the given status (exact family only: the API filters by

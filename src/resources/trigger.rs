@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::{Deployment, Mode, Outcome, Removal, Removed, canonical_statement};
 
 /// The statement id of the permission in the function's resource policy.
-pub const PERMISSION_SID: &str = "lew-s3-invoke";
+pub const PERMISSION_SID: &str = "LewS3Invoke";
 /// Only zip files start a render.
 pub const SUFFIX: &str = ".zip";
 

@@ -26,9 +26,6 @@ What is ignored, and why (nothing else is; each rule names one finding of one po
 - PERMISSIONS_MANAGEMENT_ACTIONS (community) for iam:PassRole in the launcher's policy: RunTask
   must pass the task and execution roles; the statement names exactly those two roles and
   requires iam:PassedToService = ecs-tasks.amazonaws.com (tests/security.rs checks that).
-- INVALID_SID on the Lambda permission `lew-s3-invoke`: legitimate (LOW). IAM's grammar wants an
-  alphanumeric Sid; Lambda accepts hyphens in StatementId. Reported to lew's developer: name it
-  e.g. `LewS3Invoke` and drop this rule.
 """
 
 from __future__ import annotations
@@ -95,14 +92,6 @@ IGNORED = [
         "PERMISSIONS_MANAGEMENT_ACTIONS",
         "['iam:passrole']",
         "RunTask passes the two task roles (named, and only to ecs-tasks.amazonaws.com)",
-    ),
-    (
-        "resource",
-        "lambda permission",
-        "INVALID_SID",
-        "lew-s3-invoke",
-        "a legitimate LOW finding: IAM wants an alphanumeric Sid, Lambda accepts '-'; "
-        "drop this rule once lew names the permission e.g. LewS3Invoke",
     ),
 ]
 
