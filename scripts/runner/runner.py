@@ -9,10 +9,20 @@ Lambda side (S3 -> launcher)
     notification configuration and, for every LambdaFunctionConfiguration whose events and
     prefix/suffix filter match, checks that the function's resource policy lets S3 invoke it,
     builds the S3 event the way S3 does and runs the deployed handler (GetFunction: Handler,
-    Runtime, Timeout, environment; code from Code.Location) in a subprocess. Its output goes to
-    /aws/lambda/<function> in a stream named like Lambda's; a failure is retried like an async
+    Runtime, Timeout, environment; code from Code.Location). A failure is retried like an async
     invocation (MaximumRetryAttempts from GetFunctionEventInvokeConfig, default 2); the
     function's reserved concurrency is honoured.
+
+    Like Lambda, it keeps execution environments warm: an environment is one Python process
+    that imports the handler once (INIT, a cold start) and then runs invocations one at a time,
+    events in and outcomes out over pipes. A free environment is reused as long as the function's
+    code and configuration (CodeSha256, Handler, Runtime, MemorySize, Timeout, environment
+    variables) are unchanged; any change retires the old ones, so the next invocation is a cold
+    start again. An uncaught exception fails the invocation and keeps the environment; exceeding
+    the function's Timeout ("Task timed out after N seconds") or the process ending kills it.
+    Each environment writes to its own stream in /aws/lambda/<function> (named like Lambda's):
+    its output as it comes, START/END/REPORT lines per invocation, "Init Duration" only in the
+    REPORT of a cold start. Environments are closed when the runner stops.
 
 Fargate side (RunTask -> worker)
     Polls ListTasks(cluster, desiredStatus=RUNNING). For each task not seen yet it reads the
@@ -20,15 +30,17 @@ Fargate side (RunTask -> worker)
     environment, awslogs options, stopTimeout) and runs worker/worker.py as a local process with
     that environment plus the endpoint, credentials and a fresh LEW_WORK_DIR. Output goes to the
     awslogs group and stream. When the process exits the task is stopped (StopTask), which is
-    what makes the launcher's count of running tasks drop.
+    what makes the launcher's count of running tasks drop. S3 and ECS are polled by separate
+    threads every --poll seconds, and ECS also right after each launcher invocation (whose
+    RunTask is what starts tasks), so a task's worker starts without waiting for a poll.
 
 Usage (endpoint and credentials from the usual AWS variables):
     export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_REGION=eu-west-1 \\
         AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
     .venv/bin/python scripts/runner/runner.py --app NAME [--once] [--include-existing]
 
-Every action is one JSON line on stdout. SIGTERM/SIGINT stop the workers (SIGTERM, then SIGKILL
-after the container's stopTimeout), stop their tasks and exit 0.
+Every action is one JSON line on stdout. SIGTERM/SIGINT close the Lambda environments, stop the
+workers (SIGTERM, then SIGKILL after the container's stopTimeout), stop their tasks and exit 0.
 
 What moto 5.2.5 does that this runner works around:
 - GetFunction's Code.Location names a real AWS host and moto serves the package nowhere, so
@@ -51,6 +63,7 @@ import hashlib
 import json
 import math
 import os
+import queue
 import re
 import shutil
 import signal
@@ -66,7 +79,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +98,8 @@ DEFAULT_STOP_TIMEOUT_S = 30
 DEFAULT_ASYNC_RETRIES = 2
 # Concurrent launcher invocations when the function reserves no concurrency.
 MAX_INVOCATIONS = 8
+# Lambda's limit for the INIT phase of an on-demand execution environment.
+LAMBDA_INIT_LIMIT_S = 10
 # CloudWatch Logs limits (PutLogEvents).
 LOG_BATCH_EVENTS = 10_000
 LOG_BATCH_BYTES = 1_048_576
@@ -108,26 +123,45 @@ ISOLATION_ENV = {
 # How moto's task state machine is held (a task stays RUNNING until StopTask).
 HOLD_TRANSITION = {"progression": "manual", "times": 2**31}
 
-# The launcher's subprocess: imports the handler as Lambda's Python runtime does, passes the
-# event from stdin and writes the outcome (result or error) to the file named in argv[1], so
-# stdout carries only the function's own log lines.
+# Lambda's Python runtime, one process per execution environment: it imports the handler once
+# (the INIT phase) and then runs one invocation per request line, as a warm environment does.
+# Requests come on a private copy of stdin (fd 0 itself is /dev/null, so the handler cannot read
+# them); the handler's stdout and stderr are the log stream. Every outcome (of INIT, then of each
+# invocation) is one line on stdout that starts with a nonce only the runner and this bootstrap
+# know; whatever precedes the nonce on that line is the handler's unterminated last output.
 LAMBDA_BOOTSTRAP = r"""
-import importlib, json, resource, sys, time, traceback
-result_path, handler, request_id, function_name, version, memory_mb, deadline = sys.argv[1:8]
+import importlib, json, os, resource, sys, time, traceback
+handler, function_name, version, memory_mb, function_arn = sys.argv[1:6]
+del sys.argv[1:]
+requests = os.fdopen(os.dup(0), "rb")
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0)
+os.close(null)
+nonce = json.loads(requests.readline())["nonce"]
 
 class Context:
-    aws_request_id = request_id
     function_name = function_name
     function_version = version
+    invoked_function_arn = function_arn
     memory_limit_in_mb = memory_mb
+    log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+    log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+    def __init__(self, request_id, deadline):
+        self.aws_request_id = request_id
+        self._deadline = deadline
     def get_remaining_time_in_millis(self):
-        return max(0, int((float(deadline) - time.time()) * 1000))
+        return max(0, int((self._deadline - time.time()) * 1000))
 
-def finish(outcome, code):
+def send(outcome):
     outcome["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    with open(result_path, "w") as f:
-        json.dump(outcome, f, default=str)
-    sys.exit(code)
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    data = (nonce + json.dumps(outcome, default=str) + "\n").encode()
+    while data:
+        data = data[os.write(1, data):]
 
 def error(kind, exc):
     lines = traceback.format_exception(exc)
@@ -136,15 +170,30 @@ def error(kind, exc):
 
 module_name, _, func_name = handler.rpartition(".")
 try:
-    func = getattr(importlib.import_module(module_name), func_name)
+    module = importlib.import_module(module_name)
 except Exception as exc:
-    finish(error("Runtime.ImportModuleError", exc), 1)
-event = json.load(sys.stdin)
-try:
-    result = func(event, Context())
-except Exception as exc:
-    finish(error(type(exc).__name__, exc), 1)
-finish({"ok": True, "result": result}, 0)
+    send(error("Runtime.ImportModuleError", exc))
+    sys.exit(1)
+func = getattr(module, func_name, None)
+if not callable(func):
+    exc = AttributeError("Handler '%s' missing on module '%s'" % (func_name, module_name))
+    send(error("Runtime.HandlerNotFound", exc))
+    sys.exit(1)
+send({"ok": True})
+for raw in requests:
+    request = json.loads(raw)
+    request_id = request["request_id"]
+    try:
+        result = func(request["event"], Context(request_id, request["deadline"]))
+    except Exception as exc:
+        send({**error(type(exc).__name__, exc), "request_id": request_id})
+        continue
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        send({**error("Runtime.MarshalError", exc), "request_id": request_id})
+        continue
+    send({"ok": True, "result": result, "request_id": request_id})
 """
 
 
@@ -701,27 +750,139 @@ def _parse_lambda_time(value: str) -> datetime | None:
     return datetime.fromisoformat(match[1]).replace(microsecond=int(micro), tzinfo=UTC)
 
 
-@dataclass
-class StreamPool:
-    """Lambda log streams, one per execution environment, reused when free."""
+# What makes Lambda start a new execution environment: any change of the function's code or
+# configuration (UpdateFunctionCode, UpdateFunctionConfiguration) retires the old ones.
+EnvironmentKey = tuple[Any, ...]
 
-    free: dict[str, list[str]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def acquire(self, function: str) -> tuple[str, bool]:
-        with self.lock:
-            streams = self.free.setdefault(function, [])
-            if streams:
-                return streams.pop(), False
-        return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}", True
+def environment_key(configuration: dict[str, Any]) -> EnvironmentKey:
+    variables = (configuration.get("Environment") or {}).get("Variables") or {}
+    return (
+        configuration["FunctionName"],
+        str(configuration.get("Version", "$LATEST")),
+        str(configuration.get("CodeSha256", "")),
+        str(configuration.get("Handler", "")),
+        str(configuration.get("Runtime", "")),
+        int(configuration.get("MemorySize", 128)),
+        float(configuration.get("Timeout", 3)),
+        tuple(sorted((str(k), str(v)) for k, v in variables.items())),
+    )
 
-    def release(self, function: str, stream: str) -> None:
-        with self.lock:
-            self.free.setdefault(function, []).append(stream)
+
+class ExecutionEnvironment:
+    """One warm Lambda execution environment: a runtime process that imported the handler once.
+
+    It runs one invocation at a time. Its output goes, as it comes, to its own log stream (Lambda
+    uses one stream per environment); each outcome arrives on `outcomes` (None when the process
+    has ended).
+    """
+
+    def __init__(
+        self,
+        *,
+        key: EnvironmentKey,
+        process: subprocess.Popen[bytes],
+        nonce: str,
+        log: Callable[[int, str], None],
+        stream: str,
+    ) -> None:
+        self.key = key
+        self.function = str(key[0])
+        self.process = process
+        self.stream = stream
+        self.invocations = 0
+        self.started = time.monotonic()  # when the runtime was started (INIT began)
+        self.outcomes: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._nonce = nonce
+        self._log = log
+        self._closed = False
+        self.end_reason: str | None = None
+        self._reader = threading.Thread(
+            target=self._read, name=f"lambda-env-{process.pid}", daemon=True
+        )
+        self._reader.start()
+        self._send({"nonce": nonce})
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        try:
+            for raw in self.process.stdout:
+                ts = now_ms()
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                before, marker, payload = line.partition(self._nonce)
+                if not marker:
+                    self._log(ts, line)
+                    continue
+                if before:
+                    self._log(ts, before)
+                try:
+                    outcome = json.loads(payload)
+                except ValueError:
+                    outcome = {
+                        "ok": False,
+                        "errorType": "Runtime.InvalidResponse",
+                        "errorMessage": f"the runtime sent an unreadable outcome: {payload[:200]}",
+                    }
+                self.outcomes.put(outcome)
+        finally:
+            self.outcomes.put(None)
+
+    def _send(self, message: dict[str, Any]) -> bool:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(message).encode() + b"\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def invoke(self, request_id: str, event: dict[str, Any], deadline: float) -> bool:
+        """Sends one event; False if the runtime is gone."""
+        self.invocations += 1
+        return self._send({"request_id": request_id, "event": event, "deadline": deadline})
+
+    def wait(self, timeout: float) -> tuple[dict[str, Any] | None, bool]:
+        """(the next outcome, or None if the runtime ended first; whether `timeout` passed)."""
+        try:
+            return self.outcomes.get(timeout=timeout), False
+        except queue.Empty:
+            return None, True
+
+    def alive(self) -> bool:
+        return not self._closed and self.process.poll() is None
+
+    def exit_code(self) -> int | None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self.process.wait(timeout=5)
+        return None
+
+    def kill(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+        self._closed = True
+        kill_tree(self.process)
+
+    def close(self, grace: float = 2.0) -> None:
+        """Ends the runtime: EOF on its request pipe, SIGKILL (with its children) after `grace`."""
+        self._closed = True
+        with contextlib.suppress(OSError, ValueError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace)
+        kill_tree(self.process)
+        self.process.wait()
+        self._reader.join(timeout=5)
 
 
 class Invoker:
-    """Runs the deployed launcher for S3 events, like Lambda's asynchronous invocation."""
+    """Runs the deployed launcher for S3 events, like Lambda's asynchronous invocation.
+
+    Execution environments are kept warm between invocations and reused, one invocation at a
+    time each, as long as the function's code and configuration stay the same; a new one is
+    started (a cold start, with an INIT phase and an Init Duration in its REPORT line) when none
+    is free. A timed-out invocation ends its environment, an uncaught exception does not.
+    """
 
     def __init__(
         self,
@@ -734,7 +895,7 @@ class Invoker:
         child_env: dict[str, str],
         retry_delay: float,
         stop: threading.Event,
-        work_root: Path,
+        on_invoked: Callable[[], None] | None = None,
     ) -> None:
         self._aws = aws
         self._out = out
@@ -744,13 +905,16 @@ class Invoker:
         self._child_env = child_env
         self._retry_delay = retry_delay
         self._stop = stop
+        self._on_invoked = on_invoked
         self._pool = ThreadPoolExecutor(max_workers=MAX_INVOCATIONS, thread_name_prefix="invoke")
-        self._streams = StreamPool()
         self._lock = threading.Lock()
         self._limits: dict[str, threading.Semaphore] = {}
         self._pending: set[Future[None]] = set()
-        self._processes: set[subprocess.Popen[bytes]] = set()
-        self._workdir = Path(tempfile.mkdtemp(prefix="invocations-", dir=work_root))
+        # Execution environments: the free ones by key, all of them, each function's current key.
+        self._idle: dict[EnvironmentKey, list[ExecutionEnvironment]] = {}
+        self._environments: set[ExecutionEnvironment] = set()
+        self._current: dict[str, EnvironmentKey] = {}
+        self._closing = False
 
     def pending(self) -> int:
         with self._lock:
@@ -801,7 +965,11 @@ class Invoker:
                 self._out("invoke_dropped", function=function_arn, key=key, reason="shutdown")
                 return
             with limit:
-                ok = self._invoke_once(function_arn, event, key, attempt, retries + 1)
+                try:
+                    ok = self._invoke_once(function_arn, event, key, attempt, retries + 1)
+                finally:
+                    if self._on_invoked is not None:
+                        self._on_invoked()
             if ok:
                 return
             if attempt <= retries:
@@ -816,6 +984,136 @@ class Invoker:
             function=function_arn,
             key=key,
         )
+
+    # -- execution environments
+
+    def _acquire(self, key: EnvironmentKey) -> ExecutionEnvironment | None:
+        """A free warm environment for `key`; retires the function's environments of other keys."""
+        name = str(key[0])
+        stale: list[ExecutionEnvironment] = []
+        found = None
+        with self._lock:
+            self._current[name] = key
+            for other in [k for k in self._idle if k[0] == name and k != key]:
+                stale.extend(self._idle.pop(other))
+            free = self._idle.get(key, [])
+            while free:
+                env = free.pop()
+                if env.alive():
+                    found = env
+                    break
+                stale.append(env)
+            for env in stale:
+                self._environments.discard(env)
+        self._retire(stale, "the function's code or configuration changed")
+        return found
+
+    def _release(self, env: ExecutionEnvironment) -> None:
+        with self._lock:
+            keep = env.alive() and not self._closing and self._current.get(env.function) == env.key
+            if keep:
+                self._idle.setdefault(env.key, []).append(env)
+            else:
+                self._environments.discard(env)
+        if not keep:
+            self._retire([env], "shutdown" if self._closing else "not reusable")
+
+    def _retire(self, envs: list[ExecutionEnvironment], reason: str) -> None:
+        for env in envs:
+            self._out(
+                "environment_closed",
+                function=env.function,
+                log_stream=env.stream,
+                pid=env.process.pid,
+                invocations=env.invocations,
+                reason=env.end_reason or (reason if env.alive() else "the runtime ended"),
+            )
+            threading.Thread(target=env.close, name="lambda-env-close", daemon=True).start()
+
+    def _start_environment(
+        self, configuration: dict[str, Any], code_dir: Path, key: EnvironmentKey, group: str
+    ) -> ExecutionEnvironment:
+        name = configuration["FunctionName"]
+        version = str(configuration.get("Version", "$LATEST"))
+        memory = int(configuration.get("MemorySize", 128))
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+        env = {
+            **self._child_env,
+            **((configuration.get("Environment") or {}).get("Variables") or {}),
+            # Lambda's reserved variables (they win over the function's own).
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{configuration.get('Runtime', 'python')}",
+            "LAMBDA_TASK_ROOT": str(code_dir),
+            "_HANDLER": str(configuration.get("Handler", "")),
+            "TZ": ":UTC",
+        }
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [
+                self._python,
+                "-c",
+                LAMBDA_BOOTSTRAP,
+                env["_HANDLER"],
+                name,
+                version,
+                str(memory),
+                str(configuration.get("FunctionArn", name)),
+            ],
+            cwd=code_dir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        # The runtime starts first and its stream is created while it imports the handler; its
+        # output waits for the stream.
+        held: list[tuple[int, str]] | None = []
+        held_lock = threading.Lock()
+
+        def log(ts: int, line: str) -> None:
+            self._out.child_line(name, line)
+            with held_lock:
+                if held is not None:
+                    held.append((ts, line))
+                    return
+            self._shipper.add(self._aws.region, group, stream, line, ts)
+
+        environment = ExecutionEnvironment(
+            key=key, process=process, nonce=uuid.uuid4().hex, log=log, stream=stream
+        )
+        environment.started = started
+        with self._lock:
+            self._environments.add(environment)
+        try:
+            self._shipper.open_stream(self._aws.region, group, stream, create_group=True)
+        except (ClientError, BotoCoreError, LogSetupError) as error:
+            self._out.error("logs", error, log_group=group, log_stream=stream)
+        except BaseException:
+            environment.kill("could not be set up")
+            with self._lock:
+                self._environments.discard(environment)
+            raise
+        with held_lock:
+            for ts, line in held or []:
+                self._shipper.add(self._aws.region, group, stream, line, ts)
+            held = None
+        self._out(
+            "environment_started",
+            function=name,
+            code_sha256=configuration.get("CodeSha256"),
+            log_stream=stream,
+            pid=process.pid,
+        )
+        return environment
+
+    # -- one invocation
 
     def _invoke_once(
         self, function_arn: str, event: dict[str, Any], key: str, attempt: int, attempts: int
@@ -834,18 +1132,23 @@ class Invoker:
                 "invoked", **ids, attempt=attempt, of=attempts, ok=False, error=describe_error(e)
             )
             return False
-        name = configuration["FunctionName"]
-        group = f"/aws/lambda/{name}"
-        stream, new = self._streams.acquire(name)
+        group = f"/aws/lambda/{configuration['FunctionName']}"
+        env_key = environment_key(configuration)
+        started = time.monotonic()
+        env = self._acquire(env_key)
+        cold = env is None
         try:
-            if new:
-                self._shipper.open_stream(self._aws.region, group, stream, create_group=True)
-        except (ClientError, BotoCoreError, LogSetupError) as error:
-            self._out.error("logs", error, log_group=group, log_stream=stream)
+            if env is None:
+                env = self._start_environment(configuration, code_dir, env_key, group)
+        except OSError as e:
+            self._out(
+                "invoked", **ids, attempt=attempt, of=attempts, ok=False, error=describe_error(e)
+            )
+            return False
         try:
-            outcome = self._run(configuration, code_dir, event, request_id, group, stream)
+            outcome = self._run(configuration, env, cold, event, request_id, group)
         finally:
-            self._streams.release(name, stream)
+            self._release(env)
         ok = bool(outcome.get("ok"))
         self._out(
             "invoked",
@@ -853,129 +1156,113 @@ class Invoker:
             attempt=attempt,
             of=attempts,
             ok=ok,
-            seconds=outcome.get("seconds"),
+            seconds=round(time.monotonic() - started, 3),
+            cold_start=cold,
+            init_s=outcome.get("init_s"),
             result=outcome.get("result"),
             error=None if ok else outcome.get("errorMessage"),
             error_type=None if ok else outcome.get("errorType"),
             log_group=group,
-            log_stream=stream,
+            log_stream=env.stream,
         )
         return ok
 
     def _run(
         self,
         configuration: dict[str, Any],
-        code_dir: Path,
+        env: ExecutionEnvironment,
+        cold: bool,
         event: dict[str, Any],
         request_id: str,
         group: str,
-        stream: str,
     ) -> dict[str, Any]:
-        name = configuration["FunctionName"]
         version = str(configuration.get("Version", "$LATEST"))
         memory = int(configuration.get("MemorySize", 128))
         timeout = float(configuration.get("Timeout", 3))
-        env = {
-            **self._child_env,
-            **((configuration.get("Environment") or {}).get("Variables") or {}),
-            # Lambda's reserved variables (they win over the function's own).
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_VERSION": version,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
-            "AWS_LAMBDA_LOG_GROUP_NAME": group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{configuration.get('Runtime', 'python')}",
-            "LAMBDA_TASK_ROOT": str(code_dir),
-            "_HANDLER": str(configuration.get("Handler", "")),
-            "TZ": ":UTC",
-        }
-        lines: list[tuple[int, str]] = [
-            (now_ms(), f"START RequestId: {request_id} Version: {version}")
-        ]
-        result_path = self._workdir / f"{request_id}.json"
+
+        def log(line: str) -> None:
+            self._shipper.add(self._aws.region, group, env.stream, line, now_ms())
+
+        init_ms: float | None = None
+        outcome: dict[str, Any] | None = {"ok": True}
+        if cold:
+            # INIT: Lambda gives it 10 s, then tries again within the invocation's timeout.
+            limit = LAMBDA_INIT_LIMIT_S + timeout
+            outcome, timed_out = env.wait(max(0.0, limit - (time.monotonic() - env.started)))
+            init_ms = (time.monotonic() - env.started) * 1000
+            if timed_out:
+                env.kill("INIT timed out")
+                message = f"INIT timed out after {limit:.2f} seconds"
+                outcome = {"ok": False, "errorType": "Sandbox.Timedout", "errorMessage": message}
+            elif outcome is None:
+                message = f"the runtime exited with code {env.exit_code()} during INIT"
+                outcome = {"ok": False, "errorType": "Runtime.ExitError", "errorMessage": message}
+        assert outcome is not None
+        log(f"START RequestId: {request_id} Version: {version}")
         started = time.monotonic()
-        deadline = time.time() + timeout
-        process = subprocess.Popen(
-            [
-                self._python,
-                "-c",
-                LAMBDA_BOOTSTRAP,
-                str(result_path),
-                env["_HANDLER"],
-                request_id,
-                name,
-                version,
-                str(memory),
-                str(deadline),
-            ],
-            cwd=code_dir,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        with self._lock:
-            self._processes.add(process)
-        timer = threading.Timer(timeout, kill_tree, args=(process,))
-        timer.start()
-        try:
-            assert process.stdin is not None
-            with contextlib.suppress(BrokenPipeError):
-                process.stdin.write(json.dumps(event).encode())
-                process.stdin.close()
-
-            def on_line(ts: int, line: str) -> None:
-                lines.append((ts, line))
-                self._out.child_line(name, line)
-
-            pump_lines(process, on_line)
-            code = process.wait()
-        finally:
-            timer.cancel()
-            with self._lock:
-                self._processes.discard(process)
-        seconds = time.monotonic() - started
-        outcome: dict[str, Any] = {"ok": False}
-        with contextlib.suppress(OSError, ValueError):
-            outcome = json.loads(result_path.read_text())
-        result_path.unlink(missing_ok=True)
-        if time.time() >= deadline and code != 0:
-            message = f"Task timed out after {timeout:.2f} seconds"
-            lines.append((now_ms(), f"{now_iso()} {request_id} {message}"))
-            outcome = {"ok": False, "errorType": "Sandbox.Timedout", "errorMessage": message}
-        elif "errorType" not in outcome and not outcome.get("ok"):
-            outcome.update(
-                errorType="Runtime.ExitError",
-                errorMessage=f"the runtime exited with code {code} without a result",
-            )
-        elif code != 0 and outcome.get("ok"):
-            outcome = {
-                "ok": False,
-                "errorType": "Runtime.ExitError",
-                "errorMessage": f"exit code {code}",
-            }
-        duration = seconds * 1000
-        lines.append((now_ms(), f"END RequestId: {request_id}"))
+        if outcome.get("ok"):
+            outcome, timed_out = None, False
+            if env.invoke(request_id, event, time.time() + timeout):
+                outcome, timed_out = env.wait(timeout)
+            if timed_out:
+                # Lambda stops the runtime; the next invocation gets a new environment.
+                env.kill("the invocation timed out")
+                message = f"Task timed out after {timeout:.2f} seconds"
+                log(f"{now_iso()} {request_id} {message}")
+                outcome = {"ok": False, "errorType": "Sandbox.Timedout", "errorMessage": message}
+            elif outcome is None:
+                code = env.exit_code()
+                env.kill(f"the runtime exited with code {code}")
+                log(f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}")
+                message = f"the runtime exited with code {code} without a result"
+                outcome = {"ok": False, "errorType": "Runtime.ExitError", "errorMessage": message}
+        duration = (time.monotonic() - started) * 1000
+        log(f"END RequestId: {request_id}")
         report = (
             f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
             f"Billed Duration: {math.ceil(duration)} ms\tMemory Size: {memory} MB"
         )
         if "max_rss_mb" in outcome:
             report += f"\tMax Memory Used: {outcome['max_rss_mb']} MB"
-        lines.append((now_ms(), report))
-        for ts, line in lines:
-            self._shipper.add(self._aws.region, group, stream, line, ts)
-        outcome["seconds"] = round(seconds, 3)
+        if init_ms is not None:
+            report += f"\tInit Duration: {init_ms:.2f} ms"
+            outcome["init_s"] = round(init_ms / 1000, 3)
+        # What Lambda adds when the runtime did not come back with a result.
+        if outcome.get("errorType") == "Sandbox.Timedout":
+            report += "\tStatus: timeout"
+        elif str(outcome.get("errorType", "")).startswith("Runtime.ExitError"):
+            report += "\tStatus: error\tError Type: Runtime.ExitError"
+        log(report)
         return outcome
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Drops queued events, ends the invocations in flight, closes every environment."""
         with self._lock:
-            processes = list(self._processes)
-        for process in processes:
-            kill_tree(process)
+            self._closing = True
+            idle = [env for envs in self._idle.values() for env in envs]
+            self._idle.clear()
+            busy = [env for env in self._environments if env not in idle]
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for env in busy:
+            env.kill("shutdown")
         self._pool.shutdown(wait=True)
+        with self._lock:
+            remaining = list(self._environments)
+            self._environments.clear()
+        for env in remaining:
+            self._out(
+                "environment_closed",
+                function=env.function,
+                log_stream=env.stream,
+                pid=env.process.pid,
+                invocations=env.invocations,
+                reason="shutdown",
+            )
+        threads = [threading.Thread(target=env.close, daemon=True) for env in remaining]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
 
 
 def runnable_problem(configuration: dict[str, Any]) -> str | None:
@@ -1053,6 +1340,8 @@ class TaskRunner:
         self._extra_env = extra_env
         self._keep_work = keep_work
         self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+        self._definitions: dict[str, dict[str, Any]] = {}
         self._seen: set[str] = set()
         self._attempts: dict[str, int] = {}
         self._running: dict[str, RunningTask] = {}
@@ -1063,7 +1352,11 @@ class TaskRunner:
             return len(self._running)
 
     def poll(self) -> int:
-        """Starts the tasks not seen yet; returns how many were new."""
+        """Starts the tasks not seen yet; returns how many were new (one poll at a time)."""
+        with self._poll_lock:
+            return self._poll()
+
+    def _poll(self) -> int:
         try:
             arns: list[str] = []
             pages = self._aws.ecs.get_paginator("list_tasks").paginate(
@@ -1110,9 +1403,7 @@ class TaskRunner:
     def _start(self, task: dict[str, Any]) -> None:
         arn = task["taskArn"]
         task_id = arn.rsplit("/", 1)[-1]
-        definition = self._aws.ecs.describe_task_definition(
-            taskDefinition=task["taskDefinitionArn"]
-        )["taskDefinition"]
+        definition = self._task_definition(task["taskDefinitionArn"])
         containers = definition.get("containerDefinitions") or []
         container = next((c for c in containers if c.get("name") == self._container), None)
         if container is None:
@@ -1176,6 +1467,14 @@ class TaskRunner:
             daemon=True,
         )
         running.thread.start()
+
+    def _task_definition(self, arn: str) -> dict[str, Any]:
+        """A task definition revision (they are immutable, so each is read once)."""
+        if arn not in self._definitions:
+            self._definitions[arn] = self._aws.ecs.describe_task_definition(taskDefinition=arn)[
+                "taskDefinition"
+            ]
+        return self._definitions[arn]
 
     def _log_target(
         self, container: dict[str, Any], task_id: str
@@ -1269,7 +1568,7 @@ class TaskRunner:
 
 
 def dispatch(
-    obj: S3Object,
+    objects: list[S3Object],
     *,
     aws: Aws,
     out: Output,
@@ -1277,8 +1576,47 @@ def dispatch(
     bucket: str,
     account: str,
 ) -> None:
-    """S3's part for one new object: match the notification configuration, invoke."""
-    notification = aws.s3.get_bucket_notification_configuration(Bucket=bucket)
+    """S3's part for new objects: match the notification configuration, invoke.
+
+    The configuration and each function's policy are read once per batch of objects (those
+    one poll found), not once per object: the objects were created within one poll interval.
+    """
+    if not objects:
+        return
+    try:
+        notification = aws.s3.get_bucket_notification_configuration(Bucket=bucket)
+    except (ClientError, BotoCoreError) as error:
+        for obj in objects:
+            out.error("s3_notification", error, key=obj.key)
+        return
+    permissions: dict[str, tuple[bool, str]] = {}
+    for obj in objects:
+        try:
+            dispatch_one(
+                obj,
+                notification=notification,
+                permissions=permissions,
+                aws=aws,
+                out=out,
+                invoker=invoker,
+                bucket=bucket,
+                account=account,
+            )
+        except (ClientError, BotoCoreError) as error:
+            out.error("s3_notification", error, key=obj.key)
+
+
+def dispatch_one(
+    obj: S3Object,
+    *,
+    notification: dict[str, Any],
+    permissions: dict[str, tuple[bool, str]],
+    aws: Aws,
+    out: Output,
+    invoker: Invoker,
+    bucket: str,
+    account: str,
+) -> None:
     configurations = matching_lambda_configurations(notification, obj.key, obj.event_name)
     out(
         "object",
@@ -1290,13 +1628,15 @@ def dispatch(
     )
     for configuration in configurations:
         function_arn = configuration["LambdaFunctionArn"]
-        try:
-            policy = aws.lambda_.get_policy(FunctionName=function_arn).get("Policy")
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
-            policy = None
-        allowed, why = s3_may_invoke(policy, bucket, account)
+        if function_arn not in permissions:
+            try:
+                policy = aws.lambda_.get_policy(FunctionName=function_arn).get("Policy")
+            except ClientError as error:
+                if error_code(error) != "ResourceNotFoundException":
+                    raise
+                policy = None
+            permissions[function_arn] = s3_may_invoke(policy, bucket, account)
+        allowed, why = permissions[function_arn]
         if not allowed:
             out.error("s3_notification", f"S3 cannot invoke {function_arn}: {why}", key=obj.key)
             continue
@@ -1378,7 +1718,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bucket", help="default: lew-<app>-<account>-<region>")
     parser.add_argument("--cluster", help="default: lew-<app>")
     parser.add_argument("--container", default="worker", help="container to run (worker)")
-    parser.add_argument("--poll", type=float, default=0.5, help="seconds between polls")
+    parser.add_argument(
+        "--poll", type=float, default=0.5, help="seconds between polls of S3 and of ECS (0.5)"
+    )
     parser.add_argument("--work-dir", type=Path, help="default: a temporary folder")
     parser.add_argument(
         "--python", default="/usr/bin/python3", help="Python for the worker (the image's)"
@@ -1513,6 +1855,9 @@ def main(argv: list[str] | None = None) -> int:
     code = CodeStore(
         aws, out, work_root, None if args.require_deployed_code else args.launcher_code
     )
+    # The launcher's RunTask is what starts a task here: after each invocation ECS is looked at
+    # at once (a task starts as soon as RunTask returns), besides every --poll seconds.
+    ecs_wake = threading.Event()
     invoker = Invoker(
         aws=aws,
         out=out,
@@ -1522,7 +1867,7 @@ def main(argv: list[str] | None = None) -> int:
         child_env=child_env,
         retry_delay=args.retry_delay,
         stop=stop,
-        work_root=work_root,
+        on_invoked=ecs_wake.set,
     )
     tasks = TaskRunner(
         aws=aws,
@@ -1538,39 +1883,57 @@ def main(argv: list[str] | None = None) -> int:
         keep_work=args.keep_work,
     )
     watcher = BucketWatcher(aws, bucket, out, include_existing=args.include_existing or args.once)
+    polling = threading.Event()  # cleared when the runner ends
 
+    def poll_tasks() -> int:
+        try:
+            return tasks.poll()
+        except (ClientError, BotoCoreError) as error:
+            out.error("ecs_poll", error, cluster=cluster)
+            return 0
+
+    def ecs_loop() -> None:
+        # S3 and ECS are polled independently, so a slow call to one does not delay the other.
+        while polling.is_set() and not stop.is_set():
+            ecs_wake.wait(args.poll)
+            ecs_wake.clear()
+            if polling.is_set() and not stop.is_set():
+                try:
+                    poll_tasks()
+                except Exception as error:  # a bug here must not silently end ECS polling
+                    out.error("ecs_poll", error, cluster=cluster)
+
+    polling.set()
+    ecs_thread = threading.Thread(target=ecs_loop, name="ecs-poll", daemon=True)
+    ecs_thread.start()
     first = True
     try:
         while not stop.is_set():
             if first or not args.once:
                 try:
-                    for obj in watcher.poll():
-                        try:
-                            dispatch(
-                                obj,
-                                aws=aws,
-                                out=out,
-                                invoker=invoker,
-                                bucket=bucket,
-                                account=account,
-                            )
-                        except (ClientError, BotoCoreError) as error:
-                            out.error("s3_notification", error, key=obj.key)
+                    new_objects = watcher.poll()
                 except (ClientError, BotoCoreError) as error:
                     out.error("s3_poll", error, bucket=bucket)
+                else:
+                    dispatch(
+                        new_objects,
+                        aws=aws,
+                        out=out,
+                        invoker=invoker,
+                        bucket=bucket,
+                        account=account,
+                    )
             first = False
-            pending = invoker.pending()
-            new = 0
-            try:
-                new = tasks.poll()
-            except (ClientError, BotoCoreError) as error:
-                out.error("ecs_poll", error, cluster=cluster)
-            if args.once and pending == 0 and new == 0 and tasks.running() == 0:
+            # --once ends when nothing is pending, ECS has no new task and none runs.
+            if args.once and invoker.pending() == 0 and poll_tasks() == 0 and tasks.running() == 0:
                 break
             stop.wait(args.poll)
     finally:
         if stop.is_set():
             out("stopping", reason="signal")
+        polling.clear()
+        ecs_wake.set()
+        ecs_thread.join(timeout=60)
         invoker.shutdown()
         tasks.shutdown(force)
         shipper.close()

@@ -445,3 +445,125 @@ def test_without_the_lambda_permission_s3_cannot_invoke(stack: Stack) -> None:
     errors = runner.events("error")
     assert [e["where"] for e in errors] == ["s3_notification"], runner.dump()
     assert "S3 cannot invoke" in errors[0]["error"]
+
+
+def reports(messages: list[str]) -> list[str]:
+    return [m for m in messages if m.startswith("REPORT RequestId: ")]
+
+
+@needs_lew
+def test_uploads_share_a_warm_environment_until_the_configuration_changes(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # The tasks the launcher starts run a worker that exits at once: only Lambda matters here.
+    worker = tmp_path / "noop_worker.py"
+    worker.write_text('print(\'{"event": "exit", "reason": "test"}\')\n')
+    runner = Runner(stack, "--worker", str(worker), "--python", sys.executable)
+    try:
+        runner.wait_for("watching", 30)
+        stack.s3.put_object(Bucket=stack.bucket, Key="scenes/j1/a.zip", Body=b"PK")
+        runner.wait_for("invoked", 60)
+        stack.s3.put_object(Bucket=stack.bucket, Key="scenes/j2/b.zip", Body=b"PK")
+        runner.wait_for("invoked", 60, count=2)
+
+        # Any change of the function's configuration retires its warm environments.
+        configuration = stack.lambda_.get_function_configuration(FunctionName=stack.function)
+        variables = dict(configuration["Environment"]["Variables"], LEW_RUNNER_TEST="changed")
+        stack.lambda_.update_function_configuration(
+            FunctionName=stack.function, Environment={"Variables": variables}
+        )
+        stack.s3.put_object(Bucket=stack.bucket, Key="scenes/j3/c.zip", Body=b"PK")
+        invoked = runner.wait_for("invoked", 60, count=3)
+        assert runner.stop() == 0, runner.dump()
+    finally:
+        runner.kill()
+
+    assert [i["ok"] for i in invoked] == [True, True, True], runner.dump()
+    assert [i["cold_start"] for i in invoked] == [True, False, True]
+    assert invoked[0]["init_s"] is not None and invoked[1].get("init_s") is None
+    first, second, third = (i["log_stream"] for i in invoked)
+    assert first == second != third
+    assert LAMBDA_STREAM.match(third), third
+
+    started = runner.events("environment_started")
+    assert [s["log_stream"] for s in started] == [first, third]
+    assert started[0]["pid"] != started[1]["pid"]
+    closed = runner.events("environment_closed")
+    assert [(c["log_stream"], c["invocations"]) for c in closed] == [(first, 2), (third, 1)]
+    assert "changed" in closed[0]["reason"] and closed[1]["reason"] == "shutdown"
+
+    # One stream per environment; Init Duration only in the REPORT of its cold start. (moto
+    # adds streams of its own to the group: its failed attempts to run the function in Docker.)
+    group = f"/aws/lambda/{stack.function}"
+    assert {first, third} <= set(stack.log_streams(group))
+    warm_log = stack.log_messages(group, first)
+    assert sum(m.startswith("START RequestId: ") for m in warm_log) == 2
+    assert ["Init Duration" in r for r in reports(warm_log)] == [True, False], warm_log
+    assert sum("Init Duration" in m for m in warm_log) == 1
+    assert sum('"event": "queued"' in m for m in warm_log) == 2, warm_log
+    new_log = stack.log_messages(group, third)
+    assert ["Init Duration" in r for r in reports(new_log)] == [True], new_log
+
+
+FLAKY_LAUNCHER = """
+import time
+from urllib.parse import unquote_plus
+
+INITS = []
+INITS.append(time.time())
+
+
+def handler(event, context):
+    key = unquote_plus(event["Records"][0]["s3"]["object"]["key"])
+    print("handling", key, "inits", len(INITS), "remaining", context.get_remaining_time_in_millis())
+    if "boom" in key:
+        raise RuntimeError("boom: " + key)
+    if "slow" in key:
+        time.sleep(60)
+    return {"key": key}
+"""
+
+
+@needs_lew
+def test_an_exception_keeps_the_environment_a_timeout_replaces_it(
+    stack: Stack, tmp_path: Path
+) -> None:
+    code = tmp_path / "launcher.py"  # the deployed handler is launcher.handler
+    code.write_text(FLAKY_LAUNCHER)
+    stack.lambda_.update_function_configuration(FunctionName=stack.function, Timeout=2)
+    stack.lambda_.delete_function_event_invoke_config(FunctionName=stack.function)
+    stack.lambda_.put_function_event_invoke_config(
+        FunctionName=stack.function, MaximumRetryAttempts=0
+    )
+    runner = Runner(stack, "--launcher-code", str(code))
+    try:
+        runner.wait_for("watching", 30)
+        for count, name in enumerate(("boom", "fine", "slow", "after"), start=1):
+            stack.s3.put_object(Bucket=stack.bucket, Key=f"scenes/{name}/{name}.zip", Body=b"PK")
+            invoked = runner.wait_for("invoked", 60, count=count)
+        assert runner.stop() == 0, runner.dump()
+    finally:
+        runner.kill()
+
+    outcomes = [(i["ok"], i.get("error_type"), i["cold_start"]) for i in invoked]
+    assert outcomes == [
+        (False, "RuntimeError", True),  # the environment survives an uncaught exception
+        (True, None, False),
+        (False, "Sandbox.Timedout", False),  # ... but not a timeout
+        (True, None, True),
+    ], runner.dump()
+    assert invoked[2]["error"] == "Task timed out after 2.00 seconds"
+    streams = [i["log_stream"] for i in invoked]
+    assert streams[0] == streams[1] == streams[2] != streams[3]
+    assert 1.5 < invoked[2]["seconds"] < 10
+
+    group = f"/aws/lambda/{stack.function}"
+    old_log = stack.log_messages(group, streams[0])
+    assert any(m.startswith("[ERROR] RuntimeError: boom: scenes/boom/boom.zip") for m in old_log)
+    assert any(m.endswith("Task timed out after 2.00 seconds") for m in old_log), old_log
+    assert any("handling scenes/fine/fine.zip inits 1" in m for m in old_log), old_log
+    assert ["Init Duration" in r for r in reports(old_log)] == [True, False, False]
+    assert ["Status: timeout" in r for r in reports(old_log)] == [False, False, True]
+    new_log = stack.log_messages(group, streams[3])
+    assert any("handling scenes/after/after.zip inits 1" in m for m in new_log), new_log
+    assert ["Init Duration" in r for r in reports(new_log)] == [True]
