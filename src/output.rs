@@ -31,6 +31,34 @@ pub fn emit<R: Report>(report: &R, format: OutputFormat) -> Result<u8> {
     Ok(report.exit_code())
 }
 
+/// One resource's line in a text report: `word label  [note]`, labels aligned to `width`, no
+/// trailing spaces; then one indented line per detail.
+pub fn resource_line(
+    f: &mut std::fmt::Formatter<'_>,
+    word: &str,
+    label: &str,
+    width: usize,
+    note: Option<&str>,
+    details: &[String],
+) -> std::fmt::Result {
+    match note {
+        Some(note) => writeln!(f, "{word:<9} {label:<width$}  [{note}]")?,
+        None => writeln!(f, "{word:<9} {label}")?,
+    }
+    for d in details {
+        writeln!(f, "{:<9}   - {d}", "")?;
+    }
+    Ok(())
+}
+
+/// The width that aligns `resource name` labels.
+pub fn label_width<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    labels
+        .map(|(r, n)| r.len() + 1 + n.len())
+        .max()
+        .unwrap_or(0)
+}
+
 /// The JSON document printed instead of a report when a command fails outright.
 pub fn error_json(err: &anyhow::Error, code: u8) -> String {
     let messages = crate::error::messages(err);

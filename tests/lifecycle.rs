@@ -605,7 +605,7 @@ async fn status_before_and_after_setup() {
     assert_eq!(after["tasks"]["running"], 0);
     let text = app.lew().arg("status").ok().stdout;
     assert!(
-        text.contains("jobs queue:") && text.contains("present  sqs queue"),
+        text.contains("jobs queue:") && text.contains("present   sqs queue"),
         "{text}"
     );
 }

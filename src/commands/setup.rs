@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::SetupArgs;
-use crate::output::Report;
+use crate::output::{Report, label_width, resource_line};
 use crate::resources::network::Network;
 use crate::resources::{
     Deployment, Mode, Outcome, bucket, cluster, function, logs, network, queue, registry, roles,
@@ -364,22 +364,16 @@ impl fmt::Display for SetupReport {
                 self.app, self.region, self.account
             )?;
         }
-        let width = self
-            .resources
-            .iter()
-            .map(|o| o.resource.len() + 1 + o.name.len())
-            .max()
-            .unwrap_or(0);
+        let width = label_width(self.resources.iter().map(|o| (o.resource, o.name.as_str())));
         for o in &self.resources {
-            let label = format!("{} {}", o.resource, o.name);
-            write!(f, "{:<9} {label:<width$}", o.verb(mode))?;
-            if let Some(note) = &o.note {
-                write!(f, "  [{note}]")?;
-            }
-            writeln!(f)?;
-            for c in &o.changes {
-                writeln!(f, "{:<9}   - {c}", "")?;
-            }
+            resource_line(
+                f,
+                o.verb(mode),
+                &format!("{} {}", o.resource, o.name),
+                width,
+                o.note.as_deref(),
+                &o.changes,
+            )?;
         }
         for failure in &self.failures {
             writeln!(f, "{:<9} {}: {}", "FAILED", failure.resource, failure.error)?;

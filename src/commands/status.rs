@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::setup::{Failure, converge};
-use crate::output::Report;
+use crate::output::{Report, label_width, resource_line};
 use crate::resources::tasks::Counts;
 use crate::resources::{Action, Deployment, Mode, network, queue, tasks};
 
@@ -72,33 +72,24 @@ impl fmt::Display for StatusReport {
             "app {} in {} (account {})",
             self.app, self.region, self.account
         )?;
-        let width = self
-            .resources
-            .iter()
-            .map(|o| o.resource.len() + 1 + o.name.len())
-            .max()
-            .unwrap_or(0);
+        let width = label_width(self.resources.iter().map(|r| (r.resource, r.name.as_str())));
         for r in &self.resources {
             let state = match r.state {
                 State::Present => "present",
                 State::Missing => "MISSING",
                 State::Drifted => "DRIFTED",
             };
-            write!(
+            resource_line(
                 f,
-                "  {state:<8} {:<width$}",
-                format!("{} {}", r.resource, r.name)
+                state,
+                &format!("{} {}", r.resource, r.name),
+                width,
+                r.note.as_deref(),
+                &r.differences,
             )?;
-            if let Some(note) = &r.note {
-                write!(f, "  [{note}]")?;
-            }
-            writeln!(f)?;
-            for d in &r.differences {
-                writeln!(f, "             - {d}")?;
-            }
         }
         for e in &self.errors {
-            writeln!(f, "  ERROR    {}: {}", e.resource, e.error)?;
+            writeln!(f, "{:<9} {}: {}", "ERROR", e.resource, e.error)?;
         }
         let depth = |q: &Option<QueueDepth>| {
             q.as_ref().map_or("-".to_string(), |q| {
