@@ -32,7 +32,11 @@ from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).resolve().parent / "runner.py"
-LEW = Path(os.environ.get("LEW_BIN", REPO / "target" / "debug" / "lew"))
+# The lew binary: LEW_BIN, else target/debug/lew under CARGO_TARGET_DIR when that is set.
+LEW = Path(
+    os.environ.get("LEW_BIN")
+    or REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "lew"
+)
 DEMO = REPO / "assets" / "lew-demo"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
