@@ -16,7 +16,10 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
                   Typical use: `lew init`, `lew setup`, `lew push-image`, `lew render scene.zip`, \
                   `lew teardown`.",
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_long_help = "Exit codes: 0 success; 1 the operation failed; 2 usage or configuration \
+                       error (nothing was changed); 3 `render` timed out (the jobs keep running); \
+                       130 interrupted while waiting (the jobs keep running)."
 )]
 pub struct Cli {
     #[command(flatten)]
