@@ -25,7 +25,7 @@ ensure_debian_packages() {
 ensure_venv() {
   local req=scripts/requirements-test.txt
   if [ ! -x .venv/bin/python ] || ! cmp -s "$req" .venv/.requirements 2>/dev/null; then
-    step "creating .venv with $(tr '\n' ' ' < "$req" | sed 's/#[^ ]*//g' | tr -s ' ')"
+    step "creating .venv with $(grep -v -e '^#' -e '^$' "$req" | tr '\n' ' ')"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r "$req" >&2
     cp "$req" .venv/.requirements
