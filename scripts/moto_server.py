@@ -11,7 +11,11 @@ S3's HTTPS endpoint.
 One more correction: CloudWatch Logs stores event timestamps as integer milliseconds, but
 moto's own Lambda invoker (which cannot run code without Docker and logs that failure into the
 function's log group) writes a fractional one, which a strict client such as the AWS SDK for
-Rust refuses to parse. Timestamps are stored as integers. Nothing else of moto is changed.
+Rust refuses to parse. Timestamps are stored as integers.
+
+And Lambda's AddPermission refuses a StatementId the function's policy already has, with
+409 ResourceConflictException as AWS does; moto 5.2.5 stores the statement a second time, so a
+retried AddPermission would go unnoticed. Nothing else of moto is changed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import json
 import sys
 from typing import Any
 
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda.policy import Policy
 from moto.iam.access_control import PermissionResult
 from moto.logs.models import LogEvent
 from moto.s3.models import FakeBucket
@@ -103,6 +109,30 @@ def _integer_timestamps(self: LogEvent, ingestion_time: int, log_event: dict[str
 
 
 LogEvent.__init__ = _integer_timestamps  # type: ignore[method-assign]
+
+
+class StatementIdConflict(LambdaClientError):
+    code = 409
+
+    def __init__(self, sid: str) -> None:
+        super().__init__(
+            "ResourceConflictException",
+            f"The statement id ({sid}) provided already exists. Please provide a new statement "
+            "id, or remove the existing statement.",
+        )
+
+
+_add_statement = Policy.add_statement
+
+
+def _unique_statement_ids(self: Policy, raw: str, qualifier: str | None = None) -> tuple[Any, str]:
+    sid = json.loads(raw).get("StatementId")
+    if sid is not None and any(st.get("Sid") == sid for st in self.statements):
+        raise StatementIdConflict(sid)
+    return _add_statement(self, raw, qualifier)
+
+
+Policy.add_statement = _unique_statement_ids  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -311,7 +311,7 @@ class Inventory:
     bucket_tagged: bool = False
     queues: list[str] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
-    permission_statements: int = 0  # distinct statement ids
+    permission_statements: int = 0
     clusters_active: list[str] = field(default_factory=list)
     task_definitions_active: list[str] = field(default_factory=list)
     task_definitions_all: list[str] = field(default_factory=list)
@@ -400,9 +400,9 @@ def inventory(aws: dict[str, Any], app: str) -> Inventory:
             continue
         statements = policy.get("Statement", [])
         statements = statements if isinstance(statements, list) else [statements]
-        # Distinct statement ids: AWS refuses a second AddPermission with the same id, moto
-        # 5.2.5 stores it again (so a retried AddPermission shows twice on moto only).
-        inv.permission_statements += len({st.get("Sid") for st in statements})
+        # Every statement as stored: scripts/moto_server.py refuses a second AddPermission
+        # with the same id as AWS does, so a duplicate here is a second id of lew's.
+        inv.permission_statements += len(statements)
     ecs = aws["ecs"]
     arns = ecs.list_clusters().get("clusterArns", [])
     mine = [a for a in arns if a.endswith(f":cluster/lew-{app}")]
