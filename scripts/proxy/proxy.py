@@ -4,7 +4,8 @@ and counts API calls. Standard library only, so it starts in a few tens of milli
 
     python3 scripts/proxy/proxy.py --upstream http://127.0.0.1:MOTO_PORT --port 0 \\
         [--latency-ms 50] [--fault-rate 0.2] [--faults 500,503,throttle,reset-before,reset-after] \\
-        [--fault-match 'sqs:*,s3:Put*'] [--seed N] [--hold-after N] [--stats FILE] [--log FILE]
+        [--fault-match 'sqs:*,s3:Put*'] [--seed N] [--hold-after N] [--hold-after-mutating N] \\
+        [--stats FILE] [--log FILE]
 
 When it listens it prints one line, `{"port": N}`, on stdout; it serves until SIGTERM or SIGINT.
 
@@ -26,6 +27,9 @@ Faults: a `--fault-rate` share of requests (drawn from `random.Random(--seed)`; 
     reset-before   the connection is reset (SO_LINGER 0) without forwarding
     reset-after    the request is forwarded (the upstream acts), then the connection is reset
                    without an answer: the client retries a request that already happened
+    500-after, 503-after, throttle-after
+                   the request is forwarded (the upstream acts), its answer is dropped and the
+                   error above is sent instead: a retry repeats a request that already happened
 Paths under /moto-api/ are forwarded without latency, faults or counting.
 
 Counting: every request is classified as (service, operation, mutating): the service from the
@@ -38,13 +42,15 @@ Control (never forwarded):
                             "faults": {kind: k}, "moto_api", "in_flight", "held", "config"}
     POST /__proxy/reset    zeroes the counters (answers the stats before the reset)
     POST /__proxy/config   JSON with any of latency_ms, fault_rate, faults, fault_match, seed,
-                           hold_after (null: off); answers the new config
+                           hold_after, hold_after_mutating (null: off); answers the new config
     POST /__proxy/release  lets held requests go; body {"forward": false} resets them instead
 `--stats FILE` is rewritten (atomically) with the stats after every request. `--log FILE` gets one
 JSON line per request: start time (epoch s), duration (ms), op, mutating, status, fault, body
 size and framing headers (Transfer-Encoding, Content-Encoding, Expect) when present.
 `--hold-after N` holds every counted request after the first N until released: a test can stop
-a client (SIGKILL) at exactly N API calls.
+a client (SIGKILL) at exactly N API calls. `--hold-after-mutating N` lets the first N mutating
+requests through (and the reads before them), then holds every request: a stop after exactly N
+changes, whatever reads came between.
 """
 
 from __future__ import annotations
@@ -71,7 +77,16 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULT_KINDS = ("500", "503", "throttle", "reset-before", "reset-after")
+FAULT_KINDS = (
+    "500",
+    "503",
+    "throttle",
+    "reset-before",
+    "reset-after",
+    "500-after",
+    "503-after",
+    "throttle-after",
+)
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -383,6 +398,7 @@ class State:
         self.seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
         self.random = random.Random(self.seed)  # noqa: S311 (reproducible draws, not secrets)
         self.hold_after: int | None = args.hold_after
+        self.hold_after_mutating: int | None = args.hold_after_mutating
         self.stats_path: str | None = args.stats
         self.log_path: str | None = args.log
         self.held = 0
@@ -407,6 +423,7 @@ class State:
             "fault_match": list(self.fault_match),
             "seed": self.seed,
             "hold_after": self.hold_after,
+            "hold_after_mutating": self.hold_after_mutating,
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -442,6 +459,11 @@ class State:
                 self.hold_after = None if value is None else int(value)
                 if self.hold_after is None:
                     self._release_locked(True)
+            if "hold_after_mutating" in changes:
+                value = changes["hold_after_mutating"]
+                self.hold_after_mutating = None if value is None else int(value)
+                if self.hold_after_mutating is None:
+                    self._release_locked(True)
 
     def _release_locked(self, forward: bool) -> None:
         self.release_generation += 1
@@ -456,6 +478,7 @@ class State:
         """Counts a request and decides its fault; holds it while `hold_after` says so.
         Returns (fault kind or None, whether a held request is to be forwarded)."""
         with self.lock:
+            mutating_before = self.mutating
             self.requests += 1
             self.in_flight += 1
             if call.mutating:
@@ -471,7 +494,10 @@ class State:
                 fault = self.random.choice(self.faults)
                 self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
             forward = True
-            if self.hold_after is not None and self.requests > self.hold_after:
+            hold = (self.hold_after is not None and self.requests > self.hold_after) or (
+                self.hold_after_mutating is not None and mutating_before >= self.hold_after_mutating
+            )
+            if hold:
                 self.held += 1
                 generation = self.release_generation
                 self._write_stats_locked()
@@ -660,6 +686,10 @@ class Handler(BaseHTTPRequestHandler):
             if fault in ("500", "503", "throttle"):
                 status, headers, error = fault_response(fault, call, self.headers)
                 self.answer(status, headers, error)
+            elif fault in ("500-after", "503-after", "throttle-after"):
+                self.forward(body, answer=False)
+                status, headers, error = fault_response(fault[: -len("-after")], call, self.headers)
+                self.answer(status, headers, error)
             elif fault in ("reset-before", "dropped"):
                 self.reset()
             elif fault == "reset-after":
@@ -805,6 +835,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, help="seed of the fault draws (default: random)")
     parser.add_argument("--hold-after", type=int, help="hold requests after the first N")
+    parser.add_argument(
+        "--hold-after-mutating", type=int, help="hold requests after the first N mutating ones"
+    )
     parser.add_argument("--stats", help="rewrite this JSON file after every request")
     parser.add_argument("--log", help="append one JSON line per request to this file")
     parser.add_argument(

@@ -87,7 +87,6 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def proxy_proc(moto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     stats = tmp_path_factory.mktemp("proxy") / "stats.json"
-    started = time.monotonic()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -100,13 +99,8 @@ def proxy_proc(moto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        port = json.loads(line)["port"]
-        info = {
-            "url": f"http://127.0.0.1:{port}",
-            "stats": stats,
-            "startup_s": time.monotonic() - started,
-            "proc": proc,
-        }
+        info = {"line": line, "port": json.loads(line)["port"], "stats": stats, "proc": proc}
+        info["url"] = f"http://127.0.0.1:{info['port']}"
         yield info
     finally:
         proc.terminate()
@@ -130,6 +124,7 @@ _PLAIN = {
     "faults": "500,503,throttle,reset-before,reset-after",
     "fault_match": "*",
     "hold_after": None,
+    "hold_after_mutating": None,
 }
 
 
@@ -187,12 +182,31 @@ def make_role(proxy: str) -> str:
     return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
 
+def _function(endpoint: str) -> str:
+    """A new Lambda function's name (made through `endpoint`)."""
+    name = unique("fn")
+    client("lambda", endpoint).create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=make_role(endpoint),
+        Handler="handler.handler",
+        Code={"ZipFile": lambda_zip()},
+    )
+    return name
+
+
 # ---------------------------------------------------------------------------------------------
 # Forwarding
 
 
-def test_starts_fast_and_prints_its_port(proxy_proc: dict[str, Any]) -> None:
-    assert proxy_proc["startup_s"] < 2.0
+def test_prints_its_port_once_it_listens(proxy_proc: dict[str, Any]) -> None:
+    # One JSON line naming the port it chose (--port 0); by then it answers and the stats file
+    # exists.
+    assert proxy_proc["line"] == json.dumps({"port": proxy_proc["port"]}) + "\n"
+    assert 0 < proxy_proc["port"] < 65536
+    assert proxy_proc["proc"].poll() is None
+    assert "config" in _get(f"{proxy_proc['url']}/__proxy/stats")
+    assert "requests" in json.loads(proxy_proc["stats"].read_text())
 
 
 def test_s3_objects_of_a_few_megabytes_round_trip(proxy: str) -> None:
@@ -282,12 +296,21 @@ def test_latency_is_added_to_each_request_and_requests_overlap(proxy: str) -> No
     sqs.list_queues()
     assert time.monotonic() - started >= 0.3
 
+    # Concurrent requests are handled at once, each in its own thread: with every request
+    # held, all four are in the proxy together (no upper bound on a time: the machine is noisy).
+    _post(f"{proxy}/__proxy/config", {"hold_after": stats(proxy)["requests"]})
     clients = [client("sqs", proxy) for _ in range(4)]
-    started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda c: c.list_queues(), clients))
-    elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 1.0, f"4 concurrent requests took {elapsed:.2f} s"
+        answers = [pool.submit(c.list_queues) for c in clients]
+        _wait_for(proxy, lambda s: s["held"] == 4 and s["in_flight"] == 4)
+        assert not any(a.done() for a in answers)
+        released = time.monotonic()
+        _post(f"{proxy}/__proxy/config", {"hold_after": None})
+        for answer in answers:
+            assert "ResponseMetadata" in answer.result(timeout=30)
+        # ... and each still waited its latency once released.
+        assert time.monotonic() - released >= 0.3
+    assert stats(proxy)["in_flight"] == 0
 
 
 def test_reads_and_mutations_are_counted_and_reset(proxy: str, proxy_proc: dict) -> None:
@@ -410,6 +433,60 @@ def test_reset_after_is_applied_upstream_but_not_answered(proxy: str, moto: str)
     assert stats(proxy)["faults"] == {"reset-after": 1}
 
 
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("500-after", ("InternalFailure", 500)),
+        ("503-after", ("ServiceUnavailable", 503)),
+        ("throttle-after", ("ThrottlingException", 400)),
+    ],
+)
+def test_error_after_is_applied_upstream_and_answered_with_the_error(
+    proxy: str, moto: str, kind: str, expected: tuple[str, int]
+) -> None:
+    name = unique("queue")
+    sqs = client("sqs", proxy)
+    faults(proxy, kind, match="sqs:CreateQueue")
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        sqs.create_queue(QueueName=name)
+    assert _code(caught.value) == expected
+    assert client("sqs", moto).get_queue_url(QueueName=name)["QueueUrl"]
+    assert stats(proxy)["faults"] == {kind: 1}
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("500-after", ("ServiceException", 500)),
+        ("503-after", ("ServiceUnavailable", 503)),
+        ("throttle-after", ("TooManyRequestsException", 429)),
+    ],
+)
+def test_a_retry_after_an_error_after_meets_the_work_already_done(
+    proxy: str, moto: str, kind: str, expected: tuple[str, int]
+) -> None:
+    # A Lambda permission is not idempotent: the call the client repeats after the injected
+    # error finds its statement there (409, as AWS answers; see scripts/moto_server.py).
+    function = _function(proxy)
+    lam = client("lambda", proxy)
+    permission = {
+        "FunctionName": function,
+        "StatementId": "s3-invoke",
+        "Action": "lambda:InvokeFunction",
+        "Principal": "s3.amazonaws.com",
+    }
+    faults(proxy, kind, match="lambda:AddPermission")
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        lam.add_permission(**permission)
+    assert _code(caught.value) == expected
+    _post(f"{proxy}/__proxy/config", {"fault_rate": 0})
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        lam.add_permission(**permission)
+    assert _code(caught.value) == ("ResourceConflictException", 409)
+    policy = json.loads(client("lambda", moto).get_policy(FunctionName=function)["Policy"])
+    assert [st["Sid"] for st in policy["Statement"]] == ["s3-invoke"]
+
+
 def test_moto_api_is_never_faulted(proxy: str) -> None:
     faults(proxy, "500,reset-before")
     for _ in range(3):
@@ -437,6 +514,17 @@ def test_fault_draws_are_reproducible_with_a_seed(proxy: str) -> None:
     assert {"ok", "500", "503"} <= set(first)
 
 
+def _wait_for(proxy: str, predicate: Any, what: str = "the proxy's stats") -> dict[str, Any]:
+    """Polls the stats until `predicate` holds (a generous deadline: a hang, not a timing)."""
+    deadline = time.monotonic() + 30
+    while True:
+        s = stats(proxy)
+        if predicate(s):
+            return s
+        assert time.monotonic() < deadline, f"{what} never held: {s}"
+        time.sleep(0.02)
+
+
 def test_hold_after_n_requests_until_released(proxy: str) -> None:
     sqs = client("sqs", proxy)
     _post(f"{proxy}/__proxy/config", {"hold_after": 1})
@@ -444,12 +532,98 @@ def test_hold_after_n_requests_until_released(proxy: str) -> None:
     result: list[Any] = []
     thread = threading.Thread(target=lambda: result.append(sqs.list_queues()))
     thread.start()
-    deadline = time.monotonic() + 5
-    while stats(proxy)["held"] != 1:
-        assert time.monotonic() < deadline, "the second request was not held"
-        time.sleep(0.02)
+    _wait_for(proxy, lambda s: s["held"] == 1, "the second request held")
     assert not result
     assert stats(proxy)["requests"] == 2
     _post(f"{proxy}/__proxy/config", {"hold_after": None})
     thread.join(timeout=5)
     assert result and "ResponseMetadata" in result[0]
+
+
+def test_hold_after_mutating_lets_n_changes_through_then_holds_everything(
+    proxy: str, moto: str
+) -> None:
+    sqs = client("sqs", proxy)
+    _post(f"{proxy}/__proxy/config", {"hold_after_mutating": 2})
+    # Reads before and between the first two changes pass.
+    sqs.list_queues()
+    url = sqs.create_queue(QueueName=unique("queue"))["QueueUrl"]
+    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    sqs.list_queues()
+    sqs.send_message(QueueUrl=url, MessageBody="second change")
+    s = stats(proxy)
+    assert (s["requests"], s["mutating"], s["held"]) == (5, 2, 0)
+
+    # After the second change every request is held: the third change and a read alike.
+    third = unique("queue")
+    with ThreadPoolExecutor(2) as pool:
+        read = pool.submit(client("sqs", proxy).list_queues)
+        change = pool.submit(client("sqs", proxy).create_queue, QueueName=third)
+        s = _wait_for(proxy, lambda s: s["held"] == 2)
+        assert (s["requests"], s["mutating"]) == (7, 3)
+        assert not read.done() and not change.done()
+        with pytest.raises(botocore.exceptions.ClientError):
+            client("sqs", moto).get_queue_url(QueueName=third)  # not forwarded yet
+
+        _post(f"{proxy}/__proxy/release", {"forward": True})
+        assert "ResponseMetadata" in read.result(timeout=30)
+        assert change.result(timeout=30)["QueueUrl"]
+    assert client("sqs", moto).get_queue_url(QueueName=third)["QueueUrl"]
+
+    # Still holding; turning it off lets the held request go.
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(sqs.list_queues)
+        _wait_for(proxy, lambda s: s["held"] == 1)
+        _post(f"{proxy}/__proxy/config", {"hold_after_mutating": None})
+        assert "ResponseMetadata" in later.result(timeout=30)
+    assert stats(proxy)["held"] == 0
+
+
+def test_held_requests_released_without_forwarding_are_reset(proxy: str, moto: str) -> None:
+    # What the kill loop does once it has killed the client: the held calls never happen.
+    name = unique("queue")
+    _post(f"{proxy}/__proxy/config", {"hold_after_mutating": 0})
+    with ThreadPoolExecutor(1) as pool:
+        create = pool.submit(client("sqs", proxy).create_queue, QueueName=name)
+        _wait_for(proxy, lambda s: s["held"] == 1)
+        _post(f"{proxy}/__proxy/release", {"forward": False})
+        with pytest.raises(botocore.exceptions.ConnectionClosedError):
+            create.result(timeout=30)
+    with pytest.raises(botocore.exceptions.ClientError):
+        client("sqs", moto).get_queue_url(QueueName=name)
+
+
+def test_hold_after_mutating_on_the_command_line() -> None:
+    sys.path.insert(0, str(HERE))
+    try:
+        import proxy as module
+    finally:
+        sys.path.remove(str(HERE))
+    args = module.parse_args(["--upstream", "http://127.0.0.1:1", "--hold-after-mutating", "3"])
+    assert module.State(args).config()["hold_after_mutating"] == 3
+    kinds = "500-after,503-after,throttle-after"
+    assert module.parse_faults(kinds) == ("500-after", "503-after", "throttle-after")
+
+
+# ---------------------------------------------------------------------------------------------
+# The emulator (scripts/moto_server.py) where it differs from plain moto
+
+
+def test_a_duplicate_lambda_statement_id_is_a_conflict_as_on_aws(moto: str) -> None:
+    function = _function(moto)
+    lam = client("lambda", moto)
+    permission = {
+        "FunctionName": function,
+        "Action": "lambda:InvokeFunction",
+        "Principal": "s3.amazonaws.com",
+    }
+    lam.add_permission(StatementId="one", **permission)
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        lam.add_permission(StatementId="one", **permission)
+    assert _code(caught.value) == ("ResourceConflictException", 409)
+    assert "one" in caught.value.response["Error"]["Message"]
+    lam.add_permission(StatementId="two", **permission)
+    lam.remove_permission(FunctionName=function, StatementId="one")
+    lam.add_permission(StatementId="one", **permission)  # free again once removed
+    policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+    assert sorted(st["Sid"] for st in policy["Statement"]) == ["one", "two"]
