@@ -613,6 +613,13 @@ class Server(ThreadingHTTPServer):
         self.upstream = upstream
         super().__init__(address, Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-request (a killed lew resets its connections) is no
+        # error of the proxy's: no traceback for it.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
     def server_bind(self) -> None:
         # HTTPServer's own looks up the host's FQDN (a DNS query) for nothing.
         socketserver.TCPServer.server_bind(self)

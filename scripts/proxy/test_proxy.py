@@ -12,6 +12,7 @@ import io
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -86,20 +87,29 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def proxy_proc(moto: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    stats = tmp_path_factory.mktemp("proxy") / "stats.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / "proxy.py"),
-            *("--upstream", moto, "--port", "0", "--stats", str(stats)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    folder = tmp_path_factory.mktemp("proxy")
+    stats, stderr = folder / "stats.json", folder / "stderr.txt"
+    with open(stderr, "wb") as err:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "proxy.py"),
+                *("--upstream", moto, "--port", "0", "--stats", str(stats)),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        info = {"line": line, "port": json.loads(line)["port"], "stats": stats, "proc": proc}
+        info = {
+            "line": line,
+            "port": json.loads(line)["port"],
+            "stats": stats,
+            "stderr": stderr,
+            "proc": proc,
+        }
         info["url"] = f"http://127.0.0.1:{info['port']}"
         yield info
     finally:
@@ -485,6 +495,22 @@ def test_a_retry_after_an_error_after_meets_the_work_already_done(
     assert _code(caught.value) == ("ResourceConflictException", 409)
     policy = json.loads(client("lambda", moto).get_policy(FunctionName=function)["Policy"])
     assert [st["Sid"] for st in policy["Statement"]] == ["s3-invoke"]
+
+
+def test_a_client_resetting_its_connection_is_no_error(
+    proxy: str, proxy_proc: dict[str, Any]
+) -> None:
+    # A killed client resets its connections, also in the middle of a request line.
+    host, port = proxy.removeprefix("http://").split(":")
+    for partial in (b"", b"GET /", b"PUT /bucket/key HTTP/1.1\r\nContent-Length: 10\r\n\r\nab"):
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(partial)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    sqs = client("sqs", proxy)
+    sqs.list_queues()  # the proxy still serves (a reset not read yet could only hide a failure)
+    _wait_for(proxy, lambda s: s["in_flight"] == 0)
+    assert "Traceback" not in proxy_proc["stderr"].read_text()
 
 
 def test_moto_api_is_never_faulted(proxy: str) -> None:
