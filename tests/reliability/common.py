@@ -175,14 +175,17 @@ class Proxy:
     def log_size(self) -> int:
         return self.log.stat().st_size if self.log and self.log.exists() else 0
 
-    def faulted_since(self, offset: int) -> list[str]:
-        """`op: fault` for every faulted request logged after byte `offset` of the log."""
+    def records_since(self, offset: int) -> list[dict[str, Any]]:
+        """Every request logged after byte `offset` of the log (one JSON object each)."""
         if not self.log or not self.log.exists():
             return []
         with open(self.log, encoding="utf-8") as source:
             source.seek(offset)
-            records = [json.loads(line) for line in source if line.strip()]
-        return [f"{r['op']}: {r['fault']}" for r in records if r.get("fault")]
+            return [json.loads(line) for line in source if line.strip()]
+
+    def faulted_since(self, offset: int) -> list[str]:
+        """`op: fault` for every faulted request logged after byte `offset` of the log."""
+        return [f"{r['op']}: {r['fault']}" for r in self.records_since(offset) if r.get("fault")]
 
     def close(self) -> None:
         if self.process.poll() is None:

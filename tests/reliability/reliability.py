@@ -6,18 +6,22 @@
     reliability.py --moto URL replays [--nth 1]
 
 faults: N runs, each for a fresh app, with lew talking to moto through scripts/proxy/proxy.py
-    set to fault a `--rate` share of requests (500, 503, throttling, reset before and after
-    forwarding; seed = --seed + run): `lew setup`, `lew setup` again, `lew render` of a tiny
-    scene (the local runner plays Lambda and Fargate against moto directly), `lew teardown --yes
-    --delete-data`. After each step, moto is read directly: no duplicate resource (each setup
-    leaves exactly what one clean setup does), the scene rendered exactly once (one "rendered"
-    line in the worker log group, one PNG), and nothing of the app left after teardown.
+    set to fault a `--rate` share of requests (500, 503, throttling or a connection reset, each
+    either before forwarding or after moto acted; seed = --seed + run): `lew setup`, `lew setup`
+    again, `lew render` of a tiny scene (the local runner plays Lambda and Fargate against moto
+    directly), `lew teardown --yes --delete-data`. After each step, moto is read directly: no
+    duplicate resource (each setup leaves exactly what one clean setup does), the scene rendered
+    exactly once (one "rendered" line in the worker log group, one PNG), and nothing of the app
+    left after teardown.
 
-kills: a full setup's API calls are counted (through the proxy, no faults); for 10 points spread
-    over that count, `lew setup` is SIGKILLed when the proxy has let exactly N calls through
-    (the proxy holds call N+1), then (a) `lew teardown --yes --delete-data` must leave nothing,
-    and (b) on a second app killed at the same point, `lew setup` must complete, `lew status`
-    must show every resource present, and there must be no duplicates.
+kills: a full setup's mutating API calls are counted (through the proxy, no faults); for
+    --points distinct N spread over 1 .. that count - 1, `lew setup` is SIGKILLed once the proxy
+    has let exactly N mutating calls through (and the reads around them; it holds every request
+    after the Nth change), then (a) `lew teardown --yes --delete-data` must leave nothing, and
+    (b) on a second app killed at the same point, `lew setup` must complete, `lew status` must
+    show every resource present, and there must be no duplicates. Counting changes rather than
+    calls puts every point where something exists: the first half of a cold setup's calls are
+    reads.
 
 replays: for every mutating operation a cycle makes (found from a clean reference cycle), a
     cycle in which only that operation's first call (--nth 2: also its second) is answered by a
@@ -61,7 +65,18 @@ from common import (
     worker_events,
 )
 
-FAULT_KINDS = ("500", "503", "throttle", "reset-before", "reset-after")
+# Before forwarding (moto never sees the call) and after it (moto acted, the client gets an error
+# or a reset, and its retry meets work already done).
+FAULT_KINDS = (
+    "500",
+    "503",
+    "throttle",
+    "reset-before",
+    "500-after",
+    "503-after",
+    "throttle-after",
+    "reset-after",
+)
 
 
 def app_name(kind: str, run: int) -> str:
@@ -359,12 +374,33 @@ def replays(args: argparse.Namespace) -> int:
 # kills
 
 
-def kill_setup_after(proxy: Proxy, folder: Path, calls: int) -> tuple[str, int]:
-    """Starts `lew setup` through the proxy, SIGKILLs it once the proxy has let `calls`
-    requests through and holds the next one. Returns (what happened, requests let through)."""
-    proxy.configure(fault_rate=0, hold_after=None)
+def kill_points(mutating: int, count: int) -> list[int]:
+    """`count` distinct N spread evenly over 1 .. mutating - 1 (both ends included): after all
+    `mutating` changes a setup may finish before it can be stopped."""
+    last = mutating - 1
+    if count < 1 or last < count:
+        return []
+    if count == 1:
+        return [(last + 1) // 2]
+    step = (last - 1) / (count - 1)  # >= 1, so half-up rounding keeps the points distinct
+    return sorted({1 + int(k * step + 0.5) for k in range(count)})
+
+
+@dataclass
+class Kill:
+    outcome: str  # "killed", or why not
+    mutating: int  # mutating calls let through (and applied by moto)
+    calls: int  # every call let through
+
+
+def kill_setup_after(proxy: Proxy, folder: Path, changes: int) -> Kill:
+    """Starts `lew setup` through the proxy and SIGKILLs it once the proxy has let `changes`
+    mutating requests through and holds the next request. What was let through is read from
+    the proxy's log once every request has ended (the held ones are reset, never forwarded)."""
+    proxy.configure(fault_rate=0, hold_after=None, hold_after_mutating=None)
     proxy.reset()
-    proxy.configure(hold_after=calls)
+    offset = proxy.log_size()
+    proxy.configure(hold_after_mutating=changes)
     process = subprocess.Popen(
         [str(lew_binary()), "--endpoint-url", proxy.url, "setup"],
         cwd=folder,
@@ -376,69 +412,90 @@ def kill_setup_after(proxy: Proxy, folder: Path, calls: int) -> tuple[str, int]:
     deadline = time.monotonic() + 120
     outcome = "killed"
     while True:
-        stats = proxy.stats()
-        if stats["held"] >= 1:
+        if proxy.stats()["held"] >= 1:
             # Let anything still on its way to the proxy arrive and be held too.
             time.sleep(0.05)
             process.send_signal(signal.SIGKILL)
             process.wait()
             break
         if process.poll() is not None:
-            outcome = f"finished (exit {process.returncode}) before call {calls + 1}"
+            outcome = f"finished (exit {process.returncode}) before a request was held"
             break
         if time.monotonic() > deadline:
             process.kill()
             process.wait()
-            outcome = "timed out waiting for the call"
+            outcome = "timed out waiting for the hold"
             break
         time.sleep(0.01)
-    passed = min(proxy.stats()["requests"], calls)
-    # The held requests die with the client: reset them, then stop holding.
-    proxy.release(forward=False)
-    proxy.configure(hold_after=None)
-    return outcome, passed
+    # Requests of the dead client can still reach the proxy after the kill (sent, not yet read
+    # from its socket); none of them may reach moto. Whatever arrives from now on is reset
+    # without forwarding, the held requests are reset too, and holding stops only once the
+    # proxy has been quiet for a while.
+    proxy.configure(fault_rate=1.0, faults=["reset-before"], fault_match=["*"])
+    deadline = time.monotonic() + 60
+    quiet_since, seen = time.monotonic(), -1
+    while time.monotonic() < deadline:
+        proxy.release(forward=False)
+        stats = proxy.stats()
+        if stats["requests"] != seen or stats["in_flight"] > 0:
+            quiet_since, seen = time.monotonic(), stats["requests"]
+        elif time.monotonic() - quiet_since > 0.5:
+            break
+        time.sleep(0.02)
+    proxy.configure(hold_after_mutating=None, fault_rate=0)
+    # Let through: the requests without a fault (the hold's resets and the stragglers' are
+    # logged with theirs); they finished at moto before the proxy went quiet.
+    through = [r for r in proxy.records_since(offset) if not r.get("fault")]
+    return Kill(outcome, sum(1 for r in through if r["mutating"]), len(through))
 
 
 def kills(args: argparse.Namespace) -> int:
     aws = clients(args.moto)
     root = Path(tempfile.mkdtemp(prefix="lew-rel-kills-"))
-    proxy = Proxy(args.moto)
+    proxy = Proxy(args.moto, log=root / "proxy.log")
     teardown_clean = 0
     resumed = 0
     problems_total: list[str] = []
+    let_through: list[str] = []
     try:
-        # How many calls a full setup makes.
+        # How many calls, and how many changes, a full setup makes.
         app = app_name("k", 0)
         folder = new_app_dir(root, app)
-        proxy.configure(fault_rate=0)
+        proxy.configure(fault_rate=0, hold_after=None, hold_after_mutating=None)
         proxy.reset()
         full = lew(folder, proxy.url, "setup")
         stats = proxy.stats()
-        total = stats["requests"]
+        total, mutating = stats["requests"], stats["mutating"]
         if full.code != 0:
             say(f"kills: the reference setup failed:\n{full.tail()}")
             return 1
         lew(folder, args.moto, "teardown", "--yes", "--delete-data")
-        points = sorted({max(1, round(k * total / (args.points + 1))) for k in range(1, 11)})
-        points = points[: args.points]
+        points = kill_points(mutating, args.points)
+        if len(points) != args.points:
+            say(
+                f"kills: a full setup makes {mutating} mutating calls: no {args.points} distinct "
+                f"kill points in 1..{mutating - 1} (got {points})"
+            )
+            return 1
         say(
-            f"kills: a full setup makes {total} API calls ({stats['mutating']} mutating); "
-            f"SIGKILL after N calls for N in {points}"
+            f"kills: a full setup makes {total} API calls, {mutating} of them mutating; SIGKILL "
+            f"after N mutating calls (every request after the Nth change held) for N in {points}"
         )
         for n in points:
             # (a) killed, then teardown: nothing left.
             app = app_name("ka", n)
             folder = new_app_dir(root, app)
-            outcome, passed = kill_setup_after(proxy, folder, n)
+            kill = kill_setup_after(proxy, folder, n)
             half = inventory(aws, app)
             present = {k: v for k, v in half.counts().items() if v}
             down = lew(folder, proxy.url, "teardown", "--yes", "--delete-data")
             left = inventory(aws, app).leftovers()
-            ok_a = outcome == "killed" and down.code == 0 and not left
+            ok_a = kill.outcome == "killed" and kill.mutating == n and down.code == 0 and not left
             teardown_clean += ok_a
+            let_through.append(f"{kill.mutating}/{kill.calls}")
             say(
-                f"kill after {n:2} calls ({outcome}, {passed} let through); half-built: "
-                f"{json.dumps(present, sort_keys=True)}"
+                f"kill after {n:2} mutating calls ({kill.outcome}; let through {kill.mutating} "
+                f"mutating, {kill.calls} in all); half-built: {json.dumps(present, sort_keys=True)}"
             )
             say(
                 f"    then teardown: exit {down.code}, left: {', '.join(left) or 'nothing'}"
@@ -447,13 +504,16 @@ def kills(args: argparse.Namespace) -> int:
             if down.code != 0:
                 say("      " + down.tail().replace("\n", "\n      "))
             if not ok_a:
-                problems_total.append(f"kill at {n} then teardown: left {left}, exit {down.code}")
+                problems_total.append(
+                    f"kill after {n} changes ({kill.outcome}, {kill.mutating} let through) then "
+                    f"teardown: left {left}, exit {down.code}"
+                )
                 lew(folder, args.moto, "teardown", "--yes", "--delete-data")
 
             # (b) killed, then setup again: completes, status all present, no duplicates.
             app = app_name("kb", n)
             folder = new_app_dir(root, app)
-            outcome, passed = kill_setup_after(proxy, folder, n)
+            kill = kill_setup_after(proxy, folder, n)
             again = lew(folder, proxy.url, "setup")
             status = lew(folder, proxy.url, "--output", "json", "status")
             not_present = []
@@ -470,7 +530,8 @@ def kills(args: argparse.Namespace) -> int:
                 resources = 0
             dup = duplicates(inventory(aws, app))
             ok_b = (
-                outcome == "killed"
+                kill.outcome == "killed"
+                and kill.mutating == n
                 and again.code == 0
                 and status.code == 0
                 and not not_present
@@ -478,7 +539,8 @@ def kills(args: argparse.Namespace) -> int:
             )
             resumed += ok_b
             say(
-                f"    kill after {n} calls again, then setup: exit {again.code}; status: "
+                f"    kill after {n} mutating calls again ({kill.outcome}; {kill.mutating} "
+                f"mutating, {kill.calls} in all), then setup: exit {again.code}; status: "
                 f"{resources - len(not_present)}/{resources} present (exit {status.code}); "
                 f"duplicates: {', '.join(dup) or 'none'} -> {'ok' if ok_b else 'FAILED'}"
             )
@@ -488,7 +550,8 @@ def kills(args: argparse.Namespace) -> int:
                 say("      " + again.tail().replace("\n", "\n      "))
             if not ok_b:
                 problems_total.append(
-                    f"kill at {n} then setup: exit {again.code}, {not_present}, {dup}"
+                    f"kill after {n} changes ({kill.outcome}, {kill.mutating} let through) then "
+                    f"setup: exit {again.code}, {not_present}, {dup}"
                 )
             down = lew(folder, args.moto, "teardown", "--yes", "--delete-data")
             left = inventory(aws, app).leftovers()
@@ -499,9 +562,11 @@ def kills(args: argparse.Namespace) -> int:
         subprocess.run(["rm", "-rf", str(root)], check=False)
     say("")
     say(
-        f"kills: setup SIGKILLed after N of {total} calls, N in {points}: teardown left nothing "
-        f"{teardown_clean}/{len(points)}; setup from the half-built state completed with every "
-        f"resource present and no duplicates {resumed}/{len(points)}"
+        f"kills: setup SIGKILLed after N of its {mutating} mutating calls ({total} calls in all), "
+        f"{len(points)} points, N in {points} (mutating/all calls let through: "
+        f"{', '.join(let_through)}): teardown left nothing {teardown_clean}/{len(points)}; setup "
+        f"from the half-built state completed with every resource present and no duplicates "
+        f"{resumed}/{len(points)}"
     )
     for p in problems_total:
         say(f"kills: PROBLEM: {p}")
@@ -517,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--seed", type=int, default=1000)
     f.add_argument("--rate", type=float, default=0.2)
     k = sub.add_parser("kills")
-    k.add_argument("--points", type=int, default=10)
+    k.add_argument("--points", type=int, default=10, help="distinct kill points")
     r = sub.add_parser("replays")
     r.add_argument("--nth", type=int, default=1, help="replay calls 1..N of each operation")
     args = parser.parse_args(argv)
