@@ -9,6 +9,8 @@ use std::fmt;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, Result};
+use aws_sdk_ecs::error::SdkError;
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
 use aws_sdk_iam::operation::get_role::GetRoleError;
 use serde::Serialize;
 
@@ -233,7 +235,17 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let bucket_kept = resources
         .iter()
         .any(|r| r.resource == "s3 bucket" && r.result == Removal::Kept);
-    let leftovers = leak_check(&d, bucket_kept).await?;
+    // A leak check that cannot finish must not hide what was deleted: it becomes a failure.
+    let leftovers = match leak_check(&d, bucket_kept).await {
+        Ok(left) => left,
+        Err(e) => {
+            failures.push(Failure {
+                resource: "leak check".into(),
+                error: crate::error::messages(&e).join(": "),
+            });
+            Vec::new()
+        }
+    };
     step.clear();
 
     Ok(TeardownReport {
@@ -311,15 +323,9 @@ async fn tagged_leftovers(d: &Deployment, bucket_kept: bool) -> Result<Vec<Strin
             if bucket_kept && arn == bucket_arn {
                 continue;
             }
-            // Deleted task definitions and clusters stay visible for a while (as
-            // DELETE_IN_PROGRESS and INACTIVE); ask ECS whether they are really still there.
-            if arn.contains(":task-definition/") && task_definition_gone(d, arn).await? {
-                continue;
+            if still_there(d, arn).await? {
+                left.push(arn.to_string());
             }
-            if arn.contains(":cluster/") && cluster::find(d).await?.is_none() {
-                continue;
-            }
-            left.push(arn.to_string());
         }
     }
     Ok(left)
@@ -342,6 +348,35 @@ async fn role_left(d: &Deployment, name: &str) -> Result<Option<String>> {
     }
 }
 
+/// Whether a resource the tagging API lists is really still there. That API lags behind
+/// deletions (for minutes, on AWS), and ECS keeps deleted task definitions and clusters visible
+/// as DELETE_IN_PROGRESS and INACTIVE, so each of lew's resource types is asked directly.
+async fn still_there(d: &Deployment, arn: &str) -> Result<bool> {
+    let service = arn.split(':').nth(2).unwrap_or_default();
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+    Ok(match service {
+        "ecs" if resource.starts_with("task-definition/") => !task_definition_gone(d, arn).await?,
+        "ecs" if arn == d.cluster_arn() => cluster::find(d).await?.is_some(),
+        "sqs" if resource == d.names.queue => queue::url(d, queue::Which::Jobs).await?.is_some(),
+        "sqs" if resource == d.names.dlq => {
+            queue::url(d, queue::Which::DeadLetter).await?.is_some()
+        }
+        "logs" => {
+            let name = resource.strip_prefix("log-group:").unwrap_or(resource);
+            let name = name.strip_suffix(":*").unwrap_or(name);
+            logs::find(d, name).await?.is_some()
+        }
+        "ecr" if arn == d.repository_arn() => registry::find(d).await?.is_some(),
+        "lambda" if arn == d.function_arn() => function::get(d).await?.is_some(),
+        "s3" if arn == d.bucket_arn() => bucket::presence(d).await? != bucket::Presence::Missing,
+        "ec2" if resource.starts_with("security-group/") => {
+            let id = resource.trim_start_matches("security-group/");
+            network::group_exists(d, id).await?
+        }
+        _ => true,
+    })
+}
+
 async fn task_definition_gone(d: &Deployment, arn: &str) -> Result<bool> {
     let out = d
         .aws
@@ -350,11 +385,91 @@ async fn task_definition_gone(d: &Deployment, arn: &str) -> Result<bool> {
         .task_definition(arn)
         .send()
         .await;
-    Ok(match out {
-        Ok(out) => out.task_definition().is_none_or(|td| {
+    match out {
+        Ok(out) => Ok(out.task_definition().is_none_or(|td| {
             td.status()
                 .is_some_and(|s| s.as_str() == "DELETE_IN_PROGRESS")
-        }),
-        Err(_) => true,
-    })
+        })),
+        // ECS answers an unknown revision with its catch-all ClientException.
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DescribeTaskDefinitionError::ClientException(_)) =>
+        {
+            Ok(true)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot look up task definition {arn}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError;
+    use aws_sdk_resourcegroupstagging::operation::get_resources::GetResourcesOutput;
+    use aws_sdk_resourcegroupstagging::types::ResourceTagMapping;
+    use aws_sdk_sqs::operation::get_queue_url::{GetQueueUrlError, GetQueueUrlOutput};
+    use aws_sdk_sqs::types::error::QueueDoesNotExist;
+    use aws_smithy_mocks::mock;
+
+    use super::*;
+    use crate::resources::mock::{ACCOUNT, Mocks, REGION, meta};
+
+    /// The tagging API still lists resources deleted minutes ago; only those the owning
+    /// service still has are leftovers.
+    #[tokio::test]
+    async fn resources_the_tagging_api_lists_after_their_deletion_are_not_leftovers() {
+        let arn = |rest: &str| format!("arn:aws:{rest}");
+        let jobs = arn(&format!("sqs:{REGION}:{ACCOUNT}:lew-unit-jobs"));
+        let dlq = arn(&format!("sqs:{REGION}:{ACCOUNT}:lew-unit-jobs-dlq"));
+        let group = arn(&format!("ec2:{REGION}:{ACCOUNT}:security-group/sg-0123"));
+        let listed = [jobs.clone(), dlq.clone(), group.clone()];
+        let tagged =
+            mock!(aws_sdk_resourcegroupstagging::Client::get_resources).then_output(move || {
+                listed
+                    .iter()
+                    .fold(GetResourcesOutput::builder(), |b, arn| {
+                        b.resource_tag_mapping_list(
+                            ResourceTagMapping::builder().resource_arn(arn).build(),
+                        )
+                    })
+                    .build()
+            });
+        // The jobs queue is gone, the dead-letter queue is still there.
+        let jobs_url = mock!(aws_sdk_sqs::Client::get_queue_url)
+            .match_requests(|r| r.queue_name() == Some("lew-unit-jobs"))
+            .then_error(|| {
+                GetQueueUrlError::QueueDoesNotExist(QueueDoesNotExist::builder().build())
+            });
+        let dlq_url = mock!(aws_sdk_sqs::Client::get_queue_url)
+            .match_requests(|r| r.queue_name() == Some("lew-unit-jobs-dlq"))
+            .then_output(|| {
+                GetQueueUrlOutput::builder()
+                    .queue_url("https://dlq")
+                    .build()
+            });
+        let group_gone = mock!(aws_sdk_ec2::Client::describe_security_groups)
+            .match_requests(|r| r.group_ids() == ["sg-0123"])
+            .then_error(|| {
+                DescribeSecurityGroupsError::generic(meta(
+                    "InvalidGroup.NotFound",
+                    "The security group 'sg-0123' does not exist",
+                ))
+            });
+        let (d, _) = Mocks::new()
+            .tagging(&[&tagged])
+            .sqs(&[&jobs_url, &dlq_url])
+            .ec2(&[&group_gone])
+            .deployment()
+            .await;
+
+        let left = tagged_leftovers(&d, false).await.unwrap();
+
+        assert_eq!(left, [dlq]);
+        assert_eq!(
+            (
+                jobs_url.num_calls(),
+                dlq_url.num_calls(),
+                group_gone.num_calls()
+            ),
+            (1, 1, 1)
+        );
+    }
 }

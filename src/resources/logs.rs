@@ -28,7 +28,8 @@ impl Which {
     }
 }
 
-async fn find(d: &Deployment, name: &str) -> Result<Option<LogGroup>> {
+/// The log group of exactly this name, or `None`.
+pub async fn find(d: &Deployment, name: &str) -> Result<Option<LogGroup>> {
     let groups = d
         .aws
         .logs

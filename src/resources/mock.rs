@@ -63,6 +63,7 @@ pub struct Mocks {
     ecr: Vec<Rule>,
     logs: Vec<Rule>,
     ec2: Vec<Rule>,
+    tagging: Vec<Rule>,
 }
 
 macro_rules! service {
@@ -91,6 +92,7 @@ impl Mocks {
     service!(ecr);
     service!(logs);
     service!(ec2);
+    service!(tagging);
 
     /// The deployment, and the sleep that records its waits.
     pub async fn deployment(self) -> (Deployment, InstantSleep) {
@@ -141,6 +143,11 @@ impl Mocks {
         aws.ec2 = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(&sdk)
                 .interceptor(interceptor(&self.ec2))
+                .build(),
+        );
+        aws.tagging = aws_sdk_resourcegroupstagging::Client::from_conf(
+            aws_sdk_resourcegroupstagging::config::Builder::from(&sdk)
+                .interceptor(interceptor(&self.tagging))
                 .build(),
         );
         let cfg = Config::parse(&format!("app = \"{APP}\"\n{}", self.cfg)).expect("a valid config");

@@ -314,14 +314,29 @@ pub async fn reachability_warnings(d: &Deployment, network: &Network) -> Result<
     Ok(warnings)
 }
 
+/// Whether the security group with this id exists (EC2 models no typed "not found" error; its
+/// documented code is what is matched).
+pub async fn group_exists(d: &Deployment, id: &str) -> Result<bool> {
+    match d
+        .aws
+        .ec2
+        .describe_security_groups()
+        .group_ids(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(!out.security_groups().is_empty()),
+        Err(e) if e.code() == Some("InvalidGroup.NotFound") => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot look up security group {id}")),
+    }
+}
+
 /// Deletes the worker security group if lew owns it. Network interfaces of tasks that just
 /// stopped can hold it for a while, so a dependency error is retried for a bounded time.
 pub async fn delete(d: &Deployment) -> Result<Removed> {
+    // Looked up even when network.security_groups is configured now: lew may have made its
+    // own group before that setting was added.
     let name = d.names.security_group.clone();
-    if !d.cfg.network.security_groups.is_empty() {
-        return Ok(Removed::new("security group", name, Removal::AlreadyGone)
-            .note("network.security_groups is configured, so lew made none"));
-    }
     let groups = d
         .aws
         .ec2
