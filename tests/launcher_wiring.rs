@@ -195,6 +195,48 @@ async fn deploy_lambda_again_uploads_nothing_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn deploy_lambda_recreates_a_deleted_function_with_its_s3_permission() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let aws = app.aws().await;
+    let name = launcher(&app);
+    // Deleting a function deletes its resource policy with it.
+    aws.lambda
+        .delete_function()
+        .function_name(&name)
+        .send()
+        .await
+        .unwrap();
+
+    let report = app
+        .lew()
+        .args(["--output", "json", "deploy-lambda"])
+        .ok()
+        .json();
+    assert_eq!(report["function"]["action"], "create", "{report}");
+    assert_eq!(report["permission"]["action"], "create", "{report}");
+    let policy = aws
+        .lambda
+        .get_policy()
+        .function_name(&name)
+        .send()
+        .await
+        .expect("the recreated function has a resource policy");
+    let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{policy}");
+    assert_eq!(statements[0]["Principal"]["Service"], "s3.amazonaws.com");
+
+    // And a second run finds both in place.
+    let again = app
+        .lew()
+        .args(["--output", "json", "deploy-lambda"])
+        .ok()
+        .json();
+    assert_eq!(again["permission"]["action"], "unchanged", "{again}");
+}
+
+#[tokio::test]
 async fn a_changed_config_updates_only_the_function_configuration() {
     let moto = Moto::start();
     let app = App::on(&moto.url, "");

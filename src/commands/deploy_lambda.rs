@@ -1,5 +1,7 @@
 //! `lew deploy-lambda`: creates or updates the launcher function alone, for a quick redeploy
-//! after a lew upgrade. The code is uploaded only when its hash changed.
+//! after a lew upgrade. The code is uploaded only when its hash changed. S3's permission to
+//! invoke it is checked too: a function deleted by hand loses it, and a recreated function
+//! without it would leave uploads silently untriggered.
 
 use std::fmt;
 
@@ -8,22 +10,24 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::output::Report;
-use crate::resources::{Mode, Outcome, function, network, queue};
+use crate::resources::{Mode, Outcome, function, network, queue, trigger};
 
 #[derive(Debug, Serialize)]
 pub struct DeployReport {
     pub function: Outcome,
+    pub permission: Outcome,
     pub code_sha256: String,
 }
 
 impl fmt::Display for DeployReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let o = &self.function;
-        write!(f, "{} {} {}", o.verb(Mode::Apply), o.resource, o.name)?;
-        for c in &o.changes {
-            write!(f, "\n  - {c}")?;
+        for o in [&self.function, &self.permission] {
+            writeln!(f, "{} {} {}", o.verb(Mode::Apply), o.resource, o.name)?;
+            for c in &o.changes {
+                writeln!(f, "  - {c}")?;
+            }
         }
-        write!(f, "\ncode sha256 {}", self.code_sha256)
+        write!(f, "code sha256 {}", self.code_sha256)
     }
 }
 
@@ -49,9 +53,11 @@ pub async fn run(ctx: &Ctx) -> Result<DeployReport> {
             d.names.security_group
         );
     }
-    let outcome = function::ensure(&d, &queue_url, &net, Mode::Apply).await?;
+    let function = function::ensure(&d, &queue_url, &net, Mode::Apply).await?;
+    let permission = trigger::ensure_permission(&d, Mode::Apply).await?;
     Ok(DeployReport {
-        function: outcome,
+        function,
+        permission,
         code_sha256: crate::embedded::code_sha256(&crate::embedded::launcher_zip()),
     })
 }
