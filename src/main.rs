@@ -6,7 +6,19 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let cli = lew::cli::Cli::parse();
+    let cli = match lew::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => err.exit(), // --help, --version: exit 0
+        Err(err) => {
+            let _ = err.print();
+            if json_requested(std::env::args()) {
+                let message = err.render().to_string();
+                let err = anyhow::Error::new(lew::error::UsageError::new(message.trim_end()));
+                lew::output::print_line(&lew::output::error_json(&err, 2));
+            }
+            return ExitCode::from(2);
+        }
+    };
     let json = cli.global.output == lew::cli::OutputFormat::Json;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -19,9 +31,19 @@ fn main() -> ExitCode {
             eprintln!("{}", lew::error::render(&err));
             if json {
                 // stdout stays exactly one JSON document, even on failure.
-                println!("{}", lew::output::error_json(&err, code));
+                lew::output::print_line(&lew::output::error_json(&err, code));
             }
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether the command line asks for `--output json`, for a usage error clap reports before
+/// there is a parsed `--output` (stdout must still be one JSON document).
+fn json_requested(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    args.iter().any(|a| a == "--output=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--output" && w[1] == "json")
 }

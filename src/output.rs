@@ -23,12 +23,24 @@ pub fn emit<R: Report>(report: &R, format: OutputFormat) -> Result<u8> {
         OutputFormat::Text => {
             let text = report.to_string();
             if !text.is_empty() {
-                println!("{}", text.trim_end());
+                print_line(text.trim_end());
             }
         }
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        OutputFormat::Json => print_line(&serde_json::to_string_pretty(report)?),
     }
     Ok(report.exit_code())
+}
+
+/// Writes a line to stdout. A reader that went away (`lew status | head -1`) is no error worth
+/// a panic, which `println!` would make of it: the rest of the line is dropped.
+pub fn print_line(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("lew: cannot write the result to stdout: {e}");
+    }
 }
 
 /// One resource's line in a text report: `word label  [note]`, labels aligned to `width`, no

@@ -282,3 +282,18 @@ fn json_errors_are_one_document_on_stdout() {
     assert_eq!(doc["exit_code"], 2);
     assert!(doc["error"].as_str().unwrap().contains("worker.max_tasks"));
 }
+
+#[test]
+fn a_command_line_error_with_json_output_is_one_document_too() {
+    let run = Lew::new().args(["--output", "json", "render"]).code(2);
+    let doc = run.json();
+    assert_eq!(doc["exit_code"], 2);
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("required arguments"),
+        "{doc}"
+    );
+    assert!(run.stderr.contains("Usage: lew render"), "{}", run.stderr);
+}
