@@ -295,8 +295,10 @@ impl Config {
                 "worker.render_timeout_s",
                 raw.worker.render_timeout_s,
                 3600,
-                1..=86_400,
-                "seconds",
+                // SQS keeps a received message invisible for at most 12 h, heartbeat or not;
+                // 11 h leaves an hour for the download and the upload.
+                1..=39_600,
+                "seconds (SQS hides a job for at most 12 hours)",
             ),
             spot: raw.worker.spot.unwrap_or(false),
             container_cli: raw.worker.container_cli.unwrap_or_else(|| "docker".into()),

@@ -342,14 +342,15 @@ pub fn check(zip: &[u8], name: &str) -> Result<(String, usize, u64), SceneError>
         return Err(bad("the zip contains no files"));
     }
     let ini = choose_ini(&files, name)?;
-    let mut text = String::new();
+    // POV-Ray reads an .ini as bytes (a Latin-1 comment is fine), so lew does too.
+    let mut bytes = Vec::new();
     archive
         .by_name(&ini)
         .map_err(|e| bad(format!("the zip is corrupt: {e}")))?
         .take(1024 * 1024)
-        .read_to_string(&mut text)
-        .map_err(|_| bad(format!("{ini} is not a text file")))?;
-    check_image_size(&text)?;
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(format!("the zip is corrupt: {e}")))?;
+    check_image_size(&String::from_utf8_lossy(&bytes))?;
     Ok((ini, files.len(), unpacked))
 }
 

@@ -171,13 +171,21 @@ async fn the_demo_scene_renders_in_the_cloud_and_lands_in_out() {
     app.lew().arg("setup").ok();
     let runner = Runner::start(&app);
     let out = app.path().join("out");
-    let report = app
+    let run = app
         .lew()
         .args(["--output", "json", "render", "--timeout", "3m", "--out"])
         .arg(&out)
         .arg(demo_scene())
-        .ok()
-        .json();
+        .ok();
+    // Without a terminal each new stage is a line of its own, so a CI log shows progress.
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("lew-demo: queued") || l.starts_with("lew-demo: rendering")),
+        "{}",
+        run.stderr
+    );
+    let report = run.json();
     assert_eq!(report["scenes"][0]["state"], "done", "{report}");
     assert_eq!(png_size(&out.join("lew-demo.png")), (640, 360));
     let job = report["job_id"].as_str().unwrap().to_string();

@@ -182,3 +182,73 @@ fn a_missing_povray_is_named_with_the_fix() {
         run.stderr
     );
 }
+
+#[test]
+fn an_ini_included_by_the_scene_s_ini_cannot_change_the_checked_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("nested.zip");
+    // The outer .ini is what lew checks (64x48); the inner one asks for more.
+    let outer = format!("{}inner.ini\n", tiny_ini("nested"));
+    write_zip(
+        &zip,
+        &[
+            ("nested.pov", TINY_POV),
+            ("nested.ini", &outer),
+            ("inner.ini", "Width=96\nHeight=72\n"),
+        ],
+    );
+    let out = dir.path().join("out");
+    Lew::new()
+        .args(["render", "--local", "--out"])
+        .arg(&out)
+        .arg(&zip)
+        .ok();
+    assert_eq!(png_size(&out.join("nested.png")), (64, 48));
+}
+
+#[test]
+fn an_ini_that_is_not_utf8_is_accepted_as_povray_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("latin.zip");
+    let file = std::fs::File::create(&zip).unwrap();
+    let mut w = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default();
+    w.start_file("latin.pov", options).unwrap();
+    w.write_all(TINY_POV.as_bytes()).unwrap();
+    w.start_file("latin.ini", options).unwrap();
+    // "; scène" in Latin-1: not UTF-8.
+    w.write_all(b"; sc\xe8ne\n").unwrap();
+    w.write_all(tiny_ini("latin").as_bytes()).unwrap();
+    w.finish().unwrap();
+    let out = dir.path().join("out");
+    Lew::new()
+        .args(["render", "--local", "--out"])
+        .arg(&out)
+        .arg(&zip)
+        .ok();
+    assert_eq!(png_size(&out.join("latin.png")), (64, 48));
+}
+
+#[test]
+fn a_reader_that_goes_away_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("piped.zip");
+    write_zip(
+        &zip,
+        &[("piped.pov", TINY_POV), ("piped.ini", &tiny_ini("piped"))],
+    );
+    // `true` exits at once, so the report is written into a pipe nobody reads.
+    let run = std::process::Command::new("bash")
+        .args([
+            "-c",
+            r#""$0" --output json render --local --out "$1" "$2" | true; echo "${PIPESTATUS[0]}""#,
+        ])
+        .arg(env!("CARGO_BIN_EXE_lew"))
+        .arg(dir.path().join("out"))
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "0", "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

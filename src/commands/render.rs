@@ -353,7 +353,13 @@ async fn render_one(
     let ini = scene::extract(scene, &root).map_err(|e| fail(e.0))?;
     let image = work.path().join("render.png");
     let own_ini = work.path().join("lew-local.ini");
+    // Restate the size that was checked: an .ini the scene's .ini includes could ask for more.
+    let (width, height) = scene::declared_size(&String::from_utf8_lossy(
+        &std::fs::read(&ini).map_err(|e| fail(e.to_string()))?,
+    ));
     let mut lines = vec![
+        format!("Width={width}"),
+        format!("Height={height}"),
         "Display=off".to_string(),
         "Pause_When_Done=off".into(),
         "Output_To_File=on".into(),
@@ -598,8 +604,14 @@ async fn wait(
             };
             if t.result.stage.as_deref() != Some(stage.as_str()) {
                 if t.result.state == State::Pending {
-                    step.set(stage.clone());
-                    d.progress.detail(format!("{}: {stage}", t.result.name));
+                    // A new stage gets a line of its own without a terminal (CI logs show
+                    // progress); a changed job count only updates the spinner.
+                    let kind = |s: &str| s.split(" (").next().unwrap_or_default().to_string();
+                    if t.result.stage.as_deref().map(kind) == Some(kind(&stage)) {
+                        step.set(stage.clone());
+                    } else {
+                        step.note(&stage);
+                    }
                 }
                 t.result.stage = Some(stage);
             }
