@@ -45,7 +45,7 @@ struct RawConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawBucket {
     name: Option<String>,
     input_prefix: Option<String>,
@@ -53,21 +53,21 @@ struct RawBucket {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawQueue {
     visibility_timeout_s: Option<i64>,
     max_receives: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawLauncher {
     memory_mb: Option<i64>,
     timeout_s: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawWorker {
     cpu: Option<i64>,
     memory_mb: Option<i64>,
@@ -78,7 +78,7 @@ struct RawWorker {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawNetwork {
     subnets: Option<Vec<String>>,
     security_groups: Option<Vec<String>>,
@@ -86,7 +86,7 @@ struct RawNetwork {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 struct RawLogs {
     retention_days: Option<i64>,
 }
@@ -176,9 +176,21 @@ impl Config {
 
     /// Parses and validates the text of a `lew.toml`.
     pub fn parse(text: &str) -> Result<Config, UsageError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            // toml's message already names the key, the line and the column.
-            UsageError::new(e.to_string().trim_end().to_string())
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| UsageError::new(e.to_string().trim_end().to_string()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            // toml's message shows the line and column; the path says which key it is, and
+            // serde's Rust type names become the words a TOML user knows.
+            let path = e.path().to_string();
+            let text = e.into_inner().to_string();
+            let text = text
+                .trim_end()
+                .replace("expected i64", "expected an integer")
+                .replace("expected a sequence", "expected an array");
+            match path.as_str() {
+                "." | "" => UsageError::new(text),
+                _ => UsageError::new(format!("{path}: {text}")),
+            }
         })?;
         Config::from_raw(raw)
     }
@@ -577,6 +589,19 @@ pub fn fargate_pair(cpu: u32, memory_mb: u32) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_its_dotted_key_in_toml_words() {
+        let err = Config::parse("[launcher]\nmemory_mb = \"128\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("launcher.memory_mb: "), "{text}");
+        assert!(text.contains("expected an integer"), "{text}");
+        let text = Config::parse("worker = true\n").unwrap_err().to_string();
+        assert!(
+            text.starts_with("worker: ") && text.contains("expected a table"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_template_is_the_defaults() {

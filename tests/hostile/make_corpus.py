@@ -299,7 +299,12 @@ WRONG_TYPES = {
     "network.security_groups": "[network]\nsecurity_groups = [1, 2]",
     "network.assign_public_ip": '[network]\nassign_public_ip = "yes"',
     "logs.retention_days": '[logs]\nretention_days = "14"',
+    "bucket (a table)": 'bucket = "my-bucket"',
     "queue (a table)": "queue = 3",
+    "launcher (a table)": "launcher = [128]",
+    "worker (a table)": "worker = true",
+    "network (a table)": 'network = "default"',
+    "logs (a table)": "logs = 14",
 }
 
 CONFIGS: dict[str, str] = {
