@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config as BotoConfig
 
-STARTED_BY = "lew-launcher"
+DEFAULT_STARTED_BY = "lew-launcher"  # lew sets LEW_STARTED_BY to the same value
 MESSAGE_VERSION = 1
 SQS_BATCH_SIZE = 10  # SendMessageBatch limit
 RUN_TASK_MAX_COUNT = 10  # RunTask limit per call
@@ -62,6 +62,7 @@ class Config:
     capacity_provider: str
     input_prefix: str
     input_suffix: str
+    started_by: str = DEFAULT_STARTED_BY
 
 
 def split_ids(value: str) -> tuple[str, ...]:
@@ -118,6 +119,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         capacity_provider=capacity_provider,
         input_prefix=env.get("LEW_INPUT_PREFIX", "scenes/"),
         input_suffix=env.get("LEW_INPUT_SUFFIX", ".zip"),
+        started_by=env.get("LEW_STARTED_BY", "").strip() or DEFAULT_STARTED_BY,
     )
 
 
@@ -241,7 +243,7 @@ def run_task_params(config: Config, count: int) -> dict[str, Any]:
         "cluster": config.cluster,
         "taskDefinition": config.task_family,  # family only: the latest ACTIVE revision
         "count": count,
-        "startedBy": STARTED_BY,
+        "startedBy": config.started_by,
         "networkConfiguration": {"awsvpcConfiguration": awsvpc},
     }
     if config.capacity_provider == "FARGATE_SPOT":
@@ -333,10 +335,10 @@ def send_jobs(
     return sent, failed
 
 
-def count_running(ecs: Any, cluster: str) -> int:
+def count_running(ecs: Any, cluster: str, started_by: str) -> int:
     """Tasks this launcher started that are pending or running (desired status RUNNING)."""
     pages = ecs.get_paginator("list_tasks").paginate(
-        cluster=cluster, startedBy=STARTED_BY, desiredStatus="RUNNING"
+        cluster=cluster, startedBy=started_by, desiredStatus="RUNNING"
     )
     return sum(len(page.get("taskArns") or []) for page in pages)
 
@@ -390,7 +392,7 @@ def process(event: Mapping[str, Any], config: Config, sqs: Any, ecs: Any) -> dic
     summary["queued"] = len(sent)
 
     if sent:
-        running = count_running(ecs, config.cluster)
+        running = count_running(ecs, config.cluster, config.started_by)
         starting = tasks_to_start(len(sent), config.max_tasks, running)
         log(
             "tasks",

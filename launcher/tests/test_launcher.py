@@ -546,6 +546,22 @@ def test_duplicate_records_give_one_message(stack: Stack) -> None:
     assert result["skipped"] == 3
 
 
+def test_started_by_comes_from_the_environment_lew_sets(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEW_MAX_TASKS", "2")
+    monkeypatch.setenv("LEW_STARTED_BY", "lew-other")
+    start_existing(stack, 1, started_by="lew-other")  # counted: the same marker
+    start_existing(stack, 1)  # the default marker: not this launcher's now
+
+    result = launcher.handler(
+        s3_event(*(s3_record(f"scenes/m{i}/s.zip", etag=str(i)) for i in range(3))), None
+    )
+    assert result == {"queued": 3, "skipped": 0, "started": 1, "running": 1}
+    mine = stack.ecs.list_tasks(cluster=stack.cluster, startedBy="lew-other")["taskArns"]
+    assert len(mine) == 2
+
+
 def test_task_cap_counts_only_running_tasks_of_the_launcher(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
