@@ -87,12 +87,13 @@ def tiny_ini(pov: str = "scene.pov", width: int = 64, height: int = 48) -> str:
     return f"Input_File_Name={pov}\nWidth={width}\nHeight={height}\n"
 
 
-# A scene whose parse takes far longer than any test waits (POV-Ray stops it within a second).
+# A scene whose parse never ends, however fast the machine (POV-Ray stops it within a second):
+# only the render timeout or SIGTERM ends its render.
 SLOW_POV = (
     "#version 3.7;\n"
     "global_settings { assumed_gamma 1 }\n"
     "#declare I = 0;\n"
-    "#while (I < 1e10)\n"
+    "#while (true)\n"
     "  #declare I = I + 1;\n"
     "#end\n"
     "camera { location <0, 0, -3> look_at 0 }\n"
@@ -731,28 +732,40 @@ def probe_visible(stack: Stack) -> bool:
 def test_heartbeat_keeps_a_long_render_invisible(
     heartbeat: bool, moto_endpoint: str, unique: str
 ) -> None:
-    stack, cleanup = make_stack(unique, visibility=2)
+    """With heartbeats the message stays invisible for longer than its visibility timeout while
+    the render runs; without, it reappears.
+
+    The render never ends on its own (SLOW_POV), and the events prove it was still running when
+    the test was done watching: it ends "interrupted" by the SIGTERM sent after that.
+    """
+    visibility = 3
+    stack, cleanup = make_stack(unique, visibility=visibility)
     try:
         stack.submit("scenes/slow-job/slow.zip", scene_zip("slow", SLOW_POV))
         process = stack.start(
-            LEW_VISIBILITY_TIMEOUT_S="2",
-            LEW_HEARTBEAT_S="0.5" if heartbeat else "600",
-            LEW_RENDER_TIMEOUT_S="60",
+            LEW_VISIBILITY_TIMEOUT_S=str(visibility),
+            LEW_HEARTBEAT_S="0.25" if heartbeat else "600",
+            LEW_RENDER_TIMEOUT_S="600",
         )
         try:
             wait_for_object(stack, "renders/slow-job/slow.started.json")
-            deadline = time.monotonic() + 4.5  # well past the 2 s visibility timeout
+            # The message was received before the marker was written: once `visibility` s more
+            # have passed, it has been held past its visibility timeout. Without heartbeats it
+            # reappears (the loop waits for that, however long it takes: a bound only against a
+            # hang); with them it must not, for twice that long.
+            watched_until = time.monotonic() + (2 * visibility if heartbeat else 120)
             seen = False
-            while time.monotonic() < deadline and not seen:
+            while not seen and time.monotonic() < watched_until:
                 seen = probe_visible(stack)
                 time.sleep(0.25)
-            assert process.poll() is None, "the render should still be running"
         finally:
             process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=30)
+            stdout, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
         events = [e["event"] for e in parse_events(stdout)]
-        assert "interrupted" in events and "handed_back" in events
+        tail = [e for e in events if e in ("job_started", "interrupted", "handed_back", "exit")]
+        assert tail[-4:] == ["job_started", "interrupted", "handed_back", "exit"], events
+        assert "rendered" not in events and "scene_error" not in events
         assert seen is not heartbeat
     finally:
         cleanup()
@@ -765,11 +778,11 @@ def test_sigterm_hands_the_message_back(stack: Stack) -> None:
     wait_for_object(stack, "renders/term-job/term.started.json")
     time.sleep(1.0)  # let POV-Ray get going
     assert stack.depth() == (0, 1)
-    stopping = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=30)
+    # The render never ends on its own (SLOW_POV) and the render timeout is 10 minutes: the
+    # worker exiting at all shows POV-Ray was stopped. (The timeout only guards against a hang.)
+    stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
-    assert time.monotonic() - stopping < 10
     events = parse_events(stdout)
     names = [e["event"] for e in events]
     assert names[-3:] == ["interrupted", "handed_back", "exit"]
