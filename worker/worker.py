@@ -43,7 +43,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote_plus
 
 MIB = 1024 * 1024
@@ -64,6 +64,13 @@ POLL_S = 0.25
 STOP_GRACE_S = 5.0
 # Consecutive failed receives before the worker gives up (the launcher starts a new task).
 MAX_RECEIVE_FAILURES = 5
+# The work dir between job folder creations, and a job folder once the worker's own files are in
+# it: nobody may create, remove or replace anything there, not even the worker's own user (as
+# which POV-Ray runs in the image, and whose scenes cannot chmod); the render user may pass
+# through to the job folder's scene/ and out/, the only places it can write.
+LOCKED_DIR_MODE = 0o511
+# The same folders while the worker itself creates or removes something in them.
+OPEN_DIR_MODE = 0o711
 
 
 # ---------------------------------------------------------------------------------------------
@@ -695,14 +702,20 @@ def run_povray(
     user: RenderUser,
     stop: StopState,
 ) -> RenderResult:
-    """Renders with the scene's ini plus the worker's own; SceneError when POV-Ray fails."""
+    """Renders with the scene's ini plus the worker's own; SceneError when POV-Ray fails,
+    Interrupted when SIGTERM stopped it.
+
+    `private_dir` (the job folder) holds the worker's own .ini and POV-Ray's log, both
+    read-only; before POV-Ray starts it is locked (LOCKED_DIR_MODE), so POV-Ray, even as the
+    worker's own user, can write only in `scene_root` and `out_dir`.
+    """
     if '"' in ini.name or any(ord(c) < 32 for c in ini.name):
         raise SceneError(f"the .ini file name {ini.name!r} cannot be passed to POV-Ray")
     image = out_dir / OUTPUT_NAME
     own_ini = private_dir / WORKER_INI_NAME
     library = [scene_root, Path(SYSTEM_INCLUDE_DIR)]
-    own_ini.write_text(worker_ini(image, library))
-    os.chmod(own_ini, 0o644)
+    with _create_read_only(own_ini) as ini_file:
+        ini_file.write(worker_ini(image, library).encode())
     log_path = private_dir / "povray.log"
     # POV-Ray splits unquoted arguments at spaces; quoted, a name may hold anything but '"'.
     command = [povray, f'"./{ini.name}"', f'"{own_ini}"', f"+WT{settings.povray_threads}"]
@@ -710,7 +723,9 @@ def run_povray(
     if user.uid is not None:
         kwargs = {"user": user.uid, "group": user.gid, "extra_groups": []}
     started = time.monotonic()
-    with open(log_path, "wb") as log_file:
+    # Read-only for everyone: POV-Ray writes it only through the descriptor it inherits.
+    with _create_read_only(log_path) as log_file:
+        os.chmod(private_dir, LOCKED_DIR_MODE)
         stop.check()
         process = subprocess.Popen(
             command,
@@ -738,6 +753,13 @@ def run_povray(
     if not _is_regular_file(image):
         raise SceneError("POV-Ray finished without writing an image", output)
     return RenderResult(image=image, output=output, log_path=log_path, seconds=seconds)
+
+
+def _create_read_only(path: Path) -> BinaryIO:
+    """A new file (never an existing one, never through a link) with mode 0444, open for
+    writing: the descriptor can write it, no later open can."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(path, flags, 0o444), "wb")
 
 
 def read_output(log_path: Path, head: int = 64 * 1024, tail: int = MIB) -> str:
@@ -773,6 +795,18 @@ def _wait_for_povray(process: subprocess.Popen[bytes], deadline: float, stop: St
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=POLL_S)
     return timed_out
+
+
+def lock_work_dir(work_dir: Path) -> bool:
+    """Locks the work dir (LOCKED_DIR_MODE) when this process owns it; returns whether it does.
+
+    In the image the worker and POV-Ray are one user, which owns /scratch: only the mode bits
+    (which a scene cannot change) keep POV-Ray from writing there, outside its job folder.
+    """
+    if os.stat(work_dir).st_uid != os.geteuid():
+        return False
+    os.chmod(work_dir, LOCKED_DIR_MODE)
+    return True
 
 
 def others_can_traverse(path: Path) -> bool:
@@ -908,6 +942,7 @@ class Worker:
         self.povray = povray
         self.stop = stop
         self.user = RenderUser.detect()
+        self.owns_work_dir = lock_work_dir(settings.work_dir)
 
     # -- the loop
 
@@ -1048,15 +1083,32 @@ class Worker:
             return "infra_error"
 
     @contextlib.contextmanager
-    def job_folder(self) -> Iterator[Path]:
-        folder = Path(tempfile.mkdtemp(prefix="job-", dir=self.settings.work_dir))
+    def work_dir_open(self) -> Iterator[None]:
+        """The work dir, writable for the worker while it creates or removes a job folder, and
+        locked again after (no POV-Ray runs meanwhile)."""
+        if not self.owns_work_dir:
+            yield
+            return
+        os.chmod(self.settings.work_dir, OPEN_DIR_MODE)
         try:
-            if self.user.uid is not None:
-                # The render user may pass through to its folders, not list this one.
-                os.chmod(folder, 0o711)  # noqa: S103
+            yield
+        finally:
+            os.chmod(self.settings.work_dir, LOCKED_DIR_MODE)
+
+    @contextlib.contextmanager
+    def job_folder(self) -> Iterator[Path]:
+        """A new folder for one job; run_povray locks it once the worker's files are in it."""
+        with self.work_dir_open():
+            folder = Path(tempfile.mkdtemp(prefix="job-", dir=self.settings.work_dir))
+        try:
+            # The render user may pass through to its folders, not list this one.
+            os.chmod(folder, OPEN_DIR_MODE)
             yield folder
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.chmod(folder, OPEN_DIR_MODE)  # locked while POV-Ray ran
+            with self.work_dir_open():
+                shutil.rmtree(folder, ignore_errors=True)
 
     def render(self, job: Job, keys: OutputKeys, folder: Path) -> RenderResult:
         zip_path = folder / "scene.zip"
@@ -1115,9 +1167,20 @@ def main(env: Mapping[str, str] | None = None) -> int:
     try:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
         user = RenderUser.detect()
+        owns_work_dir = lock_work_dir(settings.work_dir)
     except (OSError, KeyError) as error:
         log("fatal", reason=describe(error))
         return 2
+    if user.uid is None and not owns_work_dir and os.access(settings.work_dir, os.W_OK):
+        # Not fatal: the folder is still private to the task (in the image, a volume no other
+        # task sees), but a scene could leave files there. Fargate gives the image's /scratch
+        # to its user, so this shows a volume mounted some other way.
+        log(
+            "warning",
+            reason=f"LEW_WORK_DIR {settings.work_dir} is writable by the render user (this "
+            "worker's own user) but not owned by it, so the worker cannot make it read-only: "
+            "POV-Ray can write there, outside its job folder; give the worker's user the folder",
+        )
     if user.uid is not None and not others_can_traverse(settings.work_dir):
         log(
             "fatal",

@@ -617,10 +617,98 @@ def test_scene_errors_do_not_stop_the_worker(scene_error_run: tuple[Stack, Run])
     assert list(stack.work_dir.iterdir()) == []
 
 
-def test_scene_cannot_write_outside_its_folder(scene_error_run: tuple[Stack, Run]) -> None:
+def test_scene_cannot_write_to_an_absolute_path(scene_error_run: tuple[Stack, Run]) -> None:
     _stack, _run = scene_error_run
     assert FORBIDDEN_DIR.is_dir()
     assert not (FORBIDDEN_DIR / "pwned.txt").exists()
+
+
+def nobody_can_run_the_worker() -> bool:
+    """Whether WORKER_PYTHON with boto3 works as `nobody` (a venv under a 0700 home may not)."""
+    try:
+        probe = subprocess.run(
+            [WORKER_PYTHON, "-c", "import boto3"],
+            user=NOBODY.pw_uid,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return False
+    return probe.returncode == 0
+
+
+def writes(*paths: str) -> str:
+    """POV-Ray statements appending a line to each path (POV-Ray's working directory is the
+    folder of the scene's .ini: <work dir>/job-*/scene/)."""
+    return "".join(
+        f'#fopen Out "{path}" append\n#write (Out, "written by the scene\\n")\n#fclose Out\n'
+        for path in paths
+    )
+
+
+# Where a scene tries to write, outside the job's scene/ and out/ folders: each one a job.
+ESCAPES: dict[str, str] = {
+    "work-dir": "../../escaped.txt",  # the work dir (/scratch in the image)
+    "job-folder": "../escaped.txt",  # the job folder, next to the worker's own files
+    "worker-ini": f"../{worker.WORKER_INI_NAME}",  # the .ini the worker passes last
+    "povray-log": "../povray.log",  # POV-Ray's output, uploaded as the .log
+}
+
+
+@pytest.fixture(scope="module", params=["worker-root", "worker-non-root"])
+def escape_run(request: pytest.FixtureRequest, moto_endpoint: str) -> Iterator[tuple[Stack, Run]]:
+    """One worker run over a job per ESCAPES entry, then a scene writing where it may.
+
+    worker-root: the worker runs as root, POV-Ray as `nobody`. worker-non-root: as in the
+    image, the worker runs as a user of its own (here `nobody`, or whoever runs the tests when
+    that is not root) that owns the work dir, and POV-Ray runs as that same user: only the
+    folders' modes confine it.
+    """
+    as_root = request.param == "worker-root"
+    if as_root and not IS_ROOT:
+        pytest.skip("needs root")
+    stack, cleanup = make_stack(f"escape-{uuid.uuid4().hex[:10]}")
+    try:
+        user = None
+        if not as_root and IS_ROOT:
+            if not nobody_can_run_the_worker():
+                pytest.skip(f"{WORKER_PYTHON} with boto3 is not usable by nobody")
+            os.chown(stack.work_dir, NOBODY.pw_uid, NOBODY.pw_gid)
+            user = NOBODY.pw_uid
+        for name, path in ESCAPES.items():
+            stack.submit(f"scenes/{name}-job/{name}.zip", scene_zip(name, tiny_pov(writes(path))))
+        allowed = tiny_pov(writes("note.txt", "../out/note.txt"))
+        stack.submit("scenes/allowed-job/allowed.zip", scene_zip("allowed", allowed))
+        yield stack, stack.run(user=user)
+    finally:
+        cleanup()
+
+
+@pytest.mark.parametrize("target", list(ESCAPES))
+def test_scene_cannot_write_outside_its_folder(target: str, escape_run: tuple[Stack, Run]) -> None:
+    """POV-Ray 3.7 does not enforce its own file I/O settings: the OS refuses the write."""
+    stack, run = escape_run
+    assert run.returncode == 0, run.stderr
+    error = first_line(stack.get(f"renders/{target}-job/{target}.error.txt"))
+    assert f"Parse Error: Cannot open user file {ESCAPES[target]}" in error
+    assert stack.get(f"renders/{target}-job/{target}.png") is None
+
+
+def test_scene_writes_only_in_its_scene_and_out_folders(escape_run: tuple[Stack, Run]) -> None:
+    stack, run = escape_run
+    assert run.returncode == 0, run.stderr
+    [started] = run.named("worker_started")
+    if started["render_user"] != "nobody":
+        assert started["render_user"].endswith("(the worker's own)")
+        # Between jobs the work dir is read-only, even for its owner.
+        assert stat.S_IMODE(stack.work_dir.stat().st_mode) & 0o222 == 0
+    # Writing where it may works: the refusals above are the confinement, not POV-Ray.
+    [rendered] = run.named("rendered")
+    assert rendered["job_id"] == "allowed-job"
+    assert png_size(stack.get("renders/allowed-job/allowed.png") or b"") == (64, 48)
+    assert len(run.named("scene_error")) == len(ESCAPES)
+    # Nothing escaped into the work dir, and every job folder is gone.
+    assert list(stack.work_dir.iterdir()) == []
 
 
 def test_both_body_formats(stack: Stack) -> None:
@@ -828,19 +916,7 @@ def test_povray_runs_confined(as_root: bool, moto_endpoint: str, unique: str) ->
         fake.chmod(0o755)
         if not as_root:
             os.chown(stack.work_dir, NOBODY.pw_uid, NOBODY.pw_gid)
-            try:
-                usable = (
-                    subprocess.run(
-                        [WORKER_PYTHON, "-c", "import boto3"],
-                        user=NOBODY.pw_uid,
-                        capture_output=True,
-                        check=False,
-                    ).returncode
-                    == 0
-                )
-            except OSError:
-                usable = False
-            if not usable:
+            if not nobody_can_run_the_worker():
                 pytest.skip(f"{WORKER_PYTHON} with boto3 is not usable by nobody")
         stack.submit("scenes/fake-job/fake.zip", scene_zip("fake"))
         run = stack.run(user=None if as_root else NOBODY.pw_uid, LEW_POVRAY=str(fake))
