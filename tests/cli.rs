@@ -297,3 +297,13 @@ fn a_command_line_error_with_json_output_is_one_document_too() {
     );
     assert!(run.stderr.contains("Usage: lew render"), "{}", run.stderr);
 }
+
+#[test]
+fn a_job_filter_that_is_no_job_id_is_a_usage_error() {
+    let app = App::on("http://127.0.0.1:9", "");
+    let run = app
+        .lew()
+        .args(["logs", "worker", "--job", "x\" OR \"y"])
+        .code(2);
+    assert!(run.stderr.contains("is not a job id"), "{}", run.stderr);
+}

@@ -2,7 +2,7 @@
 //! either side of the pipeline. In text mode lines are printed as they arrive; `--follow` keeps
 //! polling for new ones until Ctrl-C.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Write as _;
 use std::time::Duration;
@@ -73,6 +73,18 @@ pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
         )
         .into());
     }
+    if let Some(job) = &args.job
+        && (job.is_empty()
+            || !job
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(UsageError::new(format!(
+            "--job {job:?} is not a job id: use the id `lew render` printed, e.g. \
+             20261127-232330-644189"
+        ))
+        .into());
+    }
     let d = ctx.deployment().await?;
     let group = match args.source {
         LogSource::Launcher => logs::Which::Launcher.name(&d).to_string(),
@@ -85,15 +97,22 @@ pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as i64;
-    let mut seen: HashSet<String> = HashSet::new();
+    // Event ids seen at or after `from`, with their timestamps (older ones are dropped).
+    let mut seen: HashMap<String, i64> = HashMap::new();
     let mut all = Vec::new();
     let stream = !json;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
-        let batch = fetch(&d, &group, from, args.job.as_deref(), &mut seen).await?;
+        let batch = tokio::select! {
+            batch = fetch(&d, &group, from, args.job.as_deref(), &mut seen) => batch?,
+            _ = &mut ctrl_c, if args.follow => break,
+        };
         if let Some(last) = batch.last() {
             // CloudWatch may deliver late events with the same timestamp: ask from it again
             // and drop what was seen.
-            from = last.timestamp;
+            from = from.max(last.timestamp);
+            seen.retain(|_, t| *t >= from);
         }
         if stream {
             let mut out = std::io::stdout().lock();
@@ -108,7 +127,7 @@ pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
         }
         tokio::select! {
             _ = tokio::time::sleep(FOLLOW_PAUSE) => {}
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
         }
     }
     Ok(LogsReport {
@@ -119,13 +138,14 @@ pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
 }
 
 /// Every event from `from` on (paginated), skipping those already seen and, with `job`, those
-/// that do not mention the job id.
+/// that do not mention the job id (CloudWatch filters by the quoted id, so a follow does not
+/// page through every other job's lines each time).
 async fn fetch(
     d: &Deployment,
     group: &str,
     from: i64,
     job: Option<&str>,
-    seen: &mut HashSet<String>,
+    seen: &mut HashMap<String, i64>,
 ) -> Result<Vec<Event>> {
     let mut pages = d
         .aws
@@ -133,6 +153,7 @@ async fn fetch(
         .filter_log_events()
         .log_group_name(group)
         .start_time(from)
+        .set_filter_pattern(job.map(|j| format!("\"{j}\"")))
         .into_paginator()
         .send();
     let mut events = Vec::new();
@@ -158,10 +179,10 @@ async fn fetch(
                     e.timestamp().unwrap_or(0)
                 )
             });
-            if !seen.insert(id) {
+            let timestamp = e.timestamp().unwrap_or(0);
+            if seen.insert(id, timestamp).is_some() {
                 continue;
             }
-            let timestamp = e.timestamp().unwrap_or(0);
             events.push(Event {
                 timestamp,
                 time: aws_sdk_cloudwatchlogs::primitives::DateTime::from_millis(timestamp)
