@@ -556,11 +556,18 @@ def error_text(error: SceneError) -> str:
     return f"{error.reason}\n\n{log_tail(error.output)}\n"
 
 
-def worker_ini(output_file: Path, library_paths: list[Path]) -> str:
-    """The .ini given after the scene's own, overriding what must not be the scene's choice."""
+def worker_ini(output_file: Path, library_paths: list[Path], size: tuple[int, int]) -> str:
+    """The .ini given after the scene's own, overriding what must not be the scene's choice.
+
+    `size` is the image size check_image_size accepted: restated here, it is the size POV-Ray
+    renders, whatever an .ini included by the scene's own says.
+    """
+    width, height = size
     lines = [
         "; written by the lew worker; overrides the scene's .ini",
         "Display=off",
+        f"Width={width}",
+        f"Height={height}",
         "Pause_When_Done=off",
         "Output_To_File=on",
         "Output_File_Type=N",
@@ -610,15 +617,25 @@ def kill_group(process: subprocess.Popen[bytes], signum: int) -> None:
 # side. A 100000x100000 render would fill the task's memory and disk long before its timeout.
 MAX_PIXELS = 100_000_000
 MAX_SIDE = 32768
+# POV-Ray's size where no .ini sets one (its built-in default, and Debian's povray.ini).
+DEFAULT_SIZE = (800, 600)
 _SIZE_SETTING = re.compile(r"^\s*(width|height)\s*=\s*(\d+)", re.IGNORECASE)
 _SIZE_SWITCH = re.compile(r"(?:^|\s)[+-]([wh])(\d+)", re.IGNORECASE)
+_SECTION_LABEL = re.compile(r"^\s*\[")
 
 
 def declared_size(ini_text: str) -> tuple[int, int]:
     """The image size an .ini asks for (`Width=`/`Height=` or `+W`/`+H`; the last one wins),
-    POV-Ray's 320x240 where it says nothing."""
-    size = {"w": 320, "h": 240}
+    POV-Ray's 800x600 where it says nothing.
+
+    Only the lines before the first `[section]` label count: POV-Ray reads no further in an .ini
+    named without a section, as the worker names the scene's. What an .ini included from this
+    one says does not count either: the worker's own .ini restates this size (worker_ini).
+    """
+    size = {"w": DEFAULT_SIZE[0], "h": DEFAULT_SIZE[1]}
     for raw in ini_text.splitlines():
+        if _SECTION_LABEL.match(raw):
+            break
         line = raw.split(";", 1)[0]
         setting = _SIZE_SETTING.match(line)
         if setting:
@@ -628,14 +645,16 @@ def declared_size(ini_text: str) -> tuple[int, int]:
     return size["w"], size["h"]
 
 
-def check_image_size(ini_text: str) -> None:
-    """SceneError when the scene asks for an image larger than the worker renders."""
+def check_image_size(ini_text: str) -> tuple[int, int]:
+    """The image size the scene asks for (which the worker's own .ini then restates);
+    SceneError when it is larger than the worker renders."""
     width, height = declared_size(ini_text)
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
         raise SceneError(
             f"the scene asks for a {width}x{height} image; the limit is {MAX_SIDE} pixels a "
             f"side and {MAX_PIXELS // 1_000_000} megapixels"
         )
+    return width, height
 
 
 # No file the worker or POV-Ray writes may grow past this (a runaway scene gets SIGXFSZ):
@@ -701,9 +720,10 @@ def run_povray(
     out_dir: Path,
     user: RenderUser,
     stop: StopState,
+    size: tuple[int, int],
 ) -> RenderResult:
-    """Renders with the scene's ini plus the worker's own; SceneError when POV-Ray fails,
-    Interrupted when SIGTERM stopped it.
+    """Renders `size` pixels with the scene's ini plus the worker's own; SceneError when
+    POV-Ray fails, Interrupted when SIGTERM stopped it.
 
     `private_dir` (the job folder) holds the worker's own .ini and POV-Ray's log, both
     read-only; before POV-Ray starts it is locked (LOCKED_DIR_MODE), so POV-Ray, even as the
@@ -715,7 +735,7 @@ def run_povray(
     own_ini = private_dir / WORKER_INI_NAME
     library = [scene_root, Path(SYSTEM_INCLUDE_DIR)]
     with _create_read_only(own_ini) as ini_file:
-        ini_file.write(worker_ini(image, library).encode())
+        ini_file.write(worker_ini(image, library, size).encode())
     log_path = private_dir / "povray.log"
     # POV-Ray splits unquoted arguments at spaces; quoted, a name may hold anything but '"'.
     command = [povray, f'"./{ini.name}"', f'"{own_ini}"', f"+WT{settings.povray_threads}"]
@@ -1123,11 +1143,19 @@ class Worker:
         )
         zip_path.unlink()
         ini = scene_root.joinpath(*choose_ini(files, keys.name).parts)
-        check_image_size(ini.read_text(errors="replace"))
+        size = check_image_size(ini.read_text(errors="replace"))
         self.user.give(scene_root)
         self.user.give(out_dir)
         return run_povray(
-            self.settings, self.povray, ini, scene_root, folder, out_dir, self.user, self.stop
+            self.settings,
+            self.povray,
+            ini,
+            scene_root,
+            folder,
+            out_dir,
+            self.user,
+            self.stop,
+            size,
         )
 
     def report_scene_error(

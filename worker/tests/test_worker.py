@@ -400,6 +400,19 @@ def test_safe_extract_writes_plain_files(tmp_path: Path) -> None:
     assert stat.S_IMODE((dest / "bin" / "run.sh").stat().st_mode) == 0o644  # no setuid, no +x
 
 
+def test_declared_size_is_what_povray_renders() -> None:
+    assert worker.declared_size("Input_File_Name=a.pov\n") == (800, 600)  # POV-Ray's default
+    assert worker.declared_size("Width=64\nHeight = 48 ; small\n") == (64, 48)
+    assert worker.declared_size("+W640 +H360\nWidth=100\n") == (100, 360)
+    # POV-Ray reads an .ini named without a section only up to its first section.
+    assert worker.declared_size("Width=64\n[large]\nWidth=1920\nHeight=1080\n") == (64, 600)
+    assert worker.check_image_size("Width=64\nHeight=48\n") == (64, 48)
+    with pytest.raises(worker.SceneError, match="100000x100000 image"):
+        worker.check_image_size("Width=100000\nHeight=100000\n")
+    own = worker.worker_ini(Path("/job/out/render.png"), [], (64, 48)).splitlines()
+    assert "Width=64" in own and "Height=48" in own
+
+
 def test_choose_ini() -> None:
     def paths(*names: str) -> list[PurePosixPath]:
         return [PurePosixPath(n) for n in names]
@@ -770,6 +783,33 @@ def test_both_body_formats(stack: Stack) -> None:
     assert reasons == ["S3 test event", "message body is not JSON"]
     assert stack.depth() == (0, 0)
     assert stack.keys("renders/not-scenes") == []
+
+
+def test_the_size_rendered_is_the_size_checked(stack: Stack) -> None:
+    """An .ini the scene's .ini includes cannot change the image size the worker checked
+    against its cap: the worker's own .ini, read last, restates it."""
+    inner = ("inner.ini", "Width=96\nHeight=72\n")
+    pov = ("scene.pov", tiny_pov())
+    scenes = {
+        # 64x48, then a line naming another .ini, which POV-Ray reads there and then
+        "nested": make_zip([("nested.ini", tiny_ini() + "inner.ini\n"), inner, pov]),
+        # no size of its own (so POV-Ray's 800x600 was checked), and Include_Ini=
+        "included": make_zip(
+            [("included.ini", "Input_File_Name=scene.pov\nInclude_Ini=inner.ini\n"), inner, pov]
+        ),
+        # a section POV-Ray does not read: its size is not the one checked either
+        "sectioned": make_zip(
+            [("sectioned.ini", tiny_ini() + "[large]\nWidth=96\nHeight=72\n"), pov]
+        ),
+    }
+    for name, data in scenes.items():
+        stack.submit(f"scenes/{name}-job/{name}.zip", data)
+    run = stack.run()
+    assert run.returncode == 0, run.stderr
+    assert len(run.named("rendered")) == len(scenes), run.events
+    assert png_size(stack.get("renders/nested-job/nested.png") or b"") == (64, 48)
+    assert png_size(stack.get("renders/included-job/included.png") or b"") == (800, 600)
+    assert png_size(stack.get("renders/sectioned-job/sectioned.png") or b"") == (64, 48)
 
 
 def test_skip_when_output_exists(stack: Stack) -> None:
