@@ -390,7 +390,7 @@ def _plan_extraction(
     files: set[tuple[str, ...]] = set()
     dirs: set[tuple[str, ...]] = set()
     for info in entries:
-        name = info.filename
+        name = entry_name(info)
         parts = _entry_parts(name)
         mode = info.external_attr >> 16
         kind = stat.S_IFMT(mode)
@@ -421,6 +421,27 @@ def _plan_extraction(
         name = "/".join(sorted(clash)[0])
         raise SceneError(f"the zip contains {name!r} both as a file and as a folder")
     return plan
+
+
+# General purpose bit 11: the entry's name is UTF-8 (else CP437, by the zip spec).
+_ZIP_UTF8_FLAG = 0x800
+
+
+def entry_name(info: zipfile.ZipInfo) -> str:
+    """An entry's name as lew's own zip reader (the Rust side) reads it.
+
+    Without the UTF-8 flag, Python decodes a name as CP437, which the zip spec says it is; but
+    Info-ZIP's `zip` and others write UTF-8 names without setting the flag ("scène.ini" would
+    come out as "sc├¿ne.ini"). A name whose bytes are valid UTF-8 is taken as UTF-8; other
+    bytes stay CP437.
+    """
+    name = info.filename
+    if info.flag_bits & _ZIP_UTF8_FLAG:
+        return name
+    try:
+        return name.encode("cp437").decode("utf-8")
+    except UnicodeError:
+        return name
 
 
 def _make_dirs(dest: Path, parts: tuple[str, ...]) -> None:

@@ -400,6 +400,51 @@ def test_safe_extract_writes_plain_files(tmp_path: Path) -> None:
     assert stat.S_IMODE((dest / "bin" / "run.sh").stat().st_mode) == 0o644  # no setuid, no +x
 
 
+def without_utf8_flag(data: bytes) -> bytes:
+    """The zip with the UTF-8 flag (bit 11) cleared on every entry, its names' bytes kept: what
+    Info-ZIP's `zip` writes for a UTF-8 name."""
+    raw = bytearray(data)
+    eocd = raw.rindex(b"PK\x05\x06")
+    count, _size, offset = struct.unpack_from("<HII", raw, eocd + 10)
+    for _ in range(count):
+        assert raw[offset : offset + 4] == b"PK\x01\x02"
+        flags = struct.unpack_from("<H", raw, offset + 8)[0]
+        struct.pack_into("<H", raw, offset + 8, flags & ~0x800)
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", raw, offset + 28)
+        local = struct.unpack_from("<I", raw, offset + 42)[0]
+        assert raw[local : local + 4] == b"PK\x03\x04"
+        flags = struct.unpack_from("<H", raw, local + 6)[0]
+        struct.pack_into("<H", raw, local + 6, flags & ~0x800)
+        offset += 46 + name_len + extra_len + comment_len
+    return bytes(raw)
+
+
+def test_safe_extract_reads_utf8_names_without_the_flag(tmp_path: Path) -> None:
+    data = without_utf8_flag(
+        make_zip([("scène.ini", tiny_ini()), ("décor/étoile.inc", "x"), ("scene.pov", tiny_pov())])
+    )
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        # Python reads the names as CP437, as the zip spec says for a name without the flag.
+        assert archive.namelist()[0] == "sc├¿ne.ini"
+    zip_path = tmp_path / "scene.zip"
+    zip_path.write_bytes(data)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    files = worker.safe_extract(zip_path, dest, max_files=10, max_unpacked_bytes=10_000)
+    assert sorted(map(str, files)) == ["décor/étoile.inc", "scene.pov", "scène.ini"]
+    assert (dest / "scène.ini").read_text() == tiny_ini()
+    assert (dest / "décor" / "étoile.inc").read_text() == "x"
+    assert worker.choose_ini(files, "scène") == PurePosixPath("scène.ini")
+    # Bytes that are not UTF-8 stay CP437 ("caf\x82.txt" is café.txt in CP437), and a name
+    # flagged as UTF-8 is taken as it is.
+    cp437 = zipfile.ZipInfo("café.txt")
+    cp437.flag_bits = 0
+    assert worker.entry_name(cp437) == "café.txt"
+    flagged = zipfile.ZipInfo("sc├¿ne.ini")
+    flagged.flag_bits = 0x800
+    assert worker.entry_name(flagged) == "sc├¿ne.ini"
+
+
 def test_declared_size_is_what_povray_renders() -> None:
     assert worker.declared_size("Input_File_Name=a.pov\n") == (800, 600)  # POV-Ray's default
     assert worker.declared_size("Width=64\nHeight = 48 ; small\n") == (64, 48)
