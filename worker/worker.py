@@ -13,7 +13,8 @@ headless and confined, and writes the result back to S3:
 A scene error (bad zip, no .ini, POV-Ray failure, timeout) is final: the error is uploaded and
 the message deleted. An infrastructure error (S3, SQS, disk) leaves the message on the queue, so
 it comes back and, after the queue's maximum receives, lands in the dead-letter queue. The
-worker exits 0 after one empty poll, and on SIGTERM hands its job back to the queue and exits.
+worker exits 0 after one empty poll, and on SIGTERM hands an unfinished job back to the queue
+(a finished one is uploaded and deleted first) and exits.
 
 Standard library and boto3 only (Debian bookworm's python3-boto3 1.26): the endpoint override is
 passed to every client explicitly because that boto3 does not read AWS_ENDPOINT_URL itself.
@@ -786,6 +787,10 @@ def run_povray(
             kill_group(process, signal.SIGKILL)  # anything POV-Ray left in its group
     seconds = time.monotonic() - started
     output = read_output(log_path)
+    finished = not timed_out and process.returncode == 0 and _is_regular_file(image)
+    if finished:
+        # Rendered, even if SIGTERM came just after: the image is kept, not rendered again.
+        return RenderResult(image=image, output=output, log_path=log_path, seconds=seconds)
     stop.check()
     if timed_out:
         raise SceneError(f"render timed out after {settings.render_timeout_s:g} s", output)
@@ -1042,12 +1047,15 @@ class Worker:
                 outcomes.append(outcome)
                 if outcome == "interrupted":
                     break
-        if "interrupted" in outcomes or self.stop.requested.is_set():
-            self.hand_back(receipt, jobs[0].key if len(jobs) == 1 else None)
+        key = jobs[0].key if len(jobs) == 1 else None
+        if "interrupted" in outcomes:
+            self.hand_back(receipt, key)
             return False
+        # Every job is finished (or failed for a reason outside the scene): a SIGTERM that came
+        # meanwhile stops the worker only after the message is dealt with.
         if "infra_error" not in outcomes:
-            self.delete(receipt, jobs[0].key if len(jobs) == 1 else None)
-        return True
+            self.delete(receipt, key)
+        return not self.stop.requested.is_set()
 
     def delete(self, receipt: str, key: str | None) -> None:
         try:
@@ -1101,7 +1109,7 @@ class Worker:
                 except SceneError as error:
                     self.report_scene_error(job, keys, error, folder)
                     return "scene_error"
-                self.stop.check()
+                # Rendered: uploaded even when SIGTERM has come (the task has stopTimeout for it).
                 upload_log(self.s3, job.bucket, keys.log, result.log_path)
                 image_fd = os.open(result.image, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
                 with os.fdopen(image_fd, "rb") as image:

@@ -971,6 +971,59 @@ def test_sigterm_hands_the_message_back(stack: Stack) -> None:
     assert list(stack.work_dir.iterdir()) == []  # POV-Ray is gone and its folder removed
 
 
+class SigtermDuringUpload:
+    """The worker's S3 client, except that SIGTERM arrives (the worker's handler runs) just as
+    the upload of a key ending in `suffix` starts."""
+
+    def __init__(self, s3: Any, suffix: str, stop: Any) -> None:
+        self._s3 = s3
+        self._suffix = suffix
+        self._stop = stop
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if kwargs["Key"].endswith(self._suffix) and not self._stop.requested.is_set():
+            self._stop.handle(signal.SIGTERM, None)
+        return self._s3.put_object(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "outcome"),
+    [(".log", "rendered"), (".png", "rendered"), (".error.txt", "scene_error")],
+    ids=["during-log-upload", "during-png-upload", "during-error-upload"],
+)
+def test_sigterm_after_the_outcome_finishes_the_job(
+    suffix: str, outcome: str, stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once the job's outcome is decided, SIGTERM no longer hands it back: the worker uploads
+    the result, deletes the message, and only then stops (the worker runs in this process, so
+    the signal can come at an exact point)."""
+    broken = "sphere { 0, 1 pigment { colour Nonesuch } }\n"
+    pov = tiny_pov() if outcome == "rendered" else tiny_pov(broken)
+    stack.submit("scenes/late-job/late.zip", scene_zip("late", pov))
+    settings = worker.Settings.from_env(stack.env())
+    stop = worker.StopState()
+    s3 = SigtermDuringUpload(stack.s3, suffix, stop)
+    povray = shutil.which("povray")
+    assert povray is not None
+    code = worker.Worker(settings, s3, stack.sqs, povray, stop).run()
+    events = parse_events(capsys.readouterr().out)
+    assert code == 0
+    assert stop.requested.is_set()
+    names = [e["event"] for e in events]
+    assert outcome in names and "interrupted" not in names and "handed_back" not in names
+    assert events[-1] == {"event": "exit", "reason": "stopped", "code": 0}
+    assert stack.depth() == (0, 0)  # deleted, not handed back
+    if outcome == "rendered":
+        assert png_size(stack.get("renders/late-job/late.png") or b"") == (64, 48)
+        assert stack.get("renders/late-job/late.log") is not None
+    else:
+        assert "Parse Error" in first_line(stack.get("renders/late-job/late.error.txt"))
+    assert list(stack.work_dir.iterdir()) == []
+
+
 FAKE_POVRAY = """#!/bin/sh
 echo "uid=$(/usr/bin/id -u)"
 if /bin/cat /proc/$PPID/environ > /dev/null 2>&1; then
