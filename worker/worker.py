@@ -11,10 +11,11 @@ headless and confined, and writes the result back to S3:
                                  renders/<job>/<name>.started.json  when the job is picked up
 
 A scene error (bad zip, no .ini, POV-Ray failure, timeout) is final: the error is uploaded and
-the message deleted. An infrastructure error (S3, SQS, disk) leaves the message on the queue, so
-it comes back and, after the queue's maximum receives, lands in the dead-letter queue. The
-worker exits 0 after one empty poll, and on SIGTERM hands an unfinished job back to the queue
-(a finished one is uploaded and deleted first) and exits.
+the message deleted. An infrastructure error (S3, SQS, disk) leaves the message on the queue,
+invisible for a short backoff (LEW_RETRY_DELAY_S, shorter than the long poll), so this worker
+takes it again on its next poll and, after the queue's maximum receives, it lands in the
+dead-letter queue. The worker exits 0 after one empty poll, and on SIGTERM hands an unfinished
+job back to the queue (a finished one is uploaded and deleted first) and exits.
 
 Standard library and boto3 only (Debian bookworm's python3-boto3 1.26): the endpoint override is
 passed to every client explicitly because that boto3 does not read AWS_ENDPOINT_URL itself.
@@ -89,6 +90,7 @@ class Settings:
     wait_time_s: int = 20
     visibility_timeout_s: int = 900
     heartbeat_s: float = 60
+    retry_delay_s: int = 10
     work_dir: Path = Path("/scratch")
     povray_threads: int = 1
     povray: str = "povray"
@@ -135,6 +137,9 @@ class Settings:
             wait_time_s=number("LEW_WAIT_TIME_S", 20, int, 0, 20),
             visibility_timeout_s=number("LEW_VISIBILITY_TIMEOUT_S", 900, int, 0, 43200),
             heartbeat_s=number("LEW_HEARTBEAT_S", 60, float, 0.1),
+            # After an infrastructure error the message comes back this much later: within the
+            # worker's next long poll, so the same worker retries it.
+            retry_delay_s=number("LEW_RETRY_DELAY_S", 10, int, 0, 43200),
             work_dir=Path(get("LEW_WORK_DIR", "/scratch")).absolute(),
             povray_threads=number("LEW_POVRAY_THREADS", default_threads(), int, 1),
             povray=get("LEW_POVRAY", "povray"),
@@ -1053,7 +1058,9 @@ class Worker:
             return False
         # Every job is finished (or failed for a reason outside the scene): a SIGTERM that came
         # meanwhile stops the worker only after the message is dealt with.
-        if "infra_error" not in outcomes:
+        if "infra_error" in outcomes:
+            self.retry_later(receipt, key)
+        else:
             self.delete(receipt, key)
         return not self.stop.requested.is_set()
 
@@ -1062,6 +1069,19 @@ class Worker:
             self.sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=receipt)
         except Exception as error:
             log("infra_error", stage="delete_message", key=key, error=describe(error))
+
+    def retry_later(self, receipt: str, key: str | None) -> None:
+        """After an infrastructure error: the message comes back after a short backoff (not the
+        whole visibility timeout), within this worker's next long poll; each receive counts
+        towards the queue's maximum, after which it moves to the dead-letter queue."""
+        delay = self.settings.retry_delay_s
+        try:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.settings.queue_url, ReceiptHandle=receipt, VisibilityTimeout=delay
+            )
+            log("retry_later", key=key, delay_s=delay)
+        except Exception as error:
+            log("infra_error", stage="retry_later", key=key, error=describe(error))
 
     def hand_back(self, receipt: str, key: str | None) -> None:
         try:
@@ -1251,6 +1271,13 @@ def main(env: Mapping[str, str] | None = None) -> int:
             reason=f"LEW_HEARTBEAT_S ({settings.heartbeat_s:g}) is not shorter than "
             f"LEW_VISIBILITY_TIMEOUT_S ({settings.visibility_timeout_s}): a long render's "
             "message can reappear on the queue",
+        )
+    if settings.retry_delay_s >= settings.wait_time_s > 0:
+        log(
+            "warning",
+            reason=f"LEW_RETRY_DELAY_S ({settings.retry_delay_s}) is not shorter than "
+            f"LEW_WAIT_TIME_S ({settings.wait_time_s}): a job that failed for an infrastructure "
+            "reason can come back after this worker has exited",
         )
     stop = StopState()
     signal.signal(signal.SIGTERM, stop.handle)

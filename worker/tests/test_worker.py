@@ -526,6 +526,7 @@ def test_settings_defaults_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.wait_time_s == 20
     assert settings.visibility_timeout_s == 900
     assert settings.heartbeat_s == 60
+    assert settings.retry_delay_s == 10  # shorter than the 20 s long poll
     assert settings.work_dir == Path("/scratch")
     assert settings.max_zip_bytes == 256 * 1024 * 1024
     assert settings.max_files == 1000
@@ -871,14 +872,23 @@ def test_skip_when_output_exists(stack: Stack) -> None:
 
 
 def test_infra_errors_leave_the_message_for_the_dlq(moto_endpoint: str, unique: str) -> None:
-    stack, cleanup = make_stack(unique, visibility=1, max_receives=2)
+    # The messages are received with a visibility timeout far longer than the test: they come
+    # back only because the worker sets a short one (LEW_RETRY_DELAY_S) after the error, shorter
+    # than its long poll, so the same worker takes them again before its poll comes back empty.
+    stack, cleanup = make_stack(unique, visibility=600, max_receives=2)
     try:
         stack.send_job("scenes/gone-job/gone.zip")  # the object was never there (or deleted)
         stack.send_job("scenes/nobucket-job/x.zip", bucket=f"no-such-bucket-{unique}")
-        run = stack.run(LEW_VISIBILITY_TIMEOUT_S="1", LEW_WAIT_TIME_S="3")
+        run = stack.run(LEW_VISIBILITY_TIMEOUT_S="600", LEW_RETRY_DELAY_S="1", LEW_WAIT_TIME_S="5")
         assert run.returncode == 0, run.stderr
         errors = run.named("infra_error")
         assert sorted(e["job_id"] for e in errors) == ["gone-job"] * 2 + ["nobucket-job"] * 2
+        retries = run.named("retry_later")
+        assert (
+            sorted(e["key"] for e in retries)
+            == ["scenes/gone-job/gone.zip"] * 2 + ["scenes/nobucket-job/x.zip"] * 2
+        )
+        assert {e["delay_s"] for e in retries} == {1}
         assert run.named("scene_error") == []
         assert stack.depth() == (0, 0)
         assert stack.dlq_url is not None
