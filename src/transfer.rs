@@ -13,10 +13,10 @@ use tokio::io::AsyncWriteExt as _;
 
 use crate::progress::Progress;
 
-/// Uploads above this size go in parts.
-pub const MULTIPART_THRESHOLD: usize = 64 * 1024 * 1024;
-/// The size of each part (S3's minimum is 5 MiB).
-pub const PART_SIZE: usize = 16 * 1024 * 1024;
+/// Uploads above this size go in parts (so the bar moves; a smaller one takes a moment).
+pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+/// The size of each part (S3's minimum is 5 MiB; the AWS CLI's default is 8 MiB).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Uploads `data` to `s3://bucket/key` with a progress bar labelled `label`.
 pub async fn upload(
@@ -129,13 +129,15 @@ pub async fn upload(
 }
 
 /// Downloads `s3://bucket/key` to `dest` with a progress bar; the file appears only when it is
-/// complete (written to a temporary name, then renamed).
+/// complete (written to a temporary file of its own in the same folder, then renamed). Without
+/// `overwrite`, a file that appeared at `dest` meanwhile is kept and the download is an error.
 pub async fn download(
     s3: &aws_sdk_s3::Client,
     progress: &Progress,
     bucket: &str,
     key: &str,
     dest: &Path,
+    overwrite: bool,
 ) -> Result<u64> {
     let out = s3
         .get_object()
@@ -149,10 +151,17 @@ pub async fn download(
         .file_name()
         .map_or_else(|| key.to_string(), |n| n.to_string_lossy().into_owned());
     let bar = progress.bytes(label, total);
-    let partial = dest.with_extension("part");
-    let mut file = tokio::fs::File::create(&partial)
-        .await
-        .with_context(|| format!("cannot write {}", partial.display()))?;
+    let folder = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (file, partial) = tempfile::Builder::new()
+        .prefix(".lew-download-")
+        .suffix(".part")
+        .tempfile_in(folder)
+        .with_context(|| format!("cannot write in {}", folder.display()))?
+        .into_parts();
+    let mut file = tokio::fs::File::from_std(file);
     let mut body = out.body;
     let mut written = 0u64;
     let result = async {
@@ -171,12 +180,13 @@ pub async fn download(
     .await;
     bar.finish_and_clear();
     drop(file);
-    if let Err(e) = result {
-        let _ = tokio::fs::remove_file(&partial).await;
-        return Err(e);
-    }
-    tokio::fs::rename(&partial, dest)
-        .await
+    result?; // dropping `partial` removes the temporary file
+    let kept = if overwrite {
+        partial.persist(dest)
+    } else {
+        partial.persist_noclobber(dest)
+    };
+    kept.map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", dest.display()))?;
     Ok(written)
 }

@@ -490,3 +490,74 @@ async fn logs_follow_prints_new_lines_until_interrupted() {
     );
     assert!(stdout.contains("worker/worker/abc"), "{stdout}");
 }
+
+#[tokio::test]
+async fn an_image_that_appears_locally_while_waiting_is_kept_and_the_render_says_where_it_is() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let scene = tiny_zip(app.path(), "clash");
+    let out = app.path().join("out");
+    let mut cmd = lew_command(&app);
+    cmd.args(["--output", "json", "render", "--timeout", "3m", "--out"])
+        .arg(&out)
+        .arg(&scene)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Uploaded, waiting (no runner yet): now someone writes the file lew checked was absent.
+    let aws = app.aws().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = aws
+            .s3
+            .list_objects_v2()
+            .bucket(app.bucket())
+            .prefix("scenes/")
+            .send()
+            .await
+            .unwrap();
+        if !listed.contents().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the scene was never uploaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(out.join("clash.png"), b"mine").unwrap();
+    let _runner = Runner::start_including_existing(&app);
+    let run = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let scene = &report["scenes"][0];
+    assert_eq!(scene["state"], "failed", "{report}");
+    let error = scene["error"].as_str().unwrap();
+    let job = report["job_id"].as_str().unwrap();
+    assert!(
+        error.contains("rendered, but the download failed")
+            && error.contains(&format!("renders/{job}/clash.png")),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(out.join("clash.png")).unwrap(), b"mine");
+    // No temporary file is left behind.
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["clash.png"]);
+}
+
+#[tokio::test]
+async fn no_wait_does_not_refuse_an_image_it_will_not_download() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let scene = tiny_zip(app.path(), "again");
+    std::fs::write(app.path().join("again.png"), b"old").unwrap();
+    let report = app
+        .lew()
+        .args(["--output", "json", "render", "--no-wait"])
+        .arg(&scene)
+        .ok()
+        .json();
+    assert_eq!(report["scenes"][0]["state"], "submitted", "{report}");
+    assert_eq!(std::fs::read(app.path().join("again.png")).unwrap(), b"old");
+}

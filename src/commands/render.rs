@@ -173,7 +173,9 @@ pub async fn run(args: &RenderArgs, ctx: &Ctx) -> Result<RenderReport> {
         ))
         .into());
     }
-    let targets = output_targets(&scenes, &args.out, args.force)?;
+    // `--no-wait` downloads nothing, so an image already there is no reason to refuse.
+    let writes = args.local || !args.no_wait;
+    let targets = output_targets(&scenes, &args.out, args.force, writes)?;
 
     let mut report = if args.local {
         render_locally(&cfg, ctx, &scenes, &targets).await?
@@ -217,9 +219,9 @@ fn load_scenes(args: &RenderArgs, ctx: &Ctx) -> (Vec<Scene>, Vec<SceneResult>) {
 }
 
 /// Where each image will be written; refuses (before any work) to overwrite or to write two
-/// scenes to one file.
-fn output_targets(scenes: &[Scene], out: &Path, force: bool) -> Result<Vec<PathBuf>> {
-    if out.exists() && !out.is_dir() {
+/// scenes to one file. Nothing is checked on disk or created when nothing will be `writes`.
+fn output_targets(scenes: &[Scene], out: &Path, force: bool, writes: bool) -> Result<Vec<PathBuf>> {
+    if writes && out.exists() && !out.is_dir() {
         return Err(UsageError::new(format!("--out {} is not a folder", out.display())).into());
     }
     let mut seen = BTreeMap::new();
@@ -235,7 +237,7 @@ fn output_targets(scenes: &[Scene], out: &Path, force: bool) -> Result<Vec<PathB
             ))
             .into());
         }
-        if target.exists() && !force {
+        if writes && target.exists() && !force {
             return Err(UsageError::new(format!(
                 "{} already exists; pass --force to overwrite it, or --out to write elsewhere",
                 target.display()
@@ -244,7 +246,9 @@ fn output_targets(scenes: &[Scene], out: &Path, force: bool) -> Result<Vec<PathB
         }
         targets.push(target);
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    if writes {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    }
     Ok(targets)
 }
 
@@ -486,10 +490,12 @@ async fn render_in_the_cloud(
     let input = &d.cfg.bucket.input_prefix;
     let output = &d.cfg.bucket.output_prefix;
     let mut tracked = Vec::new();
+    let mut not_uploaded = Vec::new();
+    let mut first_error = None;
     for (scene, target) in scenes.iter().zip(targets) {
         let key = format!("{input}{job}/{}.zip", scene.name);
         let base = format!("{output}{job}/{}", scene.name);
-        transfer::upload(
+        let upload = transfer::upload(
             &d.aws.s3,
             &d.progress,
             &d.names.bucket,
@@ -497,7 +503,24 @@ async fn render_in_the_cloud(
             &scene.zip,
             &format!("uploading {}", scene.name),
         )
-        .await?;
+        .await;
+        if let Err(e) = upload {
+            // The scenes already uploaded render anyway: keep going, so the report names the
+            // job and says which scenes did not make it.
+            let mut r = result(scene, State::Failed);
+            r.error = Some(format!(
+                "not uploaded: {}",
+                crate::error::messages(&e).join(": ")
+            ));
+            d.progress.warn(format!(
+                "{}: {}",
+                scene.name,
+                r.error.as_deref().unwrap_or_default()
+            ));
+            not_uploaded.push(r);
+            first_error.get_or_insert(e);
+            continue;
+        }
         d.progress.line(format!(
             "uploaded {} → s3://{}/{key}",
             scene.source.display(),
@@ -513,18 +536,28 @@ async fn render_in_the_cloud(
         });
     }
 
+    if tracked.is_empty()
+        && let Some(e) = first_error
+    {
+        return Err(e.context("no scene was uploaded, so nothing was submitted"));
+    }
+
     let stopped_waiting = if args.no_wait {
         Some(format!(
             "not waiting (--no-wait); follow with `lew status` or `lew logs worker --job {job}`"
         ))
     } else {
-        wait(&d, &job, &mut tracked, args.timeout).await?
+        wait(&d, &job, &mut tracked, args.timeout, args.force).await?
     };
     Ok(RenderReport {
         local: false,
         job_id: Some(job),
         bucket: Some(d.names.bucket.clone()),
-        scenes: tracked.into_iter().map(|t| t.result).collect(),
+        scenes: tracked
+            .into_iter()
+            .map(|t| t.result)
+            .chain(not_uploaded)
+            .collect(),
         stopped_waiting,
     })
 }
@@ -536,6 +569,7 @@ async fn wait(
     job: &str,
     tracked: &mut [Tracked],
     timeout: Duration,
+    overwrite: bool,
 ) -> Result<Option<String>> {
     for t in tracked.iter_mut() {
         t.result.state = State::Pending;
@@ -552,8 +586,22 @@ async fn wait(
     let mut warned_idle = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let mut warned_listing = false;
     loop {
-        let keys = list_outputs(d, job).await?;
+        // A failed listing (a network blip after the SDK's retries) is tried again at the next
+        // poll: the jobs run on regardless, and giving up would lose the report.
+        let keys = match list_outputs(d, job).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                if !std::mem::replace(&mut warned_listing, true) {
+                    d.progress.warn(format!(
+                        "cannot list the results yet (trying again): {}",
+                        crate::error::messages(&e).join(": ")
+                    ));
+                }
+                Default::default()
+            }
+        };
         // Only look at the queue and the tasks while something is still waiting for them.
         let (depth, counts, stopped) = futures::join!(
             queue::depth(d, queue::Which::Jobs),
@@ -570,14 +618,39 @@ async fn wait(
             let err = format!("{}.error.txt", t.base);
             let stage = if keys.contains(&png) {
                 step.set("downloading");
-                transfer::download(&d.aws.s3, &d.progress, &d.names.bucket, &png, &t.target)
-                    .await?;
-                t.result.state = State::Done;
-                t.result.image = Some(t.target.clone());
-                step.note(format!("done → {}", t.target.display()));
-                "done".to_string()
+                let download = transfer::download(
+                    &d.aws.s3,
+                    &d.progress,
+                    &d.names.bucket,
+                    &png,
+                    &t.target,
+                    overwrite,
+                )
+                .await;
+                match download {
+                    Ok(_) => {
+                        t.result.state = State::Done;
+                        t.result.image = Some(t.target.clone());
+                        step.note(format!("done → {}", t.target.display()));
+                        "done".to_string()
+                    }
+                    // Rendered, but not here: say where the image is rather than give up on
+                    // the other scenes.
+                    Err(e) => {
+                        t.result.state = State::Failed;
+                        t.result.error = Some(format!(
+                            "rendered, but the download failed ({}); the image is at s3://{}/{png}",
+                            crate::error::messages(&e).join(": "),
+                            d.names.bucket
+                        ));
+                        step.note("failed: the download failed");
+                        "failed".to_string()
+                    }
+                }
             } else if keys.contains(&err) {
-                let text = read_text(d, &err).await?;
+                let Ok(text) = read_text(d, &err).await else {
+                    continue; // read again at the next poll
+                };
                 let mut parts = text.splitn(2, '\n');
                 t.result.state = State::Failed;
                 t.result.error = Some(parts.next().unwrap_or_default().trim().to_string());
