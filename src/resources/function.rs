@@ -240,15 +240,21 @@ pub async fn ensure_when(
     if code_differs {
         changes.push("code: the embedded launcher changed".to_string());
     }
+    let reserved = existing
+        .concurrency()
+        .and_then(|c| c.reserved_concurrent_executions());
     let invocation = Invocation {
         retries_ok: retries_ok?,
-        reserved: existing
-            .concurrency()
-            .and_then(|c| c.reserved_concurrent_executions()),
+        reserved,
+        reservable: reserved.is_some() || can_reserve(d).await,
     };
     let settle = invocation.differences();
     let settle_differs = !settle.is_empty();
     changes.extend(settle);
+    let mut outcome = outcome;
+    if !invocation.reservable {
+        outcome = outcome.note(UNRESERVABLE);
+    }
 
     if mode == Mode::Apply {
         if code_differs {
@@ -300,6 +306,9 @@ async fn wait_updated(d: &Deployment) -> Result<()> {
 struct Invocation {
     retries_ok: bool,
     reserved: Option<i32>,
+    /// Whether the account has concurrency to reserve; when it has none, no reservation is
+    /// lew's desired state too (asking again on every run would change nothing).
+    reservable: bool,
 }
 
 impl Invocation {
@@ -307,10 +316,11 @@ impl Invocation {
     const NEW: Invocation = Invocation {
         retries_ok: false,
         reserved: None,
+        reservable: true,
     };
 
     fn concurrency_ok(&self) -> bool {
-        self.reserved == Some(RESERVED_CONCURRENCY)
+        self.reserved == Some(RESERVED_CONCURRENCY) || (self.reserved.is_none() && !self.reservable)
     }
 
     fn differences(&self) -> Vec<String> {
@@ -327,6 +337,22 @@ impl Invocation {
             ));
         }
         changes
+    }
+}
+
+const UNRESERVABLE: &str = "the account has no concurrency to reserve, so bursts of uploads may \
+                            briefly start more than worker.max_tasks tasks";
+
+/// Whether the account can reserve concurrency for the launcher: Lambda keeps at least 100
+/// executions unreserved, and a new account's limit is 10 in all. When the answer is unknown
+/// (the call is refused), the reservation is attempted and its own error decides.
+async fn can_reserve(d: &Deployment) -> bool {
+    match d.aws.lambda.get_account_settings().send().await {
+        Ok(out) => out
+            .account_limit()
+            .and_then(|l| l.unreserved_concurrent_executions())
+            .is_none_or(|free| free - RESERVED_CONCURRENCY >= 100),
+        Err(_) => true,
     }
 }
 
@@ -669,6 +695,85 @@ mod tests {
             sleep.slept()[..2],
             [Duration::from_secs(1), Duration::from_secs(2)]
         );
+    }
+
+    #[tokio::test]
+    async fn an_account_without_concurrency_to_reserve_is_not_asked_again_and_again() {
+        use aws_sdk_lambda::operation::get_account_settings::GetAccountSettingsOutput;
+        use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+        use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigOutput;
+        use aws_sdk_lambda::types::{AccountLimit, FunctionConfiguration, Runtime};
+
+        let network = Network {
+            vpc_id: "vpc-1".into(),
+            subnets: vec!["subnet-1".into()],
+            security_groups: vec!["sg-1".into()],
+        };
+        // The function as lew left it, but without a reservation (the account refused it).
+        let (probe, _) = Mocks::new().deployment().await;
+        let want = desired(&probe, "https://queue", &network);
+        let tags = crate::resources::mock::lew_tags();
+        let sha = embedded::code_sha256(&embedded::launcher_zip());
+        let get = mock!(Client::get_function).then_output(move || {
+            let env = want.lambda_environment();
+            tags.iter()
+                .fold(GetFunctionOutput::builder(), |b, (k, v)| b.tags(k, v))
+                .configuration(
+                    FunctionConfiguration::builder()
+                        .runtime(Runtime::from(want.runtime.as_str()))
+                        .handler(&want.handler)
+                        .role(&want.role)
+                        .memory_size(want.memory_mb)
+                        .timeout(want.timeout_s)
+                        .environment(
+                            aws_sdk_lambda::types::EnvironmentResponse::builder()
+                                .set_variables(env.variables().cloned())
+                                .build(),
+                        )
+                        .code_sha256(&sha)
+                        .build(),
+                )
+                .build()
+        });
+        let retries = mock!(Client::get_function_event_invoke_config).then_output(|| {
+            GetFunctionEventInvokeConfigOutput::builder()
+                .maximum_retry_attempts(ASYNC_RETRIES)
+                .maximum_event_age_in_seconds(ASYNC_MAX_AGE_S)
+                .build()
+        });
+        let account = mock!(Client::get_account_settings).then_output(|| {
+            GetAccountSettingsOutput::builder()
+                .account_limit(
+                    AccountLimit::builder()
+                        .concurrent_executions(10)
+                        .unreserved_concurrent_executions(10)
+                        .build(),
+                )
+                .build()
+        });
+        // No rule for PutFunctionConcurrency: a call to it fails the test.
+        let (d, _) = Mocks::new()
+            .lambda(&[&get, &retries, &account])
+            .deployment()
+            .await;
+
+        let outcome = ensure(&d, "https://queue", &network, Mode::Apply)
+            .await
+            .unwrap();
+
+        assert_eq!(
+            outcome.action,
+            crate::resources::Action::Unchanged,
+            "{outcome:?}"
+        );
+        assert!(
+            outcome
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("no concurrency to reserve")),
+            "{outcome:?}"
+        );
+        assert_eq!(account.num_calls(), 1);
     }
 
     #[tokio::test]
