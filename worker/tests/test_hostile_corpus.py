@@ -48,7 +48,6 @@ LEW = Path(
     or REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "lew"
 )
 DEAD_ENDPOINT = "http://127.0.0.1:9"
-IS_ROOT = os.geteuid() == 0
 
 _spec = importlib.util.spec_from_file_location("lew_make_corpus", HOSTILE / "make_corpus.py")
 assert _spec is not None and _spec.loader is not None
@@ -229,8 +228,8 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
         want = case.get("worker")
         if want is None:
             continue
-        if not IS_ROOT and "when_not_root" in want:
-            want = want["when_not_root"]
+        # A manifest's `when_not_root` outcome is not used: as a non-root user (the image's
+        # case) the worker keeps POV-Ray out of the work dir too, so the outcome is the same.
         if case["id"].startswith("message-"):
             sqs.send_message(QueueUrl=queue, MessageBody=messages[case["id"]])
             expected[case["id"]] = ("", want)
