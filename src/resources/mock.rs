@@ -64,6 +64,7 @@ pub struct Mocks {
     logs: Vec<Rule>,
     ec2: Vec<Rule>,
     tagging: Vec<Rule>,
+    ecs: Vec<Rule>,
 }
 
 macro_rules! service {
@@ -93,6 +94,7 @@ impl Mocks {
     service!(logs);
     service!(ec2);
     service!(tagging);
+    service!(ecs);
 
     /// The deployment, and the sleep that records its waits.
     pub async fn deployment(self) -> (Deployment, InstantSleep) {
@@ -148,6 +150,11 @@ impl Mocks {
         aws.tagging = aws_sdk_resourcegroupstagging::Client::from_conf(
             aws_sdk_resourcegroupstagging::config::Builder::from(&sdk)
                 .interceptor(interceptor(&self.tagging))
+                .build(),
+        );
+        aws.ecs = aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::config::Builder::from(&sdk)
+                .interceptor(interceptor(&self.ecs))
                 .build(),
         );
         let cfg = Config::parse(&format!("app = \"{APP}\"\n{}", self.cfg)).expect("a valid config");
