@@ -388,10 +388,16 @@ pub const MAX_PIXELS: u64 = 100_000_000;
 pub const MAX_SIDE: u64 = 32_768;
 
 /// The image size an `.ini` asks for (`Width=`/`Height=` or `+W`/`+H` switches; the last one
-/// wins), POV-Ray's 320x240 where it says nothing.
+/// wins), 800x600 where it says nothing (the default of Debian's POV-Ray, which the worker runs;
+/// lew's own .ini restates the size, so `--local` renders the same size everywhere). As in the
+/// worker, only the lines before the first `[section]` count: POV-Ray reads no further in an
+/// .ini named without a section.
 pub fn declared_size(ini: &str) -> (u64, u64) {
-    let (mut w, mut h) = (320, 240);
+    let (mut w, mut h) = (800, 600);
     for raw in ini.lines() {
+        if raw.trim_start().starts_with('[') {
+            break;
+        }
         let line = raw.split(';').next().unwrap_or_default();
         if let Some((key, value)) = line.split_once('=') {
             let digits: String = value
@@ -620,7 +626,11 @@ mod tests {
     fn image_sizes_are_read_from_the_ini() {
         assert_eq!(declared_size("Width=640\nHeight = 360\n"), (640, 360));
         assert_eq!(declared_size("+W1920 +H1080 +WT2 ; +W5"), (1920, 1080));
-        assert_eq!(declared_size("Antialias=on\n"), (320, 240));
+        assert_eq!(declared_size("Antialias=on\n"), (800, 600));
+        assert_eq!(
+            declared_size("Width=64\nHeight=48\n[big]\nWidth=4000\n"),
+            (64, 48)
+        );
         let huge = zip_of(&[
             ("big.ini", b"Width=100000\nHeight=100000\n"),
             ("big.pov", b""),

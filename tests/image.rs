@@ -292,3 +292,37 @@ fn push_image_before_setup_says_what_to_do() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn push_image_refuses_a_repository_lew_did_not_create() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    // Someone else's repository under lew's name: no lew:app tag.
+    let aws = app.aws().await;
+    let repo = aws
+        .ecr
+        .describe_repositories()
+        .repository_names(format!("{}-worker", app.prefix()))
+        .send()
+        .await
+        .unwrap();
+    let arn = repo.repositories()[0].repository_arn().unwrap().to_string();
+    aws.ecr
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("lew:app")
+        .send()
+        .await
+        .unwrap();
+    // Refused before anything is built (no container CLI is needed to get here).
+    let run = app
+        .lew()
+        .arg("push-image")
+        .env("PATH", "/nonexistent")
+        .code(1);
+    assert!(
+        run.stderr.contains("is not tagged lew:app") && run.stderr.contains("ECR repository"),
+        "{}",
+        run.stderr
+    );
+}

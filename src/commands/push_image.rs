@@ -21,7 +21,7 @@ use crate::error::UsageError;
 use crate::output::Report;
 use crate::progress::Level;
 use crate::resources::task_definition::{self, Spec};
-use crate::resources::{Deployment, registry};
+use crate::resources::{Deployment, not_ours, registry};
 
 #[derive(Debug, Serialize)]
 pub struct PushReport {
@@ -88,12 +88,23 @@ pub async fn run(args: &PushImageArgs, ctx: &Ctx) -> Result<PushReport> {
             d.names.repository
         );
     };
-    let Some((current, _)) = task_definition::current(&d).await? else {
+    // Neither a repository nor a family lew did not create is pushed to or revised.
+    if !registry::owned(&d, &repo).await? {
+        return Err(not_ours("ECR repository", &d.names.repository, &d.cfg.app));
+    }
+    let Some((current, owned)) = task_definition::current(&d).await? else {
         bail!(
             "the task definition {} does not exist: run `lew setup` first",
             d.names.task_family
         );
     };
+    if !owned {
+        return Err(not_ours(
+            "task definition",
+            &d.names.task_family,
+            &d.cfg.app,
+        ));
+    }
 
     let override_host = std::env::var("LEW_ECR_REGISTRY")
         .ok()
