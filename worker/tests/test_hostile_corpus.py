@@ -228,8 +228,6 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
         want = case.get("worker")
         if want is None:
             continue
-        # A manifest's `when_not_root` outcome is not used: as a non-root user (the image's
-        # case) the worker keeps POV-Ray out of the work dir too, so the outcome is the same.
         if case["id"].startswith("message-"):
             sqs.send_message(QueueUrl=queue, MessageBody=messages[case["id"]])
             expected[case["id"]] = ("", want)
