@@ -120,10 +120,13 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
     // The image runs: as Fargate would (read-only root, one writable volume), against moto,
     // with the task definition's environment, it renders the demo scene.
     let aws = app.aws().await;
+    // Fargate's bind-mount volume starts with the image's /scratch: owned by the worker's
+    // user (10001), mode 0511; the worker opens it only to make or remove a job folder.
     let scratch = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(scratch.path(), Some(10001), Some(10001)).unwrap();
     std::fs::set_permissions(
         scratch.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        std::os::unix::fs::PermissionsExt::from_mode(0o511),
     )
     .unwrap();
     let zip = lew::scene::load(&crate::render_local::demo_scene())
@@ -185,6 +188,8 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(logs.contains("\"event\": \"rendered\""), "{logs}");
+    // It ran the confined way: the work dir was the worker's to lock.
+    assert!(!logs.contains("cannot make it read-only"), "{logs}");
     let png = aws
         .s3
         .get_object()
