@@ -561,3 +561,43 @@ async fn no_wait_does_not_refuse_an_image_it_will_not_download() {
     assert_eq!(report["scenes"][0]["state"], "submitted", "{report}");
     assert_eq!(std::fs::read(app.path().join("again.png")).unwrap(), b"old");
 }
+
+#[tokio::test]
+async fn status_warns_about_jobs_no_worker_is_there_to_take() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let status = app.lew().args(["--output", "json", "status"]).ok().json();
+    assert!(
+        !status["warnings"].to_string().contains("wait in the queue"),
+        "{status}"
+    );
+    // A job handed back by a worker that was then stopped: queued, nobody running.
+    let aws = app.aws().await;
+    let queue_url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name(format!("{}-jobs", app.prefix()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    aws.sqs
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body(
+            serde_json::json!({"version": 1, "job_id": "left", "bucket": app.bucket(),
+                "key": "scenes/left/left.zip", "size": 0, "etag": ""})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = app.lew().args(["--output", "json", "status"]).ok().json();
+    assert!(
+        status["warnings"]
+            .to_string()
+            .contains("1 job(s) wait in the queue and no worker task is running"),
+        "{status}"
+    );
+}

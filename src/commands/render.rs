@@ -453,6 +453,18 @@ pub fn new_job_id() -> String {
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+/// The smallest job id of the UTC day `days_ago` days before today: job ids start with their
+/// date, so listing from here skips older jobs.
+pub fn job_id_floor(days_ago: u64) -> String {
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        / 86_400;
+    let (y, m, d) = civil_from_days(today.saturating_sub(days_ago) as i64);
+    format!("{y:04}{m:02}{d:02}")
+}
+
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -106,7 +106,7 @@ impl fmt::Display for StatusReport {
             self.tasks.stopping
         )?;
         if self.recent_renders.is_empty() {
-            writeln!(f, "recent renders:    none")?;
+            writeln!(f, "recent renders:    none in the last {RECENT_DAYS} days")?;
         } else {
             writeln!(f, "recent renders:")?;
             for r in &self.recent_renders {
@@ -128,18 +128,33 @@ impl fmt::Display for StatusReport {
 
 impl Report for StatusReport {}
 
-/// The newest objects under the output prefix (images and error reports).
+/// How far back `status` looks for renders, and how many listing pages it reads at most.
+const RECENT_DAYS: u64 = 7;
+const RECENT_PAGES: usize = 10;
+
+/// The newest images and error reports under the output prefix. Job ids start with their date,
+/// so the listing starts at the jobs of a week ago and a bucket holding years of renders costs
+/// no more than a week's (and at most a bounded number of pages).
 async fn recent_renders(d: &Deployment, limit: usize) -> Result<Vec<Render>> {
+    let prefix = &d.cfg.bucket.output_prefix;
     let mut pages = d
         .aws
         .s3
         .list_objects_v2()
         .bucket(&d.names.bucket)
-        .prefix(&d.cfg.bucket.output_prefix)
+        .prefix(prefix)
+        .start_after(format!(
+            "{prefix}{}",
+            super::render::job_id_floor(RECENT_DAYS)
+        ))
         .into_paginator()
         .send();
     let mut found = Vec::new();
-    while let Some(page) = pages.next().await {
+    let mut read = 0;
+    while read < RECENT_PAGES
+        && let Some(page) = pages.next().await
+    {
+        read += 1;
         for o in page?.contents() {
             let key = o.key().unwrap_or_default();
             if key.ends_with(".png") || key.ends_with(".error.txt") {
@@ -211,10 +226,27 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
         .iter()
         .any(|o| o.resource == "s3 bucket" && o.action != Action::Create);
     let recent = if bucket_present {
-        recent_renders(&d, 5).await.unwrap_or_default()
+        recent_renders(&d, 5).await.unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list the recent renders: {}",
+                crate::error::messages(&e).join(": ")
+            ));
+            Vec::new()
+        })
     } else {
         Vec::new()
     };
+    if let Some(q) = &jobs
+        && q.visible > 0
+        && tasks.total() == 0
+    {
+        warnings.push(format!(
+            "{} job(s) wait in the queue and no worker task is running: the launcher starts \
+             workers when a scene is uploaded, so these wait for the next upload (a worker \
+             that was stopped hands its job back); check `lew logs launcher`",
+            q.visible
+        ));
+    }
     let resources = done
         .outcomes
         .into_iter()
