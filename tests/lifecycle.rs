@@ -799,3 +799,57 @@ async fn resources_lew_did_not_create_are_neither_taken_over_nor_deleted() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_version_tag_from_an_older_lew_is_reported_and_refreshed() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let aws = app.aws().await;
+    let role = format!("{}-task", app.prefix());
+    aws.iam
+        .tag_role()
+        .role_name(&role)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("lew:version")
+                .value("0.0.1")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let plan = app
+        .lew()
+        .args(["--output", "json", "setup", "--dry-run"])
+        .ok()
+        .json();
+    let line = plan["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == role.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(line["action"], "update", "{plan}");
+    assert!(
+        line["changes"].to_string().contains("lew:version"),
+        "{line}"
+    );
+
+    app.lew().arg("setup").ok();
+    let tags = aws
+        .iam
+        .list_role_tags()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    let version = tags
+        .tags()
+        .iter()
+        .find(|t| t.key() == "lew:version")
+        .map(|t| t.value().to_string());
+    assert_eq!(version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+}

@@ -220,6 +220,14 @@ pub async fn ensure_with_url(
     let version_ok = tags
         .get(super::VERSION_TAG)
         .is_some_and(|v| v == env!("CARGO_PKG_VERSION"));
+    if !version_ok {
+        // A change like any other: setup reports it and --dry-run shows it.
+        changes.push(format!(
+            "tag {}: → {}",
+            super::VERSION_TAG,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
     if mode == Mode::Apply && (!fix.is_empty() || !version_ok) {
         ready.await?;
         if !fix.is_empty() {

@@ -287,6 +287,14 @@ pub async fn ensure(d: &Deployment, spec: &RoleSpec, mode: Mode) -> Result<Outco
         .tags()
         .iter()
         .any(|t| t.key() == super::VERSION_TAG && t.value() == env!("CARGO_PKG_VERSION"));
+    if !version_ok {
+        // A change like any other: setup reports it and --dry-run shows it.
+        changes.push(format!(
+            "tag {}: → {}",
+            super::VERSION_TAG,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
 
     if mode == Mode::Apply {
         if !trust_ok {
