@@ -16,7 +16,7 @@ use crate::support::read::{
     default_subnets, filter_rules, function, function_env, function_exists, function_policy,
     lambda_notifications, notifications, queue_url, security_groups_named,
 };
-use crate::support::{ACCOUNT, App, Moto};
+use crate::support::{ACCOUNT, App, Moto, REGION};
 
 /// The mutating calls in a recording, by name.
 fn mutating(calls: &[(String, bool)]) -> Vec<&str> {
@@ -118,6 +118,15 @@ async fn setup_deploys_the_launcher_wired_to_queue_cluster_network_and_bucket() 
         .await
         .unwrap();
     assert_eq!(invoke.maximum_retry_attempts(), Some(2));
+    assert_eq!(invoke.maximum_event_age_in_seconds(), Some(21_600));
+    // A launch that fails for good leaves its S3 event in the dead-letter queue.
+    assert_eq!(
+        invoke
+            .destination_config()
+            .and_then(|c| c.on_failure())
+            .and_then(|f| f.destination()),
+        Some(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}-jobs-dlq", app.prefix()).as_str())
+    );
     let reserved = aws
         .lambda
         .get_function_concurrency()

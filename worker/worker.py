@@ -248,7 +248,8 @@ def output_keys(key: str, input_prefix: str, output_prefix: str) -> OutputKeys:
 
 
 def parse_body(body: str) -> list[Job]:
-    """The jobs in a message: lew's job body, or an S3 event notification (every record).
+    """The jobs in a message: lew's job body, an S3 event notification (every record), or
+    Lambda's on-failure record of a launch (the S3 event it could not queue).
 
     Raises BadMessage for anything else (including S3's test event).
     """
@@ -262,6 +263,11 @@ def parse_body(body: str) -> list[Job]:
         raise BadMessage("S3 test event")
     if "Records" in data:
         return _parse_s3_event(data["Records"])
+    # A launch that failed for good reaches the dead-letter queue as Lambda's on-failure record
+    # with the S3 event as its request; redriven to the jobs queue, it is that event's jobs.
+    payload = data.get("requestPayload")
+    if "requestContext" in data and isinstance(payload, dict) and "Records" in payload:
+        return _parse_s3_event(payload["Records"])
     if "version" in data or "key" in data:
         return [_parse_lew_job(data)]
     raise BadMessage("message body is neither a lew job nor an S3 event")

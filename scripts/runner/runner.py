@@ -10,7 +10,8 @@ Lambda side (S3 -> launcher)
     prefix/suffix filter match, checks that the function's resource policy lets S3 invoke it,
     builds the S3 event the way S3 does and runs the deployed handler (GetFunction: Handler,
     Runtime, Timeout, environment; code from Code.Location). A failure is retried like an async
-    invocation (MaximumRetryAttempts from GetFunctionEventInvokeConfig, default 2); the
+    invocation (MaximumRetryAttempts from GetFunctionEventInvokeConfig, default 2), then the
+    event goes to the configured SQS on-failure destination as Lambda's record of it; the
     function's reserved concurrency is honoured.
 
     Like Lambda, it keeps execution environments warm: an environment is one Python process
@@ -947,17 +948,39 @@ class Invoker:
         with self._lock:
             return self._limits.setdefault(function_arn, threading.Semaphore(limit))
 
-    def _max_retries(self, function_arn: str) -> int:
+    def _invoke_config(self, function_arn: str) -> dict[str, Any]:
+        """The function's async-invocation settings (retries, on-failure destination)."""
         try:
-            config = self._aws.lambda_.get_function_event_invoke_config(FunctionName=function_arn)
+            return self._aws.lambda_.get_function_event_invoke_config(FunctionName=function_arn)
         except ClientError as error:
             if error_code(error) == "ResourceNotFoundException":
-                return DEFAULT_ASYNC_RETRIES
+                return {}
             raise
-        return int(config.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES))
+
+    def _send_to_destination(
+        self, destination: str, function_arn: str, event: dict[str, Any], attempts: int
+    ) -> None:
+        """Delivers Lambda's on-failure record to an SQS destination, as Lambda does."""
+        _, _, _, region, account, name = destination.split(":", 5)
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": function_arn,
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        }
+        sqs = self._aws.client("sqs", region)
+        url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
     def _invoke_async(self, function_arn: str, event: dict[str, Any], key: str) -> None:
-        retries = self._max_retries(function_arn)
+        config = self._invoke_config(function_arn)
+        retries = int(config.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES))
         delay = self._retry_delay
         limit = self._limit(function_arn)
         for attempt in range(1, retries + 2):
@@ -977,6 +1000,22 @@ class Invoker:
                 if self._stop.wait(delay):
                     continue
                 delay *= 2
+        destination = ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+            "Destination"
+        )
+        if destination and destination.startswith("arn:aws:sqs:"):
+            try:
+                self._send_to_destination(destination, function_arn, event, retries + 1)
+            except (ClientError, BotoCoreError) as error:
+                self._out.error("invoke_destination", error, function=function_arn, key=key)
+                return
+            self._out(
+                "invoke_failed_to_destination",
+                function=function_arn,
+                key=key,
+                destination=destination,
+            )
+            return
         self._out.error(
             "invoke",
             f"{function_arn} failed {retries + 1} time(s) for {key}; the event is dropped "

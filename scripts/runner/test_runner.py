@@ -402,6 +402,39 @@ def test_a_failing_launcher_is_retried_as_configured_then_dropped(stack: Stack) 
 
 
 @needs_lew
+def test_a_launch_that_fails_for_good_goes_to_the_on_failure_destination(stack: Stack) -> None:
+    # lew's own invocation settings (2 retries, on failure to the dead-letter queue), read back
+    # from moto; the function is broken so that every attempt fails.
+    configuration = stack.lambda_.get_function_configuration(FunctionName=stack.function)
+    variables = dict(configuration["Environment"]["Variables"])
+    del variables["LEW_QUEUE_URL"]
+    stack.lambda_.update_function_configuration(
+        FunctionName=stack.function, Environment={"Variables": variables}
+    )
+    key = "scenes/j2/lost.zip"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b"PK")
+
+    runner = Runner(stack, "--once", "--retry-delay", "0.1")
+    try:
+        assert runner.finish() == 0, runner.dump()
+    finally:
+        runner.kill()
+    assert [i["ok"] for i in runner.events("invoked")] == [False, False, False]
+    (sent,) = runner.events("invoke_failed_to_destination")
+    assert sent["destination"].endswith(f":lew-{stack.app}-jobs-dlq")
+    url = stack.sqs.get_queue_url(QueueName=f"lew-{stack.app}-jobs-dlq")["QueueUrl"]
+    messages = stack.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    record = json.loads(messages[0]["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    # The S3 event the launcher could not queue: the worker takes it when it is redriven.
+    sys.path.insert(0, str(REPO / "worker"))
+    import worker
+
+    assert [job.key for job in worker.parse_body(messages[0]["Body"])] == [key]
+
+
+@needs_lew
 @pytest.mark.skipif(shutil.which("povray") is None, reason="POV-Ray is not installed")
 def test_sigterm_stops_a_rendering_worker_which_hands_its_job_back(stack: Stack) -> None:
     runner = Runner(stack)

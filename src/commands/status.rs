@@ -200,8 +200,9 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
         && q.visible > 0
     {
         warnings.push(format!(
-            "{} job(s) in the dead-letter queue {} failed {} times; read them with the SQS \
-             console or `aws sqs receive-message`",
+            "{} message(s) in the dead-letter queue {}: jobs that failed {} times, or uploads \
+             the launcher could not queue; once the cause is fixed, move them back with the SQS \
+             console's \"Start DLQ redrive\" (the worker takes both kinds)",
             q.visible, d.names.dlq, d.cfg.queue.max_receives
         ));
     }

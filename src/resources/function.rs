@@ -18,7 +18,7 @@ use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutpu
 use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigError;
 use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+use aws_sdk_lambda::types::{DestinationConfig, Environment, FunctionCode, OnFailure, Runtime};
 use serde::Serialize;
 
 use super::network::Network;
@@ -28,8 +28,10 @@ use crate::embedded;
 pub const RUNTIME: Runtime = Runtime::Python312;
 /// Lambda's own retries of a failed launch (its default is also 2; set so it is explicit).
 pub const ASYNC_RETRIES: i32 = 2;
-/// A launch event older than this is dropped (and the job was never queued).
-pub const ASYNC_MAX_AGE_S: i32 = 3600;
+/// How long Lambda keeps trying an S3 event (its maximum, 6 h: a burst of uploads queues up
+/// behind the single reserved launcher). An event that fails or outlives it goes to the
+/// dead-letter queue (the on-failure destination), where `lew status` shows it.
+pub const ASYNC_MAX_AGE_S: i32 = 21_600;
 /// One launcher at a time, so two concurrent invocations cannot both count the same running
 /// tasks and together start more than `worker.max_tasks`. Bursts queue up inside Lambda.
 pub const RESERVED_CONCURRENCY: i32 = 1;
@@ -327,7 +329,8 @@ impl Invocation {
         let mut changes = Vec::new();
         if !self.retries_ok {
             changes.push(format!(
-                "async retries: → {ASYNC_RETRIES}, max event age {ASYNC_MAX_AGE_S} s"
+                "async retries: → {ASYNC_RETRIES}, max event age {ASYNC_MAX_AGE_S} s, failed \
+                 events to the dead-letter queue"
             ));
         }
         if !self.concurrency_ok() {
@@ -369,7 +372,12 @@ async fn read_retries(d: &Deployment) -> Result<bool> {
         .await;
     match invoke {
         Ok(out) => Ok(out.maximum_retry_attempts == Some(ASYNC_RETRIES)
-            && out.maximum_event_age_in_seconds == Some(ASYNC_MAX_AGE_S)),
+            && out.maximum_event_age_in_seconds == Some(ASYNC_MAX_AGE_S)
+            && out
+                .destination_config()
+                .and_then(|c| c.on_failure())
+                .and_then(|f| f.destination())
+                == Some(d.dlq_arn().as_str())),
         // None set yet, or no function yet (it is read while it may be about to be created).
         Err(SdkError::ServiceError(e))
             if matches!(
@@ -396,6 +404,11 @@ async fn apply_invocation(d: &Deployment, have: &Invocation) -> Result<()> {
             .function_name(name)
             .maximum_retry_attempts(ASYNC_RETRIES)
             .maximum_event_age_in_seconds(ASYNC_MAX_AGE_S)
+            .destination_config(
+                DestinationConfig::builder()
+                    .on_failure(OnFailure::builder().destination(d.dlq_arn()).build())
+                    .build(),
+            )
             .send()
             .await
             .map(|_| ())
@@ -739,6 +752,15 @@ mod tests {
             GetFunctionEventInvokeConfigOutput::builder()
                 .maximum_retry_attempts(ASYNC_RETRIES)
                 .maximum_event_age_in_seconds(ASYNC_MAX_AGE_S)
+                .destination_config(
+                    DestinationConfig::builder()
+                        .on_failure(
+                            OnFailure::builder()
+                                .destination("arn:aws:sqs:eu-west-1:123456789012:lew-unit-jobs-dlq")
+                                .build(),
+                        )
+                        .build(),
+                )
                 .build()
         });
         let account = mock!(Client::get_account_settings).then_output(|| {

@@ -55,10 +55,12 @@ pub fn launcher(d: &Deployment) -> RoleSpec {
             "Version": "2012-10-17",
             "Statement": [
                 {
+                    // The dead-letter queue takes the S3 events of launches that failed for
+                    // good (the function's on-failure destination), so no upload is lost.
                     "Sid": "QueueJobs",
                     "Effect": "Allow",
                     "Action": "sqs:SendMessage",
-                    "Resource": d.queue_arn(),
+                    "Resource": [d.queue_arn(), d.dlq_arn()],
                 },
                 {
                     "Sid": "StartWorkers",

@@ -345,6 +345,22 @@ def test_parse_body_formats() -> None:
     jobs = worker.parse_body(json.dumps({"Records": [record, removed, record]}))
     assert [job.key for job in jobs] == ["scenes/j2/my scene+1.zip"] * 2
     assert jobs[0].size == 5
+    # A failed launch, as Lambda's on-failure destination writes it to the dead-letter queue.
+    failed_launch = {
+        "version": "1.0",
+        "timestamp": "2026-11-27T23:50:00.000Z",
+        "requestContext": {
+            "requestId": "r1",
+            "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:lew-p-launcher",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": {"Records": [record]},
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "boom"},
+    }
+    jobs = worker.parse_body(json.dumps(failed_launch))
+    assert [job.key for job in jobs] == ["scenes/j2/my scene+1.zip"]
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}
     for body in ("not json", "[1]", json.dumps(test_event), json.dumps({"version": 2})):
         with pytest.raises(worker.BadMessage):
