@@ -17,6 +17,7 @@ use aws_sdk_lambda::operation::delete_function::DeleteFunctionError;
 use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
 use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigError;
 use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
+use aws_sdk_lambda::operation::put_function_event_invoke_config::PutFunctionEventInvokeConfigError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{DestinationConfig, Environment, FunctionCode, OnFailure, Runtime};
 use serde::Serialize;
@@ -399,20 +400,38 @@ async fn apply_invocation(d: &Deployment, have: &Invocation) -> Result<()> {
         if have.retries_ok {
             return Ok(());
         }
-        lambda
-            .put_function_event_invoke_config()
-            .function_name(name)
-            .maximum_retry_attempts(ASYNC_RETRIES)
-            .maximum_event_age_in_seconds(ASYNC_MAX_AGE_S)
-            .destination_config(
-                DestinationConfig::builder()
-                    .on_failure(OnFailure::builder().destination(d.dlq_arn()).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .with_context(|| format!("cannot set the retry settings of {name}"))
+        // Lambda checks that the function's role may send to the destination; a policy put
+        // moments ago may not be visible to it yet (IAM is eventually consistent).
+        for attempt in 1..=IAM_ATTEMPTS {
+            let put = lambda
+                .put_function_event_invoke_config()
+                .function_name(name)
+                .maximum_retry_attempts(ASYNC_RETRIES)
+                .maximum_event_age_in_seconds(ASYNC_MAX_AGE_S)
+                .destination_config(
+                    DestinationConfig::builder()
+                        .on_failure(OnFailure::builder().destination(d.dlq_arn()).build())
+                        .build(),
+                )
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(()),
+                Err(e) if destination_not_allowed_yet(&e) && attempt < IAM_ATTEMPTS => {
+                    d.progress.line(format!(
+                        "lambda function {name}: waiting for IAM propagation of the dead-letter \
+                         queue permission ({attempt}/{IAM_ATTEMPTS})"
+                    ));
+                    d.sleep(Duration::from_secs(u64::from(attempt.min(5))))
+                        .await;
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot set the retry settings of {name}"));
+                }
+            }
+        }
+        Ok(())
     };
     let concurrency = async {
         if have.concurrency_ok() {
@@ -448,6 +467,16 @@ async fn apply_invocation(d: &Deployment, have: &Invocation) -> Result<()> {
     };
     let (retries, concurrency) = futures::join!(retries, concurrency);
     retries.and(concurrency)
+}
+
+/// Whether PutFunctionEventInvokeConfig was refused because the role's permission to send to
+/// the destination is not visible to Lambda yet. Typed variant, then the message.
+fn destination_not_allowed_yet(err: &SdkError<PutFunctionEventInvokeConfigError>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(PutFunctionEventInvokeConfigError::InvalidParameterValueException(e))
+            if e.message().is_some_and(|m| m.contains("permission"))
+    )
 }
 
 /// Whether a CreateFunction error is IAM's eventual consistency: the role exists but Lambda
@@ -796,6 +825,50 @@ mod tests {
             "{outcome:?}"
         );
         assert_eq!(account.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_dead_letter_destination_waits_for_the_role_s_permission_to_propagate() {
+        use aws_sdk_lambda::operation::put_function_event_invoke_config::PutFunctionEventInvokeConfigOutput;
+
+        const NOT_YET: &str = "The function's execution role does not have permissions to call \
+                               SendMessage on arn:aws:sqs:eu-west-1:123456789012:lew-unit-jobs-dlq";
+        let put = mock!(Client::put_function_event_invoke_config)
+            .match_requests(|r| {
+                r.destination_config()
+                    .and_then(|c| c.on_failure())
+                    .and_then(|f| f.destination())
+                    == Some("arn:aws:sqs:eu-west-1:123456789012:lew-unit-jobs-dlq")
+            })
+            .sequence()
+            .error(|| {
+                PutFunctionEventInvokeConfigError::InvalidParameterValueException(
+                    InvalidParameterValueException::builder()
+                        .message(NOT_YET)
+                        .meta(crate::resources::mock::meta(
+                            "InvalidParameterValueException",
+                            NOT_YET,
+                        ))
+                        .build(),
+                )
+            })
+            .times(2)
+            .output(|| PutFunctionEventInvokeConfigOutput::builder().build())
+            .build();
+        let (d, sleep) = Mocks::new().lambda(&[&put]).deployment().await;
+        let have = Invocation {
+            retries_ok: false,
+            reserved: Some(RESERVED_CONCURRENCY),
+            reservable: true,
+        };
+
+        apply_invocation(&d, &have).await.unwrap();
+
+        assert_eq!(put.num_calls(), 3);
+        assert_eq!(
+            sleep.slept(),
+            [Duration::from_secs(1), Duration::from_secs(2)]
+        );
     }
 
     #[tokio::test]
