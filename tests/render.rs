@@ -601,3 +601,36 @@ async fn status_warns_about_jobs_no_worker_is_there_to_take() {
         "{status}"
     );
 }
+
+#[tokio::test]
+async fn a_scene_named_with_spaces_plus_and_percent_goes_all_the_way_round() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let _runner = Runner::start(&app);
+    // S3 events carry the key URL-encoded (`+` for a space): the launcher must decode it to the
+    // very key lew uploaded, and the worker write the PNG under the name lew downloads.
+    let name = "my scene+1%20";
+    let zip = app.path().join(format!("{name}.zip"));
+    write_zip(
+        &zip,
+        &[
+            ("plain.pov", TINY_POV),
+            (&format!("{name}.ini"), &tiny_ini("plain")),
+        ],
+    );
+    let out = app.path().join("out");
+    let report = app
+        .lew()
+        .args(["--output", "json", "render", "--timeout", "3m", "--out"])
+        .arg(&out)
+        .arg(&zip)
+        .ok()
+        .json();
+    assert_eq!(report["scenes"][0]["state"], "done", "{report}");
+    let job = report["job_id"].as_str().unwrap();
+    assert_eq!(
+        report["scenes"][0]["output_key"],
+        format!("renders/{job}/{name}.png").as_str()
+    );
+    assert_eq!(png_size(&out.join(format!("{name}.png"))), (64, 48));
+}
