@@ -77,13 +77,24 @@ impl Aws {
     /// with the fix if not), and asks STS who the caller is.
     pub async fn connect(opts: &ConnectOptions) -> Result<Aws> {
         let sdk = sdk_config(opts).await;
+        // The profile in use, if one was named: the likeliest cause of what is missing.
+        let profile = opts
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
         let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
-            UsageError::new(
-                "no AWS region is configured: set `region` in lew.toml, pass --region, or set \
-                     AWS_REGION (or a region in your AWS profile)",
-            )
+            UsageError::new(match &profile {
+                Some(p) => format!(
+                    "no AWS region is configured, and the profile {p:?} names none (is it \
+                     spelled as in ~/.aws/config?): set `region` in lew.toml, pass --region, \
+                     set AWS_REGION, or give the profile a region"
+                ),
+                None => "no AWS region is configured: set `region` in lew.toml, pass --region, \
+                         or set AWS_REGION (or a region in your AWS profile)"
+                    .to_string(),
+            })
         })?;
-        check_credentials(&sdk).await?;
+        check_credentials(&sdk, profile.as_deref()).await?;
 
         let sts = aws_sdk_sts::Client::new(&sdk);
         let me = sts
@@ -151,11 +162,25 @@ impl Aws {
     }
 }
 
-async fn check_credentials(sdk: &SdkConfig) -> Result<()> {
+async fn check_credentials(sdk: &SdkConfig, profile: Option<&str>) -> Result<()> {
     let Some(provider) = sdk.credentials_provider() else {
         return Err(no_credentials().into());
     };
-    match provider.provide_credentials().await {
+    let result = provider.provide_credentials().await;
+    // With a profile named, a failure is the profile's (misspelt, no keys, SSO session
+    // expired): a problem of configuration, not of AWS. The chain's own error follows.
+    if let (Err(e), Some(p)) = (&result, profile) {
+        let usage = UsageError::new(format!(
+            "cannot load AWS credentials for the profile {p:?}: check that it is in \
+             ~/.aws/config or ~/.aws/credentials with keys or a role, or for SSO run \
+             `aws sso login --profile {p}`"
+        ));
+        return Err(match e {
+            CredentialsError::CredentialsNotLoaded(_) => usage.into(),
+            _ => anyhow::Error::new(result.unwrap_err()).context(usage),
+        });
+    }
+    match result {
         Ok(_) => Ok(()),
         Err(CredentialsError::CredentialsNotLoaded(_)) => Err(no_credentials().into()),
         Err(e) => Err(anyhow::Error::new(e).context(

@@ -29,6 +29,11 @@ pub struct Interrupted(pub String);
 
 /// The exit code for an error: the first cause in the chain that decides one wins.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    // A context added with `.context(UsageError::new(..))` is found by downcasting, not in
+    // the chain of sources.
+    if err.downcast_ref::<UsageError>().is_some() {
+        return 2;
+    }
     for cause in err.chain() {
         if cause.is::<UsageError>() {
             return 2;

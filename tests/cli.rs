@@ -275,6 +275,41 @@ fn missing_credentials_are_a_usage_error_with_the_fix() {
 }
 
 #[test]
+fn a_profile_that_gives_no_region_or_no_credentials_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[profile dev]\nregion = eu-west-1\n").unwrap();
+    let lew = |profile: &str| {
+        Lew::new()
+            .dir(dir.path())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["--profile", profile, "status"])
+    };
+    // Misspelt: no region comes with it.
+    let run = lew("dve").code(2);
+    assert!(
+        run.stderr.contains("the profile \"dve\" names none"),
+        "{}",
+        run.stderr
+    );
+    // Real, but without keys: the profile is named, with the fix.
+    let run = lew("dev").code(2);
+    assert!(
+        run.stderr.contains("for the profile \"dev\"")
+            && run.stderr.contains("aws sso login --profile dev"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn json_errors_are_one_document_on_stdout() {
     let app = App::on("http://127.0.0.1:9", "[worker]\nmax_tasks = 0\n");
     let run = app.lew().args(["--output", "json", "setup"]).code(2);
