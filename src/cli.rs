@@ -43,7 +43,7 @@ pub struct GlobalArgs {
     pub region: Option<String>,
 
     /// Send every AWS call to this endpoint, e.g. a local emulator (also AWS_ENDPOINT_URL)
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint)]
     pub endpoint_url: Option<String>,
 
     /// Result format on stdout; json prints exactly one JSON document
@@ -172,6 +172,18 @@ pub struct TeardownArgs {
     /// Also empty and delete the bucket with every scene and render in it
     #[arg(long)]
     pub delete_data: bool,
+}
+
+/// An endpoint URL: `http://` or `https://` and a host, as the SDK needs it.
+fn parse_endpoint(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or("expected a URL starting with http:// or https://, e.g. http://localhost:5000")?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err("expected a URL with a host, e.g. http://localhost:5000".into());
+    }
+    Ok(text.to_string())
 }
 
 /// Parses durations like `90s`, `30m`, `2h`, `1d` or a bare number of seconds.

@@ -310,6 +310,14 @@ fn a_profile_that_gives_no_region_or_no_credentials_is_named() {
 }
 
 #[test]
+fn an_endpoint_that_is_no_url_is_a_usage_error() {
+    let run = Lew::new()
+        .args(["--endpoint-url", "localhost:5000", "status"])
+        .code(2);
+    assert!(run.stderr.contains("http://"), "{}", run.stderr);
+}
+
+#[test]
 fn json_errors_are_one_document_on_stdout() {
     let app = App::on("http://127.0.0.1:9", "[worker]\nmax_tasks = 0\n");
     let run = app.lew().args(["--output", "json", "setup"]).code(2);
