@@ -5,7 +5,7 @@ and counts API calls. Standard library only, so it starts in a few tens of milli
     python3 scripts/proxy/proxy.py --upstream http://127.0.0.1:MOTO_PORT --port 0 \\
         [--latency-ms 50] [--fault-rate 0.2] [--faults 500,503,throttle,reset-before,reset-after] \\
         [--fault-match 'sqs:*,s3:Put*'] [--seed N] [--hold-after N] [--hold-after-mutating N] \\
-        [--stats FILE] [--log FILE]
+        [--hold-match 'sqs:DeleteMessage'] [--stats FILE] [--log FILE]
 
 When it listens it prints one line, `{"port": N}`, on stdout; it serves until SIGTERM or SIGINT.
 
@@ -42,7 +42,8 @@ Control (never forwarded):
                             "faults": {kind: k}, "moto_api", "in_flight", "held", "config"}
     POST /__proxy/reset    zeroes the counters (answers the stats before the reset)
     POST /__proxy/config   JSON with any of latency_ms, fault_rate, faults, fault_match, seed,
-                           hold_after, hold_after_mutating (null: off); answers the new config
+                           hold_after, hold_after_mutating (null: off), hold_match (null: "*");
+                           answers the new config
     POST /__proxy/release  lets held requests go; body {"forward": false} resets them instead
 `--stats FILE` is rewritten (atomically) with the stats after every request. `--log FILE` gets one
 JSON line per request: start time (epoch s), duration (ms), op, mutating, status, fault, body
@@ -50,7 +51,11 @@ size and framing headers (Transfer-Encoding, Content-Encoding, Expect) when pres
 `--hold-after N` holds every counted request after the first N until released: a test can stop
 a client (SIGKILL) at exactly N API calls. `--hold-after-mutating N` lets the first N mutating
 requests through (and the reads before them), then holds every request: a stop after exactly N
-changes, whatever reads came between.
+changes, whatever reads came between. `--hold-match GLOBS` (default `*`) narrows both to the
+requests whose "service:Operation" matches: the others pass, and still count. With
+`--hold-after 0 --hold-match sqs:DeleteMessage` every DeleteMessage is held and nothing else: a
+test can kill a client between its last upload and the delete of its message, whatever came
+before. Changing it does not let go of requests already held (release does).
 """
 
 from __future__ import annotations
@@ -399,6 +404,7 @@ class State:
         self.random = random.Random(self.seed)  # noqa: S311 (reproducible draws, not secrets)
         self.hold_after: int | None = args.hold_after
         self.hold_after_mutating: int | None = args.hold_after_mutating
+        self.hold_match = parse_match(args.hold_match)
         self.stats_path: str | None = args.stats
         self.log_path: str | None = args.log
         self.held = 0
@@ -424,6 +430,7 @@ class State:
             "seed": self.seed,
             "hold_after": self.hold_after,
             "hold_after_mutating": self.hold_after_mutating,
+            "hold_match": list(self.hold_match),
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -464,6 +471,11 @@ class State:
                 self.hold_after_mutating = None if value is None else int(value)
                 if self.hold_after_mutating is None:
                     self._release_locked(True)
+            if "hold_match" in changes:
+                match = changes["hold_match"]
+                if match is None:
+                    match = "*"
+                self.hold_match = parse_match(match if isinstance(match, str) else ",".join(match))
 
     def _release_locked(self, forward: bool) -> None:
         self.release_generation += 1
@@ -494,9 +506,13 @@ class State:
                 fault = self.random.choice(self.faults)
                 self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
             forward = True
-            hold = (self.hold_after is not None and self.requests > self.hold_after) or (
-                self.hold_after_mutating is not None and mutating_before >= self.hold_after_mutating
-            )
+            hold = (
+                (self.hold_after is not None and self.requests > self.hold_after)
+                or (
+                    self.hold_after_mutating is not None
+                    and mutating_before >= self.hold_after_mutating
+                )
+            ) and any(fnmatch.fnmatchcase(call.name, p) for p in self.hold_match)
             if hold:
                 self.held += 1
                 generation = self.release_generation
@@ -844,6 +860,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hold-after", type=int, help="hold requests after the first N")
     parser.add_argument(
         "--hold-after-mutating", type=int, help="hold requests after the first N mutating ones"
+    )
+    parser.add_argument(
+        "--hold-match", default="*", help="hold only service:Operation matching these globs"
     )
     parser.add_argument("--stats", help="rewrite this JSON file after every request")
     parser.add_argument("--log", help="append one JSON line per request to this file")

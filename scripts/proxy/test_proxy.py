@@ -135,6 +135,7 @@ _PLAIN = {
     "fault_match": "*",
     "hold_after": None,
     "hold_after_mutating": None,
+    "hold_match": None,
 }
 
 
@@ -619,6 +620,51 @@ def test_held_requests_released_without_forwarding_are_reset(proxy: str, moto: s
         client("sqs", moto).get_queue_url(QueueName=name)
 
 
+def test_hold_match_holds_only_the_operations_it_names(proxy: str, moto: str) -> None:
+    # What the killed-worker test does: hold a worker's DeleteMessage (only that), whatever
+    # receives, heartbeats and uploads came before it.
+    sqs = client("sqs", proxy)
+    url = sqs.create_queue(QueueName=unique("queue"))["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="job")
+    config = _post(f"{proxy}/__proxy/config", {"hold_after": 0, "hold_match": "sqs:DeleteMessage"})
+    assert config["hold_match"] == ["sqs:DeleteMessage"]
+    message = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"][0]
+    receipt = message["ReceiptHandle"]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=60)
+    client("s3", proxy).list_buckets()
+    assert stats(proxy)["held"] == 0
+
+    def not_visible() -> str:
+        return client("sqs", moto).get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+
+    with ThreadPoolExecutor(1) as pool:
+        delete = pool.submit(
+            client("sqs", proxy).delete_message, QueueUrl=url, ReceiptHandle=receipt
+        )
+        s = _wait_for(proxy, lambda s: s["held"] == 1, "the DeleteMessage held")
+        assert s["by_operation"]["sqs:DeleteMessage"] == 1
+        # Everything else still passes while the delete is held.
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        assert not delete.done()
+        _post(f"{proxy}/__proxy/release", {"forward": False})
+        with pytest.raises(botocore.exceptions.ConnectionClosedError):
+            delete.result(timeout=30)
+    assert not_visible() == "1", "a delete released without forwarding reached moto"
+
+    # The next delete is held too; released with forwarding, it happens.
+    with ThreadPoolExecutor(1) as pool:
+        delete = pool.submit(
+            client("sqs", proxy).delete_message, QueueUrl=url, ReceiptHandle=receipt
+        )
+        _wait_for(proxy, lambda s: s["held"] == 1, "the second DeleteMessage held")
+        _post(f"{proxy}/__proxy/release", {"forward": True})
+        assert "ResponseMetadata" in delete.result(timeout=30)
+    assert not_visible() == "0"
+    assert _post(f"{proxy}/__proxy/config", {"hold_match": None})["hold_match"] == ["*"]
+
+
 def test_hold_after_mutating_on_the_command_line() -> None:
     sys.path.insert(0, str(HERE))
     try:
@@ -627,6 +673,9 @@ def test_hold_after_mutating_on_the_command_line() -> None:
         sys.path.remove(str(HERE))
     args = module.parse_args(["--upstream", "http://127.0.0.1:1", "--hold-after-mutating", "3"])
     assert module.State(args).config()["hold_after_mutating"] == 3
+    assert module.State(args).config()["hold_match"] == ["*"]
+    args = module.parse_args(["--upstream", "http://127.0.0.1:1", "--hold-match", "sqs:Del*, s3:*"])
+    assert module.State(args).config()["hold_match"] == ["sqs:Del*", "s3:*"]
     kinds = "500-after,503-after,throttle-after"
     assert module.parse_faults(kinds) == ("500-after", "503-after", "throttle-after")
 
