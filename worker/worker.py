@@ -14,7 +14,10 @@ A scene error (bad zip, no .ini, POV-Ray failure, timeout) is final: the error i
 the message deleted. An infrastructure error (S3, SQS, disk) leaves the message on the queue,
 invisible for a short backoff (LEW_RETRY_DELAY_S, shorter than the long poll), so this worker
 takes it again on its next poll and, after the queue's maximum receives, it lands in the
-dead-letter queue. The worker exits 0 after one empty poll, and on SIGTERM hands an unfinished
+dead-letter queue. A job whose PNG exists is skipped, at its start and again before anything
+is uploaded: when a stalled worker's heartbeat lapsed and another worker rendered the job
+meanwhile, the late attempt uploads nothing (neither its picture nor an error) over the other's
+result. The worker exits 0 after one empty poll, and on SIGTERM hands an unfinished
 job back to the queue (a finished one is uploaded and deleted first) and exits.
 
 Standard library and boto3 only (Debian bookworm's python3-boto3 1.26): the endpoint override is
@@ -73,6 +76,8 @@ MAX_RECEIVE_FAILURES = 5
 LOCKED_DIR_MODE = 0o511
 # The same folders while the worker itself creates or removes something in them.
 OPEN_DIR_MODE = 0o711
+# Why a job whose PNG appeared while this worker rendered it uploads nothing.
+SUPERSEDED = "output exists (written meanwhile by another attempt)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1133,8 +1138,12 @@ class Worker:
                 try:
                     result = self.render(job, keys, folder)
                 except SceneError as error:
+                    if self.superseded(job, keys, ids, error.reason):
+                        return "skipped"
                     self.report_scene_error(job, keys, error, folder)
                     return "scene_error"
+                if self.superseded(job, keys, ids, None):
+                    return "skipped"
                 # Rendered: uploaded even when SIGTERM has come (the task has stopTimeout for it).
                 upload_log(self.s3, job.bucket, keys.log, result.log_path)
                 image_fd = os.open(result.image, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -1156,6 +1165,17 @@ class Worker:
         except Exception as error:
             log("infra_error", **ids, error=describe(error))
             return "infra_error"
+
+    def superseded(
+        self, job: Job, keys: OutputKeys, ids: dict[str, Any], failure: str | None
+    ) -> bool:
+        """Whether another attempt wrote the PNG while this one rendered (this worker stalled,
+        its heartbeat lapsed, the message came back and another worker took it): then this
+        attempt's outcome, a picture or a failure, is not uploaded over that result."""
+        if not object_exists(self.s3, job.bucket, keys.png):
+            return False
+        log("skipped", **ids, output=keys.png, reason=SUPERSEDED, failure=failure)
+        return True
 
     @contextlib.contextmanager
     def work_dir_open(self) -> Iterator[None]:
