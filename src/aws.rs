@@ -76,6 +76,14 @@ impl Aws {
     /// Loads the configuration, checks that a region and credentials exist (a usage error
     /// with the fix if not), and asks STS who the caller is.
     pub async fn connect(opts: &ConnectOptions) -> Result<Aws> {
+        let mut aws = Aws::prepare(opts).await?;
+        (aws.account, aws.partition) = aws.whoami().await?;
+        Ok(aws)
+    }
+
+    /// [`Aws::connect`] without the STS call: the clients, with the account still unknown
+    /// (empty), for work that needs no account while [`Aws::whoami`] runs.
+    pub async fn prepare(opts: &ConnectOptions) -> Result<Aws> {
         let sdk = sdk_config(opts).await;
         // The profile in use, if one was named: the likeliest cause of what is missing.
         let profile = opts
@@ -95,8 +103,12 @@ impl Aws {
             })
         })?;
         check_credentials(&sdk, profile.as_deref()).await?;
+        Ok(Aws::from_parts(sdk, region, String::new(), "aws".into()))
+    }
 
-        let sts = aws_sdk_sts::Client::new(&sdk);
+    /// The caller's account and partition, from STS.
+    pub async fn whoami(&self) -> Result<(String, String)> {
+        let sts = aws_sdk_sts::Client::new(&self.sdk);
         let me = sts
             .get_caller_identity()
             .send()
@@ -112,7 +124,7 @@ impl Aws {
             .filter(|p| !p.is_empty())
             .unwrap_or("aws")
             .to_string();
-        Ok(Aws::from_parts(sdk, region, account, partition))
+        Ok((account, partition))
     }
 
     /// Builds the clients for a known account; also what unit tests with mocked clients use.

@@ -17,7 +17,7 @@ use crate::cli::GlobalArgs;
 use crate::config::{self, Config};
 use crate::error::UsageError;
 use crate::progress::{Level, Progress};
-use crate::resources::Deployment;
+use crate::resources::{Deployment, Names, queue};
 
 /// What every command gets: the global flags and the progress reporter.
 pub struct Ctx {
@@ -58,11 +58,24 @@ impl Ctx {
         }
     }
 
-    /// Validates the config, then connects to AWS and derives every resource name.
+    /// Validates the config, then connects to AWS and derives every resource name. The queues'
+    /// URLs are looked up while STS says which account this is (their names need none).
     pub async fn deployment(&self) -> Result<Deployment> {
         let cfg = self.config()?;
-        let aws = Aws::connect(&self.connect_options(&cfg)).await?;
-        Ok(Deployment::new(cfg, aws, self.progress.clone()))
+        let mut aws = Aws::prepare(&self.connect_options(&cfg)).await?;
+        let early = Names::new(&cfg, "", &aws.region);
+        let queues = [early.queue, early.dlq];
+        let (who, urls) = futures::join!(
+            aws.whoami(),
+            futures::future::join_all(queues.iter().map(|q| queue::lookup(&aws.sqs, q)))
+        );
+        (aws.account, aws.partition) = who?;
+        // A failed look-up is simply asked again when the queue is needed.
+        let urls = queues
+            .into_iter()
+            .zip(urls)
+            .filter_map(|(name, url)| url.ok().map(|url| (name, url)));
+        Ok(Deployment::new(cfg, aws, self.progress.clone()).with_queue_urls(urls))
     }
 }
 

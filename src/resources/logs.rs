@@ -66,7 +66,11 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
     let want = d.cfg.logs.retention_days as i32;
     let logs = &d.aws.logs;
 
-    let Some(group) = find(d, &name).await? else {
+    // The tags are read with the group (the ARN follows from the name), not after it: one
+    // round trip fewer on the path a no-op setup waits for. When the group is missing, the
+    // tags' error is moot.
+    let (group, owned) = futures::join!(find(d, &name), owned(d, &name));
+    let Some(group) = group? else {
         if mode == Mode::Apply {
             let mut req = logs.create_log_group().log_group_name(&name);
             for (k, v) in d.tags() {
@@ -88,7 +92,7 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
     };
 
     let mut changes = Vec::new();
-    if !owned(d, &name).await? {
+    if !owned? {
         // Lambda creates its function's group, untagged, when the function first logs (for
         // example an invocation racing a teardown). That group can only be ours: adopt it.
         if which != Which::Launcher {
@@ -161,7 +165,9 @@ mod tests {
     use aws_sdk_cloudwatchlogs::Client;
     use aws_sdk_cloudwatchlogs::operation::create_log_group::CreateLogGroupOutput;
     use aws_sdk_cloudwatchlogs::operation::describe_log_groups::DescribeLogGroupsOutput;
-    use aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_cloudwatchlogs::operation::list_tags_for_resource::{
+        ListTagsForResourceError, ListTagsForResourceOutput,
+    };
     use aws_sdk_cloudwatchlogs::operation::put_retention_policy::PutRetentionPolicyOutput;
     use aws_sdk_cloudwatchlogs::types::error::{
         ResourceAlreadyExistsException, ResourceNotFoundException,
@@ -195,6 +201,20 @@ mod tests {
             })
     }
 
+    /// The tags of a group that does not exist (read along with the group).
+    fn no_tags() -> Rule {
+        mock!(Client::list_tags_for_resource).then_error(|| {
+            ListTagsForResourceError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .meta(meta(
+                        "ResourceNotFoundException",
+                        "The specified log group does not exist.",
+                    ))
+                    .build(),
+            )
+        })
+    }
+
     fn retention(name: &'static str, days: i32) -> Rule {
         mock!(Client::put_retention_policy)
             .match_requests(move |r| {
@@ -226,7 +246,7 @@ mod tests {
         let put = retention(LAUNCHER, 30);
         let (d, _) = Mocks::new()
             .config("[logs]\nretention_days = 30\n")
-            .logs(&[&none(), &create, &put])
+            .logs(&[&none(), &no_tags(), &create, &put])
             .deployment()
             .await;
 
@@ -242,7 +262,7 @@ mod tests {
             mock!(Client::create_log_group).then_output(|| CreateLogGroupOutput::builder().build());
         let put = retention(WORKER, 14);
         let (d, _) = Mocks::new()
-            .logs(&[&none(), &create, &put])
+            .logs(&[&none(), &no_tags(), &create, &put])
             .deployment()
             .await;
         let outcome = ensure(&d, Which::Worker, Mode::Apply).await.unwrap();

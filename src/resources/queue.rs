@@ -98,7 +98,17 @@ fn same_value(attr: &Attr, have: &str, want: &str) -> bool {
 /// The queue's URL, or `None` when it does not exist.
 pub async fn url(d: &Deployment, which: Which) -> Result<Option<String>> {
     let name = which.name(d);
-    match d.aws.sqs.get_queue_url().queue_name(name).send().await {
+    if let Some(url) = d.take_queue_url(name) {
+        return Ok(url);
+    }
+    lookup(&d.aws.sqs, name).await
+}
+
+/// The URL of the queue called `name`, or `None` when it does not exist. Queue names need no
+/// account, so `Ctx::deployment` asks for them while STS is asked who the caller is: a no-op
+/// setup's longest chain of calls was STS, then GetQueueUrl, then the queue's attributes.
+pub async fn lookup(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Option<String>> {
+    match sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => Ok(out.queue_url),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), GetQueueUrlError::QueueDoesNotExist(_)) =>

@@ -54,9 +54,12 @@ pub async fn find(d: &Deployment) -> Result<Option<Repository>> {
 }
 
 pub async fn owned(d: &Deployment, repo: &Repository) -> Result<bool> {
-    let arn = repo.repository_arn().unwrap_or_default();
-    let tags = d
-        .aws
+    let tags = tags_of(d, repo.repository_arn().unwrap_or_default()).await?;
+    Ok(d.owns(tags.iter().map(|t| (t.key(), t.value()))))
+}
+
+async fn tags_of(d: &Deployment, arn: &str) -> Result<Vec<Tag>> {
+    Ok(d.aws
         .ecr
         .list_tags_for_resource()
         .resource_arn(arn)
@@ -64,8 +67,7 @@ pub async fn owned(d: &Deployment, repo: &Repository) -> Result<bool> {
         .await
         .with_context(|| format!("cannot read the tags of ECR repository {arn}"))?
         .tags
-        .unwrap_or_default();
-    Ok(d.owns(tags.iter().map(|t| (t.key(), t.value()))))
+        .unwrap_or_default())
 }
 
 fn scan_on_push() -> ImageScanningConfiguration {
@@ -78,7 +80,16 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     let ecr = &d.aws.ecr;
     let name = d.names.repository.clone();
     let outcome = Outcome::new("ecr repository", &name);
-    let repo = match find(d).await? {
+    // Its tags and lifecycle policy are read with the repository (both follow from the name),
+    // not after it: one round trip fewer on the path a no-op setup waits for.
+    let arn = d.repository_arn();
+    let (found, early_tags, early_lifecycle) = futures::join!(
+        find(d),
+        tags_of(d, &arn),
+        ecr.get_lifecycle_policy().repository_name(&name).send()
+    );
+    let mut early = Some((early_tags, early_lifecycle));
+    let repo = match found? {
         Some(repo) => repo,
         None if mode == Mode::Plan => return Ok(outcome.created()),
         None => {
@@ -87,16 +98,20 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
                 return Ok(outcome.created());
             }
             // Created meanwhile (a concurrent setup): converge the one that is there.
+            early = None;
             find(d).await?.with_context(|| {
                 format!("ECR repository {name} already exists, yet cannot be found")
             })?
         }
     };
-    let (owned, lifecycle) = futures::join!(
-        owned(d, &repo),
-        ecr.get_lifecycle_policy().repository_name(&name).send()
-    );
-    if !owned? {
+    let (tags, lifecycle) = match early {
+        Some(read) => read,
+        None => futures::join!(
+            tags_of(d, repo.repository_arn().unwrap_or_default()),
+            ecr.get_lifecycle_policy().repository_name(&name).send()
+        ),
+    };
+    if !d.owns(tags?.iter().map(|t| (t.key(), t.value()))) {
         return Err(not_ours("ECR repository", &name, &d.cfg.app));
     }
 
@@ -228,7 +243,9 @@ mod tests {
     use aws_sdk_ecr::operation::create_repository::CreateRepositoryOutput;
     use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesOutput;
     use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyOutput;
-    use aws_sdk_ecr::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_ecr::operation::list_tags_for_resource::{
+        ListTagsForResourceError, ListTagsForResourceOutput,
+    };
     use aws_sdk_ecr::operation::put_lifecycle_policy::PutLifecyclePolicyOutput;
     use aws_sdk_ecr::types::error::{
         RepositoryAlreadyExistsException, RepositoryNotFoundException,
@@ -280,6 +297,23 @@ mod tests {
             })
     }
 
+    /// What the tags and lifecycle reads (made along with the look-up) get for a missing one.
+    fn nothing_there() -> [Rule; 2] {
+        let missing = || {
+            RepositoryNotFoundException::builder()
+                .meta(meta("RepositoryNotFoundException", "not found"))
+                .build()
+        };
+        [
+            mock!(Client::list_tags_for_resource).then_error(move || {
+                ListTagsForResourceError::RepositoryNotFoundException(missing())
+            }),
+            mock!(Client::get_lifecycle_policy).then_error(move || {
+                GetLifecyclePolicyError::RepositoryNotFoundException(missing())
+            }),
+        ]
+    }
+
     fn already_exists() -> Rule {
         mock!(Client::create_repository).then_error(|| {
             CreateRepositoryError::RepositoryAlreadyExistsException(
@@ -300,6 +334,8 @@ mod tests {
         let (d, _) = Mocks::new()
             .ecr(&[
                 &not_found(),
+                &nothing_there()[0],
+                &nothing_there()[1],
                 &already_exists(),
                 &found(),
                 &tagged(lew_tags()),
@@ -323,6 +359,8 @@ mod tests {
         let (d, _) = Mocks::new()
             .ecr(&[
                 &not_found(),
+                &nothing_there()[0],
+                &nothing_there()[1],
                 &already_exists(),
                 &found(),
                 &tagged(other),
@@ -356,7 +394,13 @@ mod tests {
             })
             .then_output(|| PutLifecyclePolicyOutput::builder().build());
         let (d, _) = Mocks::new()
-            .ecr(&[&not_found(), &create, &put])
+            .ecr(&[
+                &not_found(),
+                &nothing_there()[0],
+                &nothing_there()[1],
+                &create,
+                &put,
+            ])
             .deployment()
             .await;
 
