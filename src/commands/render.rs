@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_ecs::types::DesiredStatus;
+use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::Ctx;
@@ -479,6 +480,9 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// What lew knows about one scene while it waits.
+/// Scenes uploaded at the same time.
+const UPLOADS_AT_ONCE: usize = 4;
+
 struct Tracked {
     result: SceneResult,
     target: PathBuf,
@@ -501,21 +505,30 @@ async fn render_in_the_cloud(
     let job = new_job_id();
     let input = &d.cfg.bucket.input_prefix;
     let output = &d.cfg.bucket.output_prefix;
+    // A few uploads at a time, as the AWS CLI does: each is a round trip or more, and a
+    // folder of scenes should not pay them one after another.
+    let (deployment, job_id) = (&d, &job);
+    let uploads = futures::stream::iter(scenes.iter().zip(targets))
+        .map(|(scene, target)| async move {
+            let key = format!("{input}{job_id}/{}.zip", scene.name);
+            let upload = transfer::upload(
+                &deployment.aws.s3,
+                &deployment.progress,
+                &deployment.names.bucket,
+                &key,
+                &scene.zip,
+                &format!("uploading {}", scene.name),
+            )
+            .await;
+            (scene, target, key, upload)
+        })
+        .buffered(UPLOADS_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await;
     let mut tracked = Vec::new();
     let mut not_uploaded = Vec::new();
     let mut first_error = None;
-    for (scene, target) in scenes.iter().zip(targets) {
-        let key = format!("{input}{job}/{}.zip", scene.name);
-        let base = format!("{output}{job}/{}", scene.name);
-        let upload = transfer::upload(
-            &d.aws.s3,
-            &d.progress,
-            &d.names.bucket,
-            &key,
-            &scene.zip,
-            &format!("uploading {}", scene.name),
-        )
-        .await;
+    for (scene, target, key, upload) in uploads {
         if let Err(e) = upload {
             // The scenes already uploaded render anyway: keep going, so the report names the
             // job and says which scenes did not make it.
@@ -538,6 +551,7 @@ async fn render_in_the_cloud(
             scene.source.display(),
             d.names.bucket
         ));
+        let base = format!("{output}{job}/{}", scene.name);
         let mut r = result(scene, State::Submitted);
         r.key = Some(key);
         r.output_key = Some(format!("{base}.png"));
