@@ -472,14 +472,14 @@ mod tests {
         let url = mock!(Client::get_queue_url)
             .sequence()
             .error(|| GetQueueUrlError::generic(meta("ThrottlingException", "Rate exceeded")))
-            .times(10)
+            .times(12)
             .build();
         let (d, _) = Mocks::new().sqs(&[&url]).deployment().await;
 
         let err = ensure(&d, Which::Jobs, Mode::Apply).await.unwrap_err();
 
-        // lew's SDK configuration allows six attempts in all.
-        assert_eq!(url.num_calls(), 6);
+        // lew's SDK configuration allows ten attempts in all.
+        assert_eq!(url.num_calls(), crate::aws::MAX_ATTEMPTS as usize);
         let text = messages(&err).join(": ");
         assert!(
             text.contains("cannot look up SQS queue lew-unit-jobs")
