@@ -140,26 +140,7 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         .send()
         .await
         .unwrap();
-    let queue_url = aws
-        .sqs
-        .get_queue_url()
-        .queue_name(format!("{}-jobs", app.prefix()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    aws.sqs
-        .send_message()
-        .queue_url(&queue_url)
-        .message_body(
-            serde_json::json!({"version": 1, "job_id": "img1", "bucket": app.bucket(),
-                "key": "scenes/img1/lew-demo.zip", "size": 0, "etag": ""})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let queue_url = app.queue_job("img1", "scenes/img1/lew-demo.zip").await;
     let out = Command::new("docker")
         .env("DOCKER_CONFIG", docker_config.path())
         .args(["run", "--rm", "--network", "host", "--read-only", "-v"])

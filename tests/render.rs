@@ -572,27 +572,7 @@ async fn status_warns_about_jobs_no_worker_is_there_to_take() {
         "{status}"
     );
     // A job handed back by a worker that was then stopped: queued, nobody running.
-    let aws = app.aws().await;
-    let queue_url = aws
-        .sqs
-        .get_queue_url()
-        .queue_name(format!("{}-jobs", app.prefix()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    aws.sqs
-        .send_message()
-        .queue_url(&queue_url)
-        .message_body(
-            serde_json::json!({"version": 1, "job_id": "left", "bucket": app.bucket(),
-                "key": "scenes/left/left.zip", "size": 0, "etag": ""})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    app.queue_job("left", "scenes/left/left.zip").await;
     let status = app.lew().args(["--output", "json", "status"]).ok().json();
     assert!(
         status["warnings"]

@@ -230,6 +230,33 @@ impl App {
         Aws::from_parts(sdk, REGION.into(), ACCOUNT.into(), "aws".into())
     }
 
+    /// Puts a lew job message for `key` (job `job_id`) on the app's job queue, as the launcher
+    /// would; returns the queue's URL.
+    pub async fn queue_job(&self, job_id: &str, key: &str) -> String {
+        let aws = self.aws().await;
+        let queue_url = aws
+            .sqs
+            .get_queue_url()
+            .queue_name(format!("{}-jobs", self.prefix()))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        aws.sqs
+            .send_message()
+            .queue_url(&queue_url)
+            .message_body(
+                serde_json::json!({"version": 1, "job_id": job_id, "bucket": self.bucket(),
+                    "key": key, "size": 0, "etag": ""})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        queue_url
+    }
+
     pub fn prefix(&self) -> String {
         format!("lew-{}", self.name)
     }
