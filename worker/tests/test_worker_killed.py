@@ -26,6 +26,7 @@ its job over, then thawed (see each test's docstring for what the worker does).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -36,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 import zipfile
 import zlib
@@ -351,46 +351,22 @@ def _kill_tree(worker: subprocess.Popen[str]) -> list[int]:
     return victims
 
 
-class Proxy:
+# The fault proxy's client, shared with the reliability loops.
+_spec = importlib.util.spec_from_file_location(
+    "lew_reliability_common", REPO / "tests" / "reliability" / "common.py"
+)
+assert _spec is not None and _spec.loader is not None
+reliability = importlib.util.module_from_spec(_spec)
+sys.modules["lew_reliability_common"] = reliability
+_spec.loader.exec_module(reliability)
+
+
+def holding_deletes(upstream: str) -> Any:
     """scripts/proxy/proxy.py in front of moto, holding every sqs:DeleteMessage (and nothing
     else) until released."""
-
-    def __init__(self, upstream: str) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(REPO / "scripts" / "proxy" / "proxy.py"),
-                *("--upstream", upstream, "--port", "0"),
-                *("--hold-after", "0", "--hold-match", "sqs:DeleteMessage"),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        assert line, "scripts/proxy/proxy.py exited before it listened"
-        self.url = f"http://127.0.0.1:{json.loads(line)['port']}"
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
-            return json.loads(response.read())
-
-    def stats(self) -> dict[str, Any]:
-        return self._call("GET", "/__proxy/stats")
-
-    def release(self, forward: bool) -> dict[str, Any]:
-        return self._call("POST", "/__proxy/release", {"forward": forward})
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    proxy = reliability.Proxy(upstream)
+    proxy.configure(hold_after=0, hold_match=["sqs:DeleteMessage"])
+    return proxy
 
 
 @pytest.fixture(scope="module")
@@ -431,7 +407,7 @@ def test_a_worker_killed_after_its_upload_but_before_its_delete_is_not_rendered_
     job, so the message comes back after the visibility timeout; worker B finds the PNG,
     skips the job (no render, no upload) and deletes the message."""
     stack = Stack(uuid.uuid4().hex[:10])
-    proxy = Proxy(moto_endpoint)
+    proxy = holding_deletes(moto_endpoint)
     a: subprocess.Popen[str] | None = None
     try:
         stack.submit("job1", "slow")
