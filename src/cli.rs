@@ -186,31 +186,22 @@ fn parse_endpoint(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// Parses durations like `90s`, `30m`, `2h`, `1d` or a bare number of seconds.
+/// Parses durations like `90s`, `30m`, `2h`, `1d`, `1h30m` (humantime's forms) or a bare
+/// number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; use e.g. 90s, 30m, 2h or 1d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?}; use s, m, h or d"
-            ));
-        }
+    let duration = if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        text.parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{text:?} is too large a number of seconds"))?
+    } else {
+        humantime::parse_duration(text)
+            .map_err(|e| format!("{text:?} is not a duration ({e}); use e.g. 90s, 30m, 2h or 1d"))?
     };
-    if secs == 0 {
+    if duration.is_zero() {
         return Err("the duration must be more than zero".into());
     }
-    Ok(Duration::from_secs(secs))
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -230,7 +221,9 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5w").is_err());
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_duration("5x").is_err());
         assert!(parse_duration("0s").is_err());
     }
 }

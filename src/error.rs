@@ -69,6 +69,11 @@ pub fn messages(err: &anyhow::Error) -> Vec<String> {
     out
 }
 
+/// The whole chain on one line, `cause: cause: ...`, for a report entry or a warning.
+pub fn one_line(err: &anyhow::Error) -> String {
+    messages(err).join(": ")
+}
+
 /// The error as lew prints it on stderr: `lew: error: ...` and one `caused by:` line per cause.
 pub fn render(err: &anyhow::Error) -> String {
     let msgs = messages(err);

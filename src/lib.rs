@@ -10,6 +10,7 @@ pub mod config;
 pub mod container;
 pub mod embedded;
 pub mod error;
+pub mod job;
 pub mod output;
 pub mod progress;
 pub mod resources;

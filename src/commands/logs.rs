@@ -74,10 +74,7 @@ pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
         .into());
     }
     if let Some(job) = &args.job
-        && (job.is_empty()
-            || !job
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        && !crate::job::looks_like_id(job)
     {
         return Err(UsageError::new(format!(
             "--job {job:?} is not a job id: use the id `lew render` printed, e.g. \

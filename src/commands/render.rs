@@ -426,59 +426,6 @@ async fn render_one(
 // ---------------------------------------------------------------------------------------------
 // In the cloud
 
-/// A submission's id: the UTC time and a random part, so ids sort by time and never collide.
-pub fn new_job_id() -> String {
-    use sha2::{Digest as _, Sha256};
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let mut hash = Sha256::new();
-    hash.update(now.as_nanos().to_le_bytes());
-    hash.update(std::process::id().to_le_bytes());
-    hash.update(format!("{:p}", &now).as_bytes());
-    let random: String = hash
-        .finalize()
-        .iter()
-        .take(3)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let secs = now.as_secs();
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}-{random}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-/// The smallest job id of the UTC day `days_ago` days before today: job ids start with their
-/// date, so listing from here skips older jobs.
-pub fn job_id_floor(days_ago: u64) -> String {
-    let today = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-        / 86_400;
-    let (y, m, d) = civil_from_days(today.saturating_sub(days_ago) as i64);
-    format!("{y:04}{m:02}{d:02}")
-}
-
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// What lew knows about one scene while it waits.
 /// Scenes uploaded at the same time.
 const UPLOADS_AT_ONCE: usize = 4;
@@ -502,7 +449,7 @@ async fn render_in_the_cloud(
             d.names.bucket
         );
     }
-    let job = new_job_id();
+    let job = crate::job::new_id();
     let input = &d.cfg.bucket.input_prefix;
     let output = &d.cfg.bucket.output_prefix;
     // A few uploads at a time, as the AWS CLI does: each is a round trip or more, and a
@@ -533,10 +480,7 @@ async fn render_in_the_cloud(
             // The scenes already uploaded render anyway: keep going, so the report names the
             // job and says which scenes did not make it.
             let mut r = result(scene, State::Failed);
-            r.error = Some(format!(
-                "not uploaded: {}",
-                crate::error::messages(&e).join(": ")
-            ));
+            r.error = Some(format!("not uploaded: {}", crate::error::one_line(&e)));
             d.progress.warn(format!(
                 "{}: {}",
                 scene.name,
@@ -622,7 +566,7 @@ async fn wait(
                 if !std::mem::replace(&mut warned_listing, true) {
                     d.progress.warn(format!(
                         "cannot list the results yet (trying again): {}",
-                        crate::error::messages(&e).join(": ")
+                        crate::error::one_line(&e)
                     ));
                 }
                 Default::default()
@@ -666,7 +610,7 @@ async fn wait(
                         t.result.state = State::Failed;
                         t.result.error = Some(format!(
                             "rendered, but the download failed ({}); the image is at s3://{}/{png}",
-                            crate::error::messages(&e).join(": "),
+                            crate::error::one_line(&e),
                             d.names.bucket
                         ));
                         step.note("failed: the download failed");
@@ -861,24 +805,4 @@ async fn read_text(d: &Deployment, key: &str) -> Result<String> {
         .with_context(|| format!("cannot read s3://{}/{key}", d.names.bucket))?
         .into_bytes();
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_785), (2026, 11, 28));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
-
-    #[test]
-    fn job_ids_sort_by_time_and_differ() {
-        let a = new_job_id();
-        let b = new_job_id();
-        assert_eq!(a.len(), "20261127-203015-3fa2c1".len(), "{a}");
-        assert_ne!(a, b);
-    }
 }

@@ -16,16 +16,9 @@ use crate::cli::SetupArgs;
 use crate::output::{Report, label_width, resource_line};
 use crate::resources::network::Network;
 use crate::resources::{
-    Deployment, Mode, Outcome, bucket, cluster, function, logs, network, queue, registry, roles,
-    task_definition, trigger,
+    Deployment, Failure, Mode, Outcome, bucket, cluster, function, logs, network, queue, registry,
+    roles, task_definition, trigger,
 };
-
-/// A resource whose ensure failed.
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub resource: String,
-    pub error: String,
-}
 
 /// Everything one walk over the resources found or did.
 #[derive(Debug, Default)]
@@ -40,15 +33,7 @@ pub struct Converged {
 
 impl Converged {
     fn take(&mut self, what: &str, result: Result<Outcome>) {
-        match result {
-            Ok(o) => {
-                self.outcomes.push(o);
-            }
-            Err(e) => self.failures.push(Failure {
-                resource: what.to_string(),
-                error: crate::error::messages(&e).join(": "),
-            }),
-        }
+        crate::resources::file(&mut self.outcomes, &mut self.failures, what, result);
     }
 }
 
@@ -112,7 +97,7 @@ impl<T: Clone> Handoff<T> {
             Err(e) => Err(format!(
                 "{} could not be set up: {}",
                 self.what,
-                crate::error::messages(e).join(": ")
+                crate::error::one_line(e)
             )),
         };
         let _ = self.tx.send(Some(handed));

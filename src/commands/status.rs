@@ -7,10 +7,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Ctx;
-use super::setup::{Failure, converge};
+use super::setup::converge;
 use crate::output::{Report, label_width, resource_line};
 use crate::resources::tasks::Counts;
-use crate::resources::{Action, Deployment, Mode, network, queue, tasks};
+use crate::resources::{Action, Deployment, Failure, Mode, network, queue, tasks};
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -143,10 +143,7 @@ async fn recent_renders(d: &Deployment, limit: usize) -> Result<Vec<Render>> {
         .list_objects_v2()
         .bucket(&d.names.bucket)
         .prefix(prefix)
-        .start_after(format!(
-            "{prefix}{}",
-            super::render::job_id_floor(RECENT_DAYS)
-        ))
+        .start_after(format!("{prefix}{}", crate::job::floor(RECENT_DAYS)))
         .into_paginator()
         .send();
     let mut found = Vec::new();
@@ -187,10 +184,7 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
     let depth = |r: Result<Option<(u64, u64)>>, errors: &mut Vec<Failure>, what: &str| match r {
         Ok(d) => d.map(|(visible, in_flight)| QueueDepth { visible, in_flight }),
         Err(e) => {
-            errors.push(Failure {
-                resource: what.to_string(),
-                error: crate::error::messages(&e).join(": "),
-            });
+            errors.push(Failure::new(what, &e));
             None
         }
     };
@@ -207,10 +201,7 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
         ));
     }
     let tasks = counts.unwrap_or_else(|e| {
-        errors.push(Failure {
-            resource: "worker tasks".into(),
-            error: crate::error::messages(&e).join(": "),
-        });
+        errors.push(Failure::new("worker tasks", &e));
         Counts::default()
     });
     if let Some(net) = &done.network {
@@ -218,7 +209,7 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
             Ok(w) => warnings.extend(w),
             Err(e) => d.progress.detail(format!(
                 "could not check the subnets' routes: {}",
-                crate::error::messages(&e).join(": ")
+                crate::error::one_line(&e)
             )),
         }
     }
@@ -230,7 +221,7 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
         recent_renders(&d, 5).await.unwrap_or_else(|e| {
             warnings.push(format!(
                 "cannot list the recent renders: {}",
-                crate::error::messages(&e).join(": ")
+                crate::error::one_line(&e)
             ));
             Vec::new()
         })

@@ -15,13 +15,12 @@ use aws_sdk_iam::operation::get_role::GetRoleError;
 use serde::Serialize;
 
 use super::Ctx;
-use super::setup::Failure;
 use crate::cli::TeardownArgs;
 use crate::error::UsageError;
 use crate::output::Report;
 use crate::resources::{
-    APP_TAG, Deployment, Removal, Removed, bucket, cluster, function, logs, network, queue,
-    registry, roles, task_definition, tasks, trigger,
+    APP_TAG, Deployment, Failure, Removal, Removed, bucket, cluster, file, function, logs, network,
+    queue, registry, roles, task_definition, tasks, trigger,
 };
 
 #[derive(Debug, Serialize)]
@@ -116,21 +115,6 @@ fn confirm(d: &Deployment, delete_data: bool) -> Result<()> {
     }
 }
 
-fn take(
-    resources: &mut Vec<Removed>,
-    failures: &mut Vec<Failure>,
-    what: &str,
-    result: Result<Removed>,
-) {
-    match result {
-        Ok(r) => resources.push(r),
-        Err(e) => failures.push(Failure {
-            resource: what.to_string(),
-            error: crate::error::messages(&e).join(": "),
-        }),
-    }
-}
-
 pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let d = ctx.deployment().await?;
     if !args.yes {
@@ -160,14 +144,14 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
         )),
         _ => None,
     };
-    take(
+    file(
         &mut resources,
         &mut failures,
         "s3 notification",
         notification,
     );
     resources.extend(permission);
-    take(&mut resources, &mut failures, "lambda function", function);
+    file(&mut resources, &mut failures, "lambda function", function);
     step.clear();
 
     // 2. Stop the workers the launcher started.
@@ -175,10 +159,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let stopped_tasks = match tasks::stop_all(&d, "lew teardown").await {
         Ok(n) => n,
         Err(e) => {
-            failures.push(Failure {
-                resource: "worker tasks".into(),
-                error: crate::error::messages(&e).join(": "),
-            });
+            failures.push(Failure::new("worker tasks", &e));
             0
         }
     };
@@ -221,10 +202,10 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
         ("security group", sg),
         ("s3 bucket", bk),
     ] {
-        take(&mut resources, &mut failures, what, r);
+        file(&mut resources, &mut failures, what, r);
     }
     for r in role_results {
-        take(&mut resources, &mut failures, "iam role", r);
+        file(&mut resources, &mut failures, "iam role", r);
     }
     for r in &resources {
         p.detail(format!("{} {}: {}", r.resource, r.name, r.result));
@@ -239,10 +220,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let leftovers = match leak_check(&d, bucket_kept).await {
         Ok(left) => left,
         Err(e) => {
-            failures.push(Failure {
-                resource: "leak check".into(),
-                error: crate::error::messages(&e).join(": "),
-            });
+            failures.push(Failure::new("leak check", &e));
             Vec::new()
         }
     };

@@ -257,7 +257,7 @@ mod tests {
             sleep.slept().iter().sum::<Duration>(),
             Duration::from_secs(2 + 4 + 8 + 16 + 32)
         );
-        let text = crate::error::messages(&err).join(": ");
+        let text = crate::error::one_line(&err);
         assert!(
             text.contains("cannot create ECS cluster lew-unit") && text.contains("service linked"),
             "{text}"

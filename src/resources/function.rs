@@ -569,7 +569,7 @@ mod tests {
     use aws_smithy_mocks::mock;
 
     use super::*;
-    use crate::error::messages;
+    use crate::error::one_line;
     use crate::resources::mock::Mocks;
 
     const NOT_ASSUMABLE: &str = "The role defined for the function cannot be assumed by Lambda.";
@@ -646,7 +646,7 @@ mod tests {
 
         assert_eq!(create.num_calls(), IAM_ATTEMPTS as usize);
         assert_eq!(notes.into_inner(), IAM_ATTEMPTS as usize - 1);
-        let text = messages(&err).join(": ");
+        let text = one_line(&err);
         assert!(
             text.contains("IAM role lew-unit-launcher") && text.contains("lew setup"),
             "{text}"
@@ -884,7 +884,7 @@ mod tests {
 
         assert_eq!(create.num_calls(), 1);
         assert!(sleep.slept().is_empty());
-        let text = messages(&err).join(": ");
+        let text = one_line(&err);
         assert!(
             text.contains("cannot create the launcher Lambda function")
                 && text.contains("Unzipped size"),

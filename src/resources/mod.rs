@@ -323,6 +323,36 @@ impl Removed {
     }
 }
 
+/// A resource that could not be set up, read or deleted: one line of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub resource: String,
+    pub error: String,
+}
+
+impl Failure {
+    pub fn new(resource: impl Into<String>, err: &anyhow::Error) -> Failure {
+        Failure {
+            resource: resource.into(),
+            error: crate::error::one_line(err),
+        }
+    }
+}
+
+/// Files one resource's result with the others: what it did, or why it failed (labelled
+/// `what`), so one failed resource never hides what happened to the rest.
+pub fn file<T>(
+    done: &mut Vec<T>,
+    failures: &mut Vec<Failure>,
+    what: &str,
+    result: anyhow::Result<T>,
+) {
+    match result {
+        Ok(r) => done.push(r),
+        Err(e) => failures.push(Failure::new(what, &e)),
+    }
+}
+
 /// The error for a same-named resource that lew did not create: setup will not take it over.
 pub fn not_ours(resource: &str, name: &str, app: &str) -> anyhow::Error {
     anyhow::anyhow!(

@@ -456,7 +456,7 @@ mod tests {
             sleep.slept().iter().sum::<Duration>(),
             Duration::from_secs(190)
         );
-        let text = crate::error::messages(&err).join(": ");
+        let text = crate::error::one_line(&err);
         assert!(
             text.contains("cannot delete security group lew-unit-worker")
                 && text.contains("dependent object"),

@@ -352,7 +352,7 @@ mod tests {
     use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
-    use crate::error::messages;
+    use crate::error::one_line;
     use crate::resources::mock::{Mocks, lew_tags, meta};
     use crate::resources::{APP_TAG, Action};
 
@@ -480,7 +480,7 @@ mod tests {
 
         // lew's SDK configuration allows ten attempts in all.
         assert_eq!(url.num_calls(), crate::aws::MAX_ATTEMPTS as usize);
-        let text = messages(&err).join(": ");
+        let text = one_line(&err);
         assert!(
             text.contains("cannot look up SQS queue lew-unit-jobs")
                 && text.contains("Rate exceeded"),
@@ -574,7 +574,7 @@ mod tests {
 
         assert_eq!(create.num_calls(), 8);
         assert_eq!(sleep.slept(), [Duration::from_secs(10); 7]);
-        let text = messages(&err).join(": ");
+        let text = one_line(&err);
         assert!(
             text.contains("cannot create SQS queue lew-unit-jobs") && text.contains("60 seconds"),
             "{text}"
