@@ -7,10 +7,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Ctx;
-use super::setup::converge;
 use crate::output::{Report, label_width, resource_line};
 use crate::resources::tasks::Counts;
-use crate::resources::{Action, Deployment, Failure, Mode, network, queue, tasks};
+use crate::resources::{Action, Deployment, Failure, Mode, graph, network, queue, tasks};
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -174,7 +173,7 @@ async fn recent_renders(d: &Deployment, limit: usize) -> Result<Vec<Render>> {
 pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
     let d = ctx.deployment().await?;
     let (done, jobs, dead, counts) = futures::join!(
-        converge(&d, Mode::Plan),
+        graph::converge(&d, Mode::Plan),
         queue::depth(&d, queue::Which::Jobs),
         queue::depth(&d, queue::Which::DeadLetter),
         tasks::counts(&d),
@@ -216,7 +215,7 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
     let bucket_present = done
         .outcomes
         .iter()
-        .any(|o| o.resource == "s3 bucket" && o.action != Action::Create);
+        .any(|o| o.resource == crate::resources::bucket::KIND && o.action != Action::Create);
     let recent = if bucket_present {
         recent_renders(&d, 5).await.unwrap_or_else(|e| {
             warnings.push(format!(

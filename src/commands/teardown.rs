@@ -56,7 +56,7 @@ impl fmt::Display for TeardownReport {
             if self
                 .resources
                 .iter()
-                .any(|r| r.resource == "s3 bucket" && r.result == Removal::Kept)
+                .any(|r| r.resource == bucket::KIND && r.result == Removal::Kept)
             {
                 write!(f, " but the kept bucket")?;
             }
@@ -131,14 +131,14 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let permission = match &function {
         Ok(f) if f.result == Removal::Deleted => Some(
             Removed::new(
-                "lambda permission",
+                trigger::PERMISSION_KIND,
                 trigger::PERMISSION_SID,
                 Removal::Deleted,
             )
             .note("with the function"),
         ),
         Ok(f) if f.result == Removal::AlreadyGone => Some(Removed::new(
-            "lambda permission",
+            trigger::PERMISSION_KIND,
             trigger::PERMISSION_SID,
             Removal::AlreadyGone,
         )),
@@ -147,11 +147,11 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     file(
         &mut resources,
         &mut failures,
-        "s3 notification",
+        trigger::NOTIFICATION_KIND,
         notification,
     );
     resources.extend(permission);
-    file(&mut resources, &mut failures, "lambda function", function);
+    file(&mut resources, &mut failures, function::KIND, function);
     step.clear();
 
     // 2. Stop the workers the launcher started.
@@ -192,20 +192,20 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     );
     step.clear();
     for (what, r) in [
-        ("task definition", td),
-        ("ecs cluster", cl),
-        ("sqs queue", jobs),
-        ("sqs dead-letter queue", dlq),
-        ("ecr repository", repo),
-        ("log group", wl),
-        ("log group", ll),
-        ("security group", sg),
-        ("s3 bucket", bk),
+        (task_definition::KIND, td),
+        (cluster::KIND, cl),
+        (queue::KIND, jobs),
+        (queue::DLQ_KIND, dlq),
+        (registry::KIND, repo),
+        (logs::KIND, wl),
+        (logs::KIND, ll),
+        (network::KIND, sg),
+        (bucket::KIND, bk),
     ] {
         file(&mut resources, &mut failures, what, r);
     }
     for r in role_results {
-        file(&mut resources, &mut failures, "iam role", r);
+        file(&mut resources, &mut failures, roles::KIND, r);
     }
     for r in &resources {
         p.detail(format!("{} {}: {}", r.resource, r.name, r.result));
@@ -215,7 +215,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let step = p.step("checking that nothing is left");
     let bucket_kept = resources
         .iter()
-        .any(|r| r.resource == "s3 bucket" && r.result == Removal::Kept);
+        .any(|r| r.resource == bucket::KIND && r.result == Removal::Kept);
     // A leak check that cannot finish must not hide what was deleted: it becomes a failure.
     let leftovers = match leak_check(&d, bucket_kept).await {
         Ok(left) => left,

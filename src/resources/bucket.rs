@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, canonical_statement};
 
+/// What this resource is called in reports.
+pub const KIND: &str = "s3 bucket";
+
 /// The `Sid` of lew's statement in the bucket policy.
 pub const TLS_SID: &str = "LewDenyInsecureTransport";
 
@@ -93,7 +96,7 @@ pub fn tls_statement(d: &Deployment) -> Value {
 /// Creates the bucket or converges public access block, encryption, policy and tags.
 pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     let name = d.names.bucket.clone();
-    let outcome = Outcome::new("s3 bucket", &name);
+    let outcome = Outcome::new(KIND, &name);
     let Some(have) = read(d).await? else {
         if mode == Mode::Apply {
             create(d).await?;
@@ -352,10 +355,10 @@ pub fn merged_policy(existing: Option<&str>, statement: Value) -> Value {
 pub async fn delete(d: &Deployment, delete_data: bool) -> Result<Removed> {
     let name = d.names.bucket.clone();
     match presence(d).await? {
-        Presence::Missing => return Ok(Removed::new("s3 bucket", name, Removal::AlreadyGone)),
-        Presence::External => return Ok(Removed::new("s3 bucket", name, Removal::NotOwned)),
+        Presence::Missing => return Ok(Removed::new(KIND, name, Removal::AlreadyGone)),
+        Presence::External => return Ok(Removed::new(KIND, name, Removal::NotOwned)),
         Presence::Owned if !delete_data => {
-            return Ok(Removed::new("s3 bucket", name, Removal::Kept)
+            return Ok(Removed::new(KIND, name, Removal::Kept)
                 .note("kept with its scenes and renders; --delete-data deletes it"));
         }
         Presence::Owned => {}
@@ -428,6 +431,6 @@ pub async fn delete(d: &Deployment, delete_data: bool) -> Result<Removed> {
         Err(e) if e.code() == Some("NoSuchBucket") => {}
         Err(e) => return Err(e).with_context(|| format!("cannot delete S3 bucket {name}")),
     }
-    Ok(Removed::new("s3 bucket", name, Removal::Deleted)
+    Ok(Removed::new(KIND, name, Removal::Deleted)
         .note(format!("{deleted} object versions deleted")))
 }

@@ -18,6 +18,9 @@ use aws_sdk_iam::operation::create_service_linked_role::CreateServiceLinkedRoleE
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours};
 
+/// What this resource is called in reports.
+pub const KIND: &str = "ecs cluster";
+
 const PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 /// Attempts at creating the cluster while the service-linked role propagates (waits of 2, 4, 8,
 /// 16 and 32 s between them).
@@ -58,7 +61,7 @@ pub async fn find(d: &Deployment) -> Result<Option<Cluster>> {
 
 pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     let name = d.names.cluster.clone();
-    let outcome = Outcome::new("ecs cluster", &name);
+    let outcome = Outcome::new(KIND, &name);
     let ecs = &d.aws.ecs;
     let Some(cluster) = find(d).await? else {
         if mode == Mode::Apply {
@@ -162,17 +165,17 @@ async fn create_service_linked_role(d: &Deployment) -> Result<()> {
 pub async fn delete(d: &Deployment) -> Result<Removed> {
     let name = d.names.cluster.clone();
     let Some(cluster) = find(d).await? else {
-        return Ok(Removed::new("ecs cluster", name, Removal::AlreadyGone));
+        return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
     };
     if !owned(d, cluster.tags()) {
-        return Ok(Removed::new("ecs cluster", name, Removal::NotOwned));
+        return Ok(Removed::new(KIND, name, Removal::NotOwned));
     }
     match d.aws.ecs.delete_cluster().cluster(&name).send().await {
-        Ok(_) => Ok(Removed::new("ecs cluster", name, Removal::Deleted)),
+        Ok(_) => Ok(Removed::new(KIND, name, Removal::Deleted)),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), DeleteClusterError::ClusterNotFoundException(_)) =>
         {
-            Ok(Removed::new("ecs cluster", name, Removal::AlreadyGone))
+            Ok(Removed::new(KIND, name, Removal::AlreadyGone))
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete ECS cluster {name}")),
     }

@@ -26,6 +26,9 @@ use super::network::Network;
 use super::{CONTAINER, Deployment, Mode, Outcome, Removal, Removed, STARTED_BY};
 use crate::embedded;
 
+/// What this resource is called in reports.
+pub const KIND: &str = "lambda function";
+
 pub const RUNTIME: Runtime = Runtime::Python312;
 /// Lambda's own retries of a failed launch (its default is also 2; set so it is explicit).
 pub const ASYNC_RETRIES: i32 = 2;
@@ -190,7 +193,7 @@ pub async fn ensure_when(
 ) -> Result<Outcome> {
     let lambda = &d.aws.lambda;
     let name = d.names.function.clone();
-    let outcome = Outcome::new("lambda function", &name);
+    let outcome = Outcome::new(KIND, &name);
     let (existing, retries_ok, inputs) = futures::join!(get(d), read_retries(d), inputs);
     let (queue_url, network) = inputs?;
     let want = desired(d, &queue_url, &network);
@@ -536,10 +539,10 @@ pub async fn create_with_retry(
 pub async fn delete(d: &Deployment) -> Result<Removed> {
     let name = d.names.function.clone();
     let Some(existing) = get(d).await? else {
-        return Ok(Removed::new("lambda function", name, Removal::AlreadyGone));
+        return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
     };
     if !owned(d, &existing) {
-        return Ok(Removed::new("lambda function", name, Removal::NotOwned));
+        return Ok(Removed::new(KIND, name, Removal::NotOwned));
     }
     match d
         .aws
@@ -549,11 +552,11 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
         .send()
         .await
     {
-        Ok(_) => Ok(Removed::new("lambda function", name, Removal::Deleted)),
+        Ok(_) => Ok(Removed::new(KIND, name, Removal::Deleted)),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), DeleteFunctionError::ResourceNotFoundException(_)) =>
         {
-            Ok(Removed::new("lambda function", name, Removal::AlreadyGone))
+            Ok(Removed::new(KIND, name, Removal::AlreadyGone))
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete Lambda function {name}")),
     }

@@ -12,6 +12,9 @@ use aws_sdk_cloudwatchlogs::types::LogGroup;
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours};
 
+/// What this resource is called in reports.
+pub const KIND: &str = "log group";
+
 /// Which of the two log groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
@@ -62,7 +65,7 @@ async fn owned(d: &Deployment, name: &str) -> Result<bool> {
 /// Creates the log group or converges its retention.
 pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome> {
     let name = which.name(d).to_string();
-    let outcome = Outcome::new("log group", &name);
+    let outcome = Outcome::new(KIND, &name);
     let want = d.cfg.logs.retention_days as i32;
     let logs = &d.aws.logs;
 
@@ -96,7 +99,7 @@ pub async fn ensure(d: &Deployment, which: Which, mode: Mode) -> Result<Outcome>
         // Lambda creates its function's group, untagged, when the function first logs (for
         // example an invocation racing a teardown). That group can only be ours: adopt it.
         if which != Which::Launcher {
-            return Err(not_ours("log group", &name, &d.cfg.app));
+            return Err(not_ours(KIND, &name, &d.cfg.app));
         }
         changes.push("tags: adopting the group Lambda created".to_string());
         if mode == Mode::Apply {
@@ -136,11 +139,11 @@ async fn set_retention(d: &Deployment, name: &str, days: i32) -> Result<()> {
 pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
     let name = which.name(d).to_string();
     if find(d, &name).await?.is_none() {
-        return Ok(Removed::new("log group", name, Removal::AlreadyGone));
+        return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
     }
     // The launcher's group may have been created by Lambda, untagged; its name is lew's.
     if which == Which::Worker && !owned(d, &name).await? {
-        return Ok(Removed::new("log group", name, Removal::NotOwned));
+        return Ok(Removed::new(KIND, name, Removal::NotOwned));
     }
     match d
         .aws
@@ -150,11 +153,11 @@ pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
         .send()
         .await
     {
-        Ok(_) => Ok(Removed::new("log group", name, Removal::Deleted)),
+        Ok(_) => Ok(Removed::new(KIND, name, Removal::Deleted)),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), DeleteLogGroupError::ResourceNotFoundException(_)) =>
         {
-            Ok(Removed::new("log group", name, Removal::AlreadyGone))
+            Ok(Removed::new(KIND, name, Removal::AlreadyGone))
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete log group {name}")),
     }

@@ -15,6 +15,9 @@ use serde::Serialize;
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours};
 
+/// What this resource is called in reports.
+pub const KIND: &str = "security group";
+
 /// Shown in place of a security group id that a plan would create.
 pub const TO_BE_CREATED: &str = "(to be created)";
 
@@ -179,7 +182,7 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
 
     let ec2 = &d.aws.ec2;
     let name = d.names.security_group.clone();
-    let outcome = Outcome::new("security group", &name);
+    let outcome = Outcome::new(KIND, &name);
     let network = |sg: String| Network {
         vpc_id: vpc_id.clone(),
         subnets: subnets.clone(),
@@ -224,11 +227,7 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
 
     let id = group.group_id().unwrap_or_default().to_string();
     if !owned(d, &group) {
-        return Err(not_ours(
-            "security group",
-            &format!("{name} ({id})"),
-            &d.cfg.app,
-        ));
+        return Err(not_ours(KIND, &format!("{name} ({id})"), &d.cfg.app));
     }
     let mut changes = Vec::new();
     if !group.ip_permissions().is_empty() {
@@ -353,15 +352,15 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
         } else {
             Removal::NotOwned
         };
-        return Ok(Removed::new("security group", name, result));
+        return Ok(Removed::new(KIND, name, result));
     };
     let id = group.group_id().unwrap_or_default().to_string();
     const ATTEMPTS: u32 = 20;
     for attempt in 1..=ATTEMPTS {
         match d.aws.ec2.delete_security_group().group_id(&id).send().await {
-            Ok(_) => return Ok(Removed::new("security group", name, Removal::Deleted)),
+            Ok(_) => return Ok(Removed::new(KIND, name, Removal::Deleted)),
             Err(e) if e.code() == Some("InvalidGroup.NotFound") => {
-                return Ok(Removed::new("security group", name, Removal::AlreadyGone));
+                return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
             }
             Err(e) if e.code() == Some("DependencyViolation") && attempt < ATTEMPTS => {
                 d.progress.line(format!(

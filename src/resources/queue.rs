@@ -19,6 +19,11 @@ use serde_json::Value;
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours};
 
+/// What the job queue is called in reports.
+pub const KIND: &str = "sqs queue";
+/// What the dead-letter queue is called in reports.
+pub const DLQ_KIND: &str = "sqs dead-letter queue";
+
 /// Long polling: the longest wait SQS allows, so idle workers make few calls.
 pub const RECEIVE_WAIT_S: u32 = 20;
 /// How long a job that failed for good stays in the dead-letter queue for inspection.
@@ -39,10 +44,10 @@ impl Which {
         }
     }
 
-    fn resource(self) -> &'static str {
+    pub fn kind(self) -> &'static str {
         match self {
-            Which::Jobs => "sqs queue",
-            Which::DeadLetter => "sqs dead-letter queue",
+            Which::Jobs => KIND,
+            Which::DeadLetter => DLQ_KIND,
         }
     }
 }
@@ -198,7 +203,7 @@ pub async fn ensure_with_url(
 ) -> Result<(Outcome, Option<String>)> {
     let sqs = &d.aws.sqs;
     let name = which.name(d).to_string();
-    let outcome = Outcome::new(which.resource(), &name);
+    let outcome = Outcome::new(which.kind(), &name);
     let want = desired(d, which);
 
     let Some(Current {
@@ -318,7 +323,7 @@ pub async fn depth(d: &Deployment, which: Which) -> Result<Option<(u64, u64)>> {
 /// Deletes the queue if it is this app's.
 pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
     let name = which.name(d).to_string();
-    let resource = which.resource();
+    let resource = which.kind();
     let Some(url) = url(d, which).await? else {
         return Ok(Removed::new(resource, name, Removal::AlreadyGone));
     };

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_policy};
 
+/// What this resource is called in reports.
+pub const KIND: &str = "ecr repository";
+
 /// Images kept by the lifecycle rule.
 pub const KEEP_IMAGES: u32 = 10;
 
@@ -79,7 +82,7 @@ fn scan_on_push() -> ImageScanningConfiguration {
 pub async fn ensure(d: &Deployment, mode: Mode) -> Result<Outcome> {
     let ecr = &d.aws.ecr;
     let name = d.names.repository.clone();
-    let outcome = Outcome::new("ecr repository", &name);
+    let outcome = Outcome::new(KIND, &name);
     // Its tags and lifecycle policy are read with the repository (both follow from the name),
     // not after it: one round trip fewer on the path a no-op setup waits for.
     let arn = d.repository_arn();
@@ -210,10 +213,10 @@ async fn put_lifecycle(d: &Deployment) -> Result<()> {
 pub async fn delete(d: &Deployment) -> Result<Removed> {
     let name = d.names.repository.clone();
     let Some(repo) = find(d).await? else {
-        return Ok(Removed::new("ecr repository", name, Removal::AlreadyGone));
+        return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
     };
     if !owned(d, &repo).await? {
-        return Ok(Removed::new("ecr repository", name, Removal::NotOwned));
+        return Ok(Removed::new(KIND, name, Removal::NotOwned));
     }
     match d
         .aws
@@ -224,14 +227,14 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
         .send()
         .await
     {
-        Ok(_) => Ok(Removed::new("ecr repository", name, Removal::Deleted)),
+        Ok(_) => Ok(Removed::new(KIND, name, Removal::Deleted)),
         Err(SdkError::ServiceError(e))
             if matches!(
                 e.err(),
                 DeleteRepositoryError::RepositoryNotFoundException(_)
             ) =>
         {
-            Ok(Removed::new("ecr repository", name, Removal::AlreadyGone))
+            Ok(Removed::new(KIND, name, Removal::AlreadyGone))
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete ECR repository {name}")),
     }

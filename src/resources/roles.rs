@@ -25,6 +25,9 @@ use serde_json::{Value, json};
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_policy};
 
+/// What this resource is called in reports.
+pub const KIND: &str = "iam role";
+
 /// The name of lew's inline policy on each role.
 pub const POLICY_NAME: &str = "lew";
 
@@ -196,7 +199,7 @@ fn trust(service: &str, account_guard: Option<&Deployment>) -> Value {
 /// Creates the role or converges its trust policy, inline policy and tags.
 pub async fn ensure(d: &Deployment, spec: &RoleSpec, mode: Mode) -> Result<Outcome> {
     let iam = &d.aws.iam;
-    let outcome = Outcome::new("iam role", &spec.name);
+    let outcome = Outcome::new(KIND, &spec.name);
     // The role and its policy are read at the same time; the policy read of a missing role
     // fails, which is ignored because the role is then created with its policy.
     let get_policy = || {
@@ -361,14 +364,14 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
         Err(e) => return Err(e).with_context(|| format!("cannot read IAM role {name}")),
     };
     let Some(role) = role else {
-        return Ok(Removed::new("iam role", name, Removal::AlreadyGone));
+        return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
     };
     if !d.owns(role.tags().iter().map(|t| (t.key(), t.value()))) {
-        return Ok(Removed::new("iam role", name, Removal::NotOwned));
+        return Ok(Removed::new(KIND, name, Removal::NotOwned));
     }
 
     // The role can vanish at any point from here on (another teardown): that is success.
-    let gone = || Ok(Removed::new("iam role", name, Removal::AlreadyGone));
+    let gone = || Ok(Removed::new(KIND, name, Removal::AlreadyGone));
     let inline = match iam
         .list_role_policies()
         .role_name(name)
@@ -448,7 +451,7 @@ pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
     }
 
     match iam.delete_role().role_name(name).send().await {
-        Ok(_) => Ok(Removed::new("iam role", name, Removal::Deleted)),
+        Ok(_) => Ok(Removed::new(KIND, name, Removal::Deleted)),
         Err(SdkError::ServiceError(e))
             if matches!(e.err(), DeleteRoleError::NoSuchEntityException(_)) =>
         {

@@ -26,6 +26,9 @@ use serde::Serialize;
 use super::cluster::ecs_tags;
 use super::{CONTAINER, Deployment, Mode, Outcome, Removal, Removed};
 
+/// What this resource is called in reports.
+pub const KIND: &str = "task definition";
+
 /// Where the task's one writable volume is mounted; the worker works only there.
 pub const SCRATCH: &str = "/scratch";
 const SCRATCH_VOLUME: &str = "scratch";
@@ -292,11 +295,11 @@ pub async fn ensure_when(
     mode: Mode,
 ) -> Result<(Outcome, String)> {
     let family = d.names.task_family.clone();
-    let outcome = Outcome::new("task definition", &family);
+    let outcome = Outcome::new(KIND, &family);
     let (current, queue_url) = futures::join!(current(d), queue_url);
     let (current, queue_url) = (current?, queue_url?);
     if let Some((_, false)) = &current {
-        return Err(super::not_ours("task definition", &family, &d.cfg.app));
+        return Err(super::not_ours(KIND, &family, &d.cfg.app));
     }
     let current = current.map(|(td, _)| td);
     let image = image_to_keep(d, current.as_ref());
@@ -458,7 +461,7 @@ async fn revisions(d: &Deployment, status: TaskDefinitionStatus) -> Result<Vec<S
 pub async fn delete(d: &Deployment) -> Result<Removed> {
     let family = d.names.task_family.clone();
     if let Some((_, false)) = current(d).await? {
-        return Ok(Removed::new("task definition", family, Removal::NotOwned));
+        return Ok(Removed::new(KIND, family, Removal::NotOwned));
     }
     let ecs = &d.aws.ecs;
     let active = revisions(d, TaskDefinitionStatus::Active).await?;
@@ -485,16 +488,10 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
             .with_context(|| format!("cannot delete the revisions of {family}"))?;
     }
     if active.is_empty() && inactive.is_empty() {
-        return Ok(Removed::new(
-            "task definition",
-            family,
-            Removal::AlreadyGone,
-        ));
+        return Ok(Removed::new(KIND, family, Removal::AlreadyGone));
     }
-    Ok(
-        Removed::new("task definition", family, Removal::Deleted).note(format!(
-            "{} revision(s) deregistered and deleted",
-            active.len().max(inactive.len())
-        )),
-    )
+    Ok(Removed::new(KIND, family, Removal::Deleted).note(format!(
+        "{} revision(s) deregistered and deleted",
+        active.len().max(inactive.len())
+    )))
 }

@@ -20,6 +20,10 @@ use serde_json::{Value, json};
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, canonical_statement};
 
+/// What the function's permission for S3 is called in reports.
+pub const PERMISSION_KIND: &str = "lambda permission";
+/// What lew's entry in the bucket's notifications is called in reports.
+pub const NOTIFICATION_KIND: &str = "s3 notification";
 /// The statement id of the permission in the function's resource policy.
 pub const PERMISSION_SID: &str = "LewS3Invoke";
 /// Only zip files start a render.
@@ -102,7 +106,7 @@ async fn permission_from(
     function_ready: impl Future<Output = Result<()>>,
 ) -> Result<Outcome> {
     let name = &d.names.function;
-    let outcome = Outcome::new("lambda permission", format!("{name} ({PERMISSION_SID})"));
+    let outcome = Outcome::new(PERMISSION_KIND, format!("{name} ({PERMISSION_SID})"));
     let (outcome, replace) = match have? {
         None => (outcome.created(), false),
         Some(have) if permission_ok(d, &have) => return Ok(outcome.with_changes(Vec::new())),
@@ -321,7 +325,7 @@ pub async fn ensure(
     }
     let notification = async {
         let outcome = Outcome::new(
-            "s3 notification",
+            NOTIFICATION_KIND,
             format!("{} → {}", d.names.bucket, d.names.function),
         );
         let mut existing = existing?;
@@ -369,17 +373,17 @@ pub async fn ensure(
 pub async fn delete(d: &Deployment) -> Result<Removed> {
     let id = notification_id(d);
     let Some(existing) = read_notifications(d).await? else {
-        return Ok(Removed::new("s3 notification", &id, Removal::AlreadyGone));
+        return Ok(Removed::new(NOTIFICATION_KIND, &id, Removal::AlreadyGone));
     };
     let ours = existing
         .lambda_function_configurations()
         .iter()
         .any(|c| c.id() == Some(id.as_str()));
     if !ours {
-        return Ok(Removed::new("s3 notification", &id, Removal::AlreadyGone));
+        return Ok(Removed::new(NOTIFICATION_KIND, &id, Removal::AlreadyGone));
     }
     write_notifications(d, existing, None).await?;
-    Ok(Removed::new("s3 notification", &id, Removal::Deleted))
+    Ok(Removed::new(NOTIFICATION_KIND, &id, Removal::Deleted))
 }
 
 #[cfg(test)]
