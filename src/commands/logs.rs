@@ -7,29 +7,18 @@ use std::fmt;
 use std::io::Write as _;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
-use aws_sdk_cloudwatchlogs::error::SdkError;
-use aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsError;
+use anyhow::Result;
 use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::{LogSource, LogsArgs, OutputFormat};
 use crate::error::UsageError;
 use crate::output::Report;
-use crate::resources::{Deployment, logs};
+use crate::resources::logs;
 
 const FOLLOW_PAUSE: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Event {
-    /// Milliseconds since the epoch, as CloudWatch stores it.
-    pub timestamp: i64,
-    pub time: String,
-    pub stream: String,
-    pub message: String,
-}
-
-impl fmt::Display for Event {
+impl fmt::Display for logs::Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -44,7 +33,7 @@ impl fmt::Display for Event {
 #[derive(Debug, Serialize)]
 pub struct LogsReport {
     pub log_group: String,
-    pub events: Vec<Event>,
+    pub events: Vec<logs::Event>,
     /// Set when the events were already printed as they arrived.
     #[serde(skip)]
     pub streamed: bool,
@@ -102,7 +91,7 @@ pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
     tokio::pin!(ctrl_c);
     loop {
         let batch = tokio::select! {
-            batch = fetch(&d, &group, from, args.job.as_deref(), &mut seen) => batch?,
+            batch = logs::events(&d, &group, from, args.job.as_deref(), &mut seen) => batch?,
             _ = &mut ctrl_c, if args.follow => break,
         };
         if let Some(last) = batch.last() {
@@ -132,64 +121,4 @@ pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
         events: all,
         streamed: stream,
     })
-}
-
-/// Every event from `from` on (paginated), skipping those already seen and, with `job`, those
-/// that do not mention the job id (CloudWatch filters by the quoted id, so a follow does not
-/// page through every other job's lines each time).
-async fn fetch(
-    d: &Deployment,
-    group: &str,
-    from: i64,
-    job: Option<&str>,
-    seen: &mut HashMap<String, i64>,
-) -> Result<Vec<Event>> {
-    let mut pages = d
-        .aws
-        .logs
-        .filter_log_events()
-        .log_group_name(group)
-        .start_time(from)
-        .set_filter_pattern(job.map(|j| format!("\"{j}\"")))
-        .into_paginator()
-        .send();
-    let mut events = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(page) => page,
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), FilterLogEventsError::ResourceNotFoundException(_)) =>
-            {
-                bail!("the log group {group} does not exist: run `lew setup` first")
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot read the log group {group}")),
-        };
-        for e in page.events() {
-            let message = e.message().unwrap_or_default();
-            if job.is_some_and(|j| !message.contains(j)) {
-                continue;
-            }
-            let id = e.event_id().map(str::to_string).unwrap_or_else(|| {
-                format!(
-                    "{}:{}:{message}",
-                    e.log_stream_name().unwrap_or_default(),
-                    e.timestamp().unwrap_or(0)
-                )
-            });
-            let timestamp = e.timestamp().unwrap_or(0);
-            if seen.insert(id, timestamp).is_some() {
-                continue;
-            }
-            events.push(Event {
-                timestamp,
-                time: aws_sdk_cloudwatchlogs::primitives::DateTime::from_millis(timestamp)
-                    .fmt(aws_sdk_cloudwatchlogs::primitives::DateTimeFormat::DateTime)
-                    .unwrap_or_default(),
-                stream: e.log_stream_name().unwrap_or_default().to_string(),
-                message: message.to_string(),
-            });
-        }
-    }
-    events.sort_by_key(|e| e.timestamp);
-    Ok(events)
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::output::{Report, label_width, resource_line};
 use crate::resources::tasks::Counts;
-use crate::resources::{Action, Deployment, Failure, Mode, graph, network, queue, tasks};
+use crate::resources::{Action, Deployment, Failure, Mode, bucket, graph, network, queue, tasks};
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -136,37 +136,21 @@ const RECENT_PAGES: usize = 10;
 /// no more than a week's (and at most a bounded number of pages).
 async fn recent_renders(d: &Deployment, limit: usize) -> Result<Vec<Render>> {
     let prefix = &d.cfg.bucket.output_prefix;
-    let mut pages = d
-        .aws
-        .s3
-        .list_objects_v2()
-        .bucket(&d.names.bucket)
-        .prefix(prefix)
-        .start_after(format!("{prefix}{}", crate::job::floor(RECENT_DAYS)))
-        .into_paginator()
-        .send();
-    let mut found = Vec::new();
-    let mut read = 0;
-    while read < RECENT_PAGES
-        && let Some(page) = pages.next().await
-    {
-        read += 1;
-        for o in page?.contents() {
-            let key = o.key().unwrap_or_default();
-            if key.ends_with(".png") || key.ends_with(".error.txt") {
-                found.push((
-                    o.last_modified().map(|t| t.secs()).unwrap_or(0),
-                    key.to_string(),
-                    o.last_modified().map(|t| t.to_string()).unwrap_or_default(),
-                ));
-            }
-        }
-    }
-    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let floor = format!("{prefix}{}", crate::job::floor(RECENT_DAYS));
+    let listed = bucket::list(d, prefix, Some(floor), Some(RECENT_PAGES)).await?;
+    let mut found: Vec<_> = listed
+        .into_iter()
+        .filter(|o| o.key.ends_with(".png") || o.key.ends_with(".error.txt"))
+        .collect();
+    let secs = |o: &bucket::Listed| o.last_modified.map_or(0, |t| t.secs());
+    found.sort_by(|a, b| secs(b).cmp(&secs(a)).then(a.key.cmp(&b.key)));
     Ok(found
         .into_iter()
         .take(limit)
-        .map(|(_, key, last_modified)| Render { key, last_modified })
+        .map(|o| Render {
+            last_modified: o.last_modified.map(|t| t.to_string()).unwrap_or_default(),
+            key: o.key,
+        })
         .collect())
 }
 
@@ -215,7 +199,7 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
     let bucket_present = done
         .outcomes
         .iter()
-        .any(|o| o.resource == crate::resources::bucket::KIND && o.action != Action::Create);
+        .any(|o| o.resource == bucket::KIND && o.action != Action::Create);
     let recent = if bucket_present {
         recent_renders(&d, 5).await.unwrap_or_else(|e| {
             warnings.push(format!(

@@ -351,6 +351,66 @@ pub fn merged_policy(existing: Option<&str>, statement: Value) -> Value {
     policy
 }
 
+/// One object as a listing shows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    pub last_modified: Option<aws_sdk_s3::primitives::DateTime>,
+}
+
+/// The objects under `prefix` (after `start_after`, if given), reading at most `max_pages`
+/// pages of 1000 keys, if given. A missing bucket is an error.
+pub async fn list(
+    d: &Deployment,
+    prefix: &str,
+    start_after: Option<String>,
+    max_pages: Option<usize>,
+) -> Result<Vec<Listed>> {
+    let mut pages = d
+        .aws
+        .s3
+        .list_objects_v2()
+        .bucket(&d.names.bucket)
+        .prefix(prefix)
+        .set_start_after(start_after)
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    let mut read = 0;
+    while max_pages.is_none_or(|max| read < max)
+        && let Some(page) = pages.next().await
+    {
+        read += 1;
+        let page = page.with_context(|| format!("cannot list s3://{}/{prefix}", d.names.bucket))?;
+        found.extend(page.contents().iter().map(|o| Listed {
+            key: o.key().unwrap_or_default().to_string(),
+            last_modified: o.last_modified().copied(),
+        }));
+    }
+    Ok(found)
+}
+
+/// An object's body as text (invalid UTF-8 replaced).
+pub async fn read_text(d: &Deployment, key: &str) -> Result<String> {
+    let bucket = &d.names.bucket;
+    let out = d
+        .aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .with_context(|| format!("cannot read s3://{bucket}/{key}"))?;
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .with_context(|| format!("cannot read s3://{bucket}/{key}"))?
+        .into_bytes();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Empties (every version and delete marker) and deletes the bucket, if it is lew's.
 pub async fn delete(d: &Deployment, delete_data: bool) -> Result<Removed> {
     let name = d.names.bucket.clone();

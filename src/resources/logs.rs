@@ -4,11 +4,16 @@
 //! lew creates the launcher's group itself, before the function exists, so that it gets a
 //! retention period: the group Lambda would create on its own keeps logs forever.
 
+use std::collections::HashMap;
+
 use anyhow::{Context as _, Result};
 use aws_sdk_cloudwatchlogs::error::SdkError;
 use aws_sdk_cloudwatchlogs::operation::create_log_group::CreateLogGroupError;
 use aws_sdk_cloudwatchlogs::operation::delete_log_group::DeleteLogGroupError;
+use aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsError;
 use aws_sdk_cloudwatchlogs::types::LogGroup;
+
+use serde::Serialize;
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours};
 
@@ -161,6 +166,76 @@ pub async fn delete(d: &Deployment, which: Which) -> Result<Removed> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot delete log group {name}")),
     }
+}
+
+/// One log event, as `lew logs` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Milliseconds since the epoch, as CloudWatch stores it.
+    pub timestamp: i64,
+    pub time: String,
+    pub stream: String,
+    pub message: String,
+}
+
+/// Every event from `from` on (paginated), skipping those already seen and, with `job`, those
+/// that do not mention the job id (CloudWatch filters by the quoted id, so a follow does not
+/// page through every other job's lines each time).
+pub async fn events(
+    d: &Deployment,
+    group: &str,
+    from: i64,
+    job: Option<&str>,
+    seen: &mut HashMap<String, i64>,
+) -> Result<Vec<Event>> {
+    let mut pages = d
+        .aws
+        .logs
+        .filter_log_events()
+        .log_group_name(group)
+        .start_time(from)
+        .set_filter_pattern(job.map(|j| format!("\"{j}\"")))
+        .into_paginator()
+        .send();
+    let mut events = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), FilterLogEventsError::ResourceNotFoundException(_)) =>
+            {
+                anyhow::bail!("the log group {group} does not exist: run `lew setup` first")
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read the log group {group}")),
+        };
+        for e in page.events() {
+            let message = e.message().unwrap_or_default();
+            if job.is_some_and(|j| !message.contains(j)) {
+                continue;
+            }
+            let id = e.event_id().map(str::to_string).unwrap_or_else(|| {
+                format!(
+                    "{}:{}:{message}",
+                    e.log_stream_name().unwrap_or_default(),
+                    e.timestamp().unwrap_or(0)
+                )
+            });
+            let timestamp = e.timestamp().unwrap_or(0);
+            if seen.insert(id, timestamp).is_some() {
+                continue;
+            }
+            events.push(Event {
+                timestamp,
+                time: aws_sdk_cloudwatchlogs::primitives::DateTime::from_millis(timestamp)
+                    .fmt(aws_sdk_cloudwatchlogs::primitives::DateTimeFormat::DateTime)
+                    .unwrap_or_default(),
+                stream: e.log_stream_name().unwrap_or_default().to_string(),
+                message: message.to_string(),
+            });
+        }
+    }
+    events.sort_by_key(|e| e.timestamp);
+    Ok(events)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod bucket;
 pub mod cluster;
 pub mod function;
 pub mod graph;
+pub mod leaks;
 pub mod logs;
 pub mod network;
 pub mod queue;

@@ -20,7 +20,7 @@ use aws_sdk_iam::operation::get_role::GetRoleError;
 use aws_sdk_iam::operation::get_role_policy::GetRolePolicyError;
 use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesError;
 use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesError;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{Role, Tag};
 use serde_json::{Value, json};
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_policy};
@@ -351,22 +351,35 @@ fn tags(d: &Deployment) -> Vec<Tag> {
         .collect()
 }
 
+/// Whether IAM answered that the role does not exist.
+fn no_such_role(err: &SdkError<GetRoleError>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(GetRoleError::NoSuchEntityException(_))
+    )
+}
+
+/// The role called `name`, or `None` when it does not exist.
+pub async fn find(d: &Deployment, name: &str) -> Result<Option<Role>> {
+    match d.aws.iam.get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role),
+        Err(e) if no_such_role(&e) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read IAM role {name}")),
+    }
+}
+
+/// Whether the role carries this app's ownership tag.
+pub fn owned(d: &Deployment, role: &Role) -> bool {
+    d.owns(role.tags().iter().map(|t| (t.key(), t.value())))
+}
+
 /// Deletes a role lew owns, with its inline and attached policies (IAM refuses otherwise).
 pub async fn delete(d: &Deployment, name: &str) -> Result<Removed> {
     let iam = &d.aws.iam;
-    let role = match iam.get_role().role_name(name).send().await {
-        Ok(out) => out.role,
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) =>
-        {
-            None
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read IAM role {name}")),
-    };
-    let Some(role) = role else {
+    let Some(role) = find(d, name).await? else {
         return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
     };
-    if !d.owns(role.tags().iter().map(|t| (t.key(), t.value()))) {
+    if !owned(d, &role) {
         return Ok(Removed::new(KIND, name, Removal::NotOwned));
     }
 

@@ -247,12 +247,7 @@ pub async fn current(d: &Deployment) -> Result<Option<(TaskDefinition, bool)>> {
                 .filter(|td| td.status() == Some(&TaskDefinitionStatus::Active))
                 .map(|td| (td, owned)))
         }
-        // ECS answers a family with no active revision with a generic client error.
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), DescribeTaskDefinitionError::ClientException(_)) =>
-        {
-            Ok(None)
-        }
+        Err(e) if no_such_revision(&e) => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read task definition {family}")),
     }
 }
@@ -494,4 +489,32 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
         "{} revision(s) deregistered and deleted",
         active.len().max(inactive.len())
     )))
+}
+
+/// Whether ECS answered that there is no such revision (or no active one in a family): it
+/// says so with its catch-all ClientException.
+fn no_such_revision(err: &SdkError<DescribeTaskDefinitionError, HttpResponse>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(DescribeTaskDefinitionError::ClientException(_))
+    )
+}
+
+/// Whether a revision is gone: deleted, being deleted, or unknown to ECS (the leak check).
+pub async fn gone(d: &Deployment, arn: &str) -> Result<bool> {
+    let out = d
+        .aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out.task_definition().is_none_or(|td| {
+            td.status()
+                .is_some_and(|s| s.as_str() == "DELETE_IN_PROGRESS")
+        })),
+        Err(e) if no_such_revision(&e) => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("cannot look up task definition {arn}")),
+    }
 }
