@@ -63,18 +63,10 @@ impl Ctx {
     pub async fn deployment(&self) -> Result<Deployment> {
         let cfg = self.config()?;
         let mut aws = Aws::prepare(&self.connect_options(&cfg)).await?;
+        // Queue names need no account: they are looked up while STS answers.
         let early = Names::new(&cfg, "", &aws.region);
-        let queues = [early.queue, early.dlq];
-        let (who, urls) = futures::join!(
-            aws.whoami(),
-            futures::future::join_all(queues.iter().map(|q| queue::lookup(&aws.sqs, q)))
-        );
+        let (who, urls) = futures::join!(aws.whoami(), queue::prefetch(&aws.sqs, &early));
         (aws.account, aws.partition) = who?;
-        // A failed look-up is simply asked again when the queue is needed.
-        let urls = queues
-            .into_iter()
-            .zip(urls)
-            .filter_map(|(name, url)| url.ok().map(|url| (name, url)));
         Ok(Deployment::new(cfg, aws, self.progress.clone()).with_queue_urls(urls))
     }
 }

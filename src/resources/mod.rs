@@ -52,9 +52,8 @@ pub struct Deployment {
     pub aws: Aws,
     pub names: Names,
     pub progress: Progress,
-    /// Queue URLs looked up while STS was asked for the account (see `queue::url`), each
-    /// handed out once.
-    queue_urls: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
+    /// Queue URLs looked up while STS was asked for the account (see `queue::prefetch`).
+    queue_urls: queue::Prefetched,
 }
 
 impl Deployment {
@@ -69,22 +68,10 @@ impl Deployment {
         }
     }
 
-    /// Remembers queue URLs (or their absence) looked up before the deployment existed.
-    pub fn with_queue_urls(self, urls: impl IntoIterator<Item = (String, Option<String>)>) -> Self {
-        self.queue_urls
-            .lock()
-            .expect("the lock is never poisoned")
-            .extend(urls);
+    /// Keeps the queue URLs looked up before the deployment existed (`queue::prefetch`).
+    pub fn with_queue_urls(mut self, urls: queue::Prefetched) -> Self {
+        self.queue_urls = urls;
         self
-    }
-
-    /// A queue URL looked up ahead, once: a later look-up asks SQS again, since the run may
-    /// have created or deleted the queue meanwhile.
-    pub fn take_queue_url(&self, name: &str) -> Option<Option<String>> {
-        self.queue_urls
-            .lock()
-            .expect("the lock is never poisoned")
-            .remove(name)
     }
 
     /// Waits with the SDK's sleep (tokio's timer in lew), the same clock the SDK's own retries

@@ -103,16 +103,42 @@ fn same_value(attr: &Attr, have: &str, want: &str) -> bool {
 /// The queue's URL, or `None` when it does not exist.
 pub async fn url(d: &Deployment, which: Which) -> Result<Option<String>> {
     let name = which.name(d);
-    if let Some(url) = d.take_queue_url(name) {
+    if let Some(url) = d.queue_urls.take(name) {
         return Ok(url);
     }
     lookup(&d.aws.sqs, name).await
 }
 
-/// The URL of the queue called `name`, or `None` when it does not exist. Queue names need no
-/// account, so `Ctx::deployment` asks for them while STS is asked who the caller is: a no-op
-/// setup's longest chain of calls was STS, then GetQueueUrl, then the queue's attributes.
-pub async fn lookup(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Option<String>> {
+/// Both queues' URLs (or their absence), looked up before the deployment exists: queue names
+/// need no account, so `Ctx::deployment` asks for them while STS is asked who the caller is
+/// (a no-op setup's longest chain of calls was STS, then GetQueueUrl, then the attributes).
+/// Each is handed out once by [`url`]; a later look-up asks SQS again, since the run may have
+/// created or deleted the queue meanwhile. A failed look-up is simply asked again.
+#[derive(Debug, Default)]
+pub struct Prefetched(std::sync::Mutex<HashMap<String, Option<String>>>);
+
+impl Prefetched {
+    fn take(&self, name: &str) -> Option<Option<String>> {
+        self.0
+            .lock()
+            .expect("the lock is never poisoned")
+            .remove(name)
+    }
+}
+
+/// Looks up the queues of `names` (see [`Prefetched`]).
+pub async fn prefetch(sqs: &aws_sdk_sqs::Client, names: &super::Names) -> Prefetched {
+    let queues = [&names.queue, &names.dlq];
+    let urls = futures::future::join_all(queues.iter().map(|q| lookup(sqs, q))).await;
+    let found = queues
+        .into_iter()
+        .zip(urls)
+        .filter_map(|(name, url)| url.ok().map(|url| (name.clone(), url)));
+    Prefetched(std::sync::Mutex::new(found.collect()))
+}
+
+/// The URL of the queue called `name`, or `None` when it does not exist.
+async fn lookup(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Option<String>> {
     match sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => Ok(out.queue_url),
         Err(SdkError::ServiceError(e))
