@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod error;
 pub mod job;
 pub mod output;
+pub mod povray;
 pub mod progress;
 pub mod resources;
 pub mod scene;

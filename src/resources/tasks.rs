@@ -131,3 +131,47 @@ pub async fn stop_all(d: &Deployment, reason: &str) -> Result<usize> {
     }
     Ok(arns.len())
 }
+
+/// Tasks the launcher started since `since` that stopped without finishing their work (for
+/// example because the image could not be pulled), as (ARN, reason).
+pub async fn recently_stopped(
+    d: &Deployment,
+    since: std::time::SystemTime,
+) -> Vec<(String, String)> {
+    let listed = d
+        .aws
+        .ecs
+        .list_tasks()
+        .cluster(&d.names.cluster)
+        .started_by(STARTED_BY)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await;
+    let Ok(listed) = listed else {
+        return Vec::new();
+    };
+    let arns = listed.task_arns.unwrap_or_default();
+    let Ok(described) = describe(d, &arns).await else {
+        return Vec::new();
+    };
+    let since = aws_sdk_ecs::primitives::DateTime::from(since);
+    described
+        .into_iter()
+        .filter(|t| t.created_at().is_some_and(|c| c.secs() >= since.secs()))
+        .filter_map(|t| {
+            let exit = t.containers().first().and_then(|c| c.exit_code());
+            let reason = t.stopped_reason().unwrap_or_default().to_string();
+            let why = match exit {
+                Some(code) if code != 0 => format!("the worker exited with code {code} ({reason})"),
+                _ if reason.is_empty()
+                    || reason.contains("Essential container in task exited")
+                    || reason.starts_with("lew ") =>
+                {
+                    return None;
+                }
+                _ => reason,
+            };
+            Some((t.task_arn().unwrap_or_default().to_string(), why))
+        })
+        .collect()
+}

@@ -1,0 +1,166 @@
+//! What `lew render` reports: one result per scene (done, failed, pending ...), printed as text
+//! or JSON, and the exit code it implies (1 when a scene failed, 3 when lew stopped waiting).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::output::Report;
+use crate::scene::Scene;
+
+/// Lines of POV-Ray output shown with a failure.
+pub const LOG_TAIL: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Uploaded; not waited for (`--no-wait`).
+    Submitted,
+    /// Still in progress when lew stopped waiting.
+    Pending,
+    Done,
+    Failed,
+    /// Not uploaded: the scene is invalid.
+    Invalid,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SceneResult {
+    pub scene: PathBuf,
+    pub name: String,
+    pub state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_tail: Option<String>,
+    /// The last stage seen while waiting (queued, task running, rendering ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RenderReport {
+    pub local: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    pub scenes: Vec<SceneResult>,
+    /// Why lew stopped waiting, if it did not see every scene finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_waiting: Option<String>,
+}
+
+impl fmt::Display for RenderReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let (Some(job), Some(bucket)) = (&self.job_id, &self.bucket) {
+            writeln!(f, "job {job} in s3://{bucket}")?;
+        }
+        for s in &self.scenes {
+            match s.state {
+                State::Done => writeln!(
+                    f,
+                    "done       {} → {}",
+                    s.scene.display(),
+                    s.image.as_deref().unwrap_or(Path::new("?")).display()
+                )?,
+                State::Submitted => writeln!(
+                    f,
+                    "submitted  {} → s3://{}/{}",
+                    s.scene.display(),
+                    self.bucket.as_deref().unwrap_or_default(),
+                    s.output_key.as_deref().unwrap_or_default()
+                )?,
+                State::Pending => writeln!(
+                    f,
+                    "pending    {} ({})",
+                    s.scene.display(),
+                    s.stage.as_deref().unwrap_or("not finished")
+                )?,
+                State::Failed | State::Invalid => {
+                    let word = if s.state == State::Failed {
+                        "FAILED"
+                    } else {
+                        "INVALID"
+                    };
+                    writeln!(
+                        f,
+                        "{word:<10} {}: {}",
+                        s.scene.display(),
+                        s.error.as_deref().unwrap_or("unknown error")
+                    )?;
+                    if let Some(tail) = &s.log_tail {
+                        for line in tail.lines() {
+                            writeln!(f, "           | {line}")?;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(why) = &self.stopped_waiting {
+            write!(f, "{why}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Report for RenderReport {
+    fn exit_code(&self) -> u8 {
+        if self
+            .scenes
+            .iter()
+            .any(|s| matches!(s.state, State::Failed | State::Invalid))
+        {
+            1
+        } else if self.scenes.iter().any(|s| s.state == State::Pending) {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+impl SceneResult {
+    /// A scene's result before anything is known beyond `state`.
+    pub fn new(scene: &Scene, state: State) -> SceneResult {
+        SceneResult {
+            scene: scene.source.clone(),
+            name: scene.name.clone(),
+            state,
+            key: None,
+            output_key: None,
+            image: None,
+            error: None,
+            log_tail: None,
+            stage: None,
+        }
+    }
+
+    /// A scene that could not even be loaded.
+    pub fn invalid(source: &Path, error: String) -> SceneResult {
+        SceneResult {
+            scene: source.to_path_buf(),
+            name: String::new(),
+            state: State::Invalid,
+            key: None,
+            output_key: None,
+            image: None,
+            error: Some(error),
+            log_tail: None,
+            stage: None,
+        }
+    }
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.trim_end().lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
