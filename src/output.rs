@@ -43,6 +43,10 @@ pub fn print_line(text: &str) {
     }
 }
 
+/// The column of the first word of a report line (`created`, `DRIFTED`, `already gone`, ...),
+/// the same in every report.
+pub const WORD_WIDTH: usize = 12;
+
 /// One resource's line in a text report: `word label  [note]`, labels aligned to `width`, no
 /// trailing spaces; then one indented line per detail.
 pub fn resource_line(
@@ -54,11 +58,11 @@ pub fn resource_line(
     details: &[String],
 ) -> std::fmt::Result {
     match note {
-        Some(note) => writeln!(f, "{word:<9} {label:<width$}  [{note}]")?,
-        None => writeln!(f, "{word:<9} {label}")?,
+        Some(note) => writeln!(f, "{word:<WORD_WIDTH$} {label:<width$}  [{note}]")?,
+        None => writeln!(f, "{word:<WORD_WIDTH$} {label}")?,
     }
     for d in details {
-        writeln!(f, "{:<9}   - {d}", "")?;
+        writeln!(f, "{:<WORD_WIDTH$}   - {d}", "")?;
     }
     Ok(())
 }
@@ -69,6 +73,19 @@ pub fn label_width<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> usiz
         .map(|(r, n)| r.len() + 1 + n.len())
         .max()
         .unwrap_or(0)
+}
+
+/// A failed resource's line in a text report: `WORD resource: error`.
+pub fn failure_line(
+    f: &mut std::fmt::Formatter<'_>,
+    word: &str,
+    failure: &crate::resources::Failure,
+) -> std::fmt::Result {
+    writeln!(
+        f,
+        "{word:<WORD_WIDTH$} {}: {}",
+        failure.resource, failure.error
+    )
 }
 
 /// The JSON document printed instead of a report when a command fails outright.

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::SetupArgs;
-use crate::output::{Report, label_width, resource_line};
+use crate::output::{Report, failure_line, label_width, resource_line};
 use crate::resources::{Failure, Mode, Outcome, graph};
 
 #[derive(Debug, Serialize)]
@@ -60,7 +60,7 @@ impl fmt::Display for SetupReport {
             )?;
         }
         for failure in &self.failures {
-            writeln!(f, "{:<9} {}: {}", "FAILED", failure.resource, failure.error)?;
+            failure_line(f, "FAILED", failure)?;
         }
         let changed = self.changed();
         if self.failures.is_empty() {

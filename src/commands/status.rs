@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::output::{Report, label_width, resource_line};
+use crate::output::{Report, failure_line, label_width, resource_line};
 use crate::resources::tasks::Counts;
 use crate::resources::{Action, Deployment, Failure, Mode, bucket, graph, network, queue, tasks};
 
@@ -88,7 +88,7 @@ impl fmt::Display for StatusReport {
             )?;
         }
         for e in &self.errors {
-            writeln!(f, "{:<9} {}: {}", "ERROR", e.resource, e.error)?;
+            failure_line(f, "ERROR", e)?;
         }
         let depth = |q: &Option<QueueDepth>| {
             q.as_ref().map_or("-".to_string(), |q| {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::cli::TeardownArgs;
 use crate::error::UsageError;
-use crate::output::Report;
+use crate::output::{Report, failure_line, label_width, resource_line};
 use crate::resources::{
     Deployment, Failure, Removal, Removed, bucket, cluster, file, function, leaks, logs, network,
     queue, registry, roles, task_definition, tasks, trigger,
@@ -38,15 +38,19 @@ impl fmt::Display for TeardownReport {
         if self.stopped_tasks > 0 {
             writeln!(f, "stopped {} worker task(s)", self.stopped_tasks)?;
         }
+        let width = label_width(self.resources.iter().map(|r| (r.resource, r.name.as_str())));
         for r in &self.resources {
-            write!(f, "{:<13} {} {}", r.result.to_string(), r.resource, r.name)?;
-            if let Some(note) = &r.note {
-                write!(f, "  [{note}]")?;
-            }
-            writeln!(f)?;
+            resource_line(
+                f,
+                &r.result.to_string(),
+                &format!("{} {}", r.resource, r.name),
+                width,
+                r.note.as_deref(),
+                &[],
+            )?;
         }
         for e in &self.failures {
-            writeln!(f, "{:<13} {}: {}", "FAILED", e.resource, e.error)?;
+            failure_line(f, "FAILED", e)?;
         }
         if self.leftovers.is_empty() {
             write!(f, "leak check: nothing of app {} is left", self.app)?;

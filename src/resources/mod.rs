@@ -1,10 +1,21 @@
 //! The AWS resources lew manages, one module each, all speaking the same small vocabulary:
 //!
-//! - `ensure(&Deployment, Mode) -> Outcome`: create or converge the resource (in [`Mode::Plan`]
-//!   only read and say what would change; `lew status` reads the same plan as present / missing /
-//!   drifted);
-//! - `delete(&Deployment) -> Removed`: remove it if it carries this app's ownership tag; "already
-//!   gone" is success.
+//! - `KIND`: what the resource is called in reports (`"s3 bucket"`);
+//! - `ensure(&Deployment, Mode) -> Result<Outcome>`: create or converge the resource (in
+//!   [`Mode::Plan`] only read and say what would change; `lew status` reads the same plan as
+//!   present / missing / drifted);
+//! - `delete(&Deployment) -> Result<Removed>`: remove it if it carries this app's ownership tag;
+//!   "already gone" is success;
+//! - `find` / `owned` where teardown's leak check or a command needs to look one up.
+//!
+//! Where a resource needs more, its `ensure` says so in its signature: `queue`, `roles` and
+//! `logs` take which one; `task_definition::ensure_when` and `function::ensure_when` take a
+//! future of inputs still being worked out (the queue's URL, the network) so they are read
+//! meanwhile; `network::ensure` also returns the subnets and groups the launcher needs (and an
+//! outcome only when lew manages the security group); `trigger::ensure` returns two outcomes,
+//! the permission and the notification. [`graph`] walks them all in dependency order for
+//! `setup` and `status`; [`leaks`] is teardown's final check. `tasks` is not a resource lew
+//! creates but the worker tasks the launcher starts.
 //!
 //! Names are derived from the app name, so status and teardown need no state file.
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::output::Report;
+use crate::output::{Report, WORD_WIDTH};
 use crate::scene::Scene;
 
 /// Lines of POV-Ray output shown with a failure.
@@ -67,20 +67,23 @@ impl fmt::Display for RenderReport {
             match s.state {
                 State::Done => writeln!(
                     f,
-                    "done       {} → {}",
+                    "{:<WORD_WIDTH$} {} → {}",
+                    "done",
                     s.scene.display(),
                     s.image.as_deref().unwrap_or(Path::new("?")).display()
                 )?,
                 State::Submitted => writeln!(
                     f,
-                    "submitted  {} → s3://{}/{}",
+                    "{:<WORD_WIDTH$} {} → s3://{}/{}",
+                    "submitted",
                     s.scene.display(),
                     self.bucket.as_deref().unwrap_or_default(),
                     s.output_key.as_deref().unwrap_or_default()
                 )?,
                 State::Pending => writeln!(
                     f,
-                    "pending    {} ({})",
+                    "{:<WORD_WIDTH$} {} ({})",
+                    "pending",
                     s.scene.display(),
                     s.stage.as_deref().unwrap_or("not finished")
                 )?,
@@ -92,13 +95,13 @@ impl fmt::Display for RenderReport {
                     };
                     writeln!(
                         f,
-                        "{word:<10} {}: {}",
+                        "{word:<WORD_WIDTH$} {}: {}",
                         s.scene.display(),
                         s.error.as_deref().unwrap_or("unknown error")
                     )?;
                     if let Some(tail) = &s.log_tail {
                         for line in tail.lines() {
-                            writeln!(f, "           | {line}")?;
+                            writeln!(f, "{:<WORD_WIDTH$} | {line}", "")?;
                         }
                     }
                 }
