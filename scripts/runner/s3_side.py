@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from testkit.iam import as_list, conditions_hold
 
 from .aws import Aws, error_code
 from .output import Output
@@ -128,44 +129,22 @@ def s3_event(
     }
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, str]) -> bool:
-    actual = context.get(key.lower())
-    if actual is None:
-        return operator.endswith("IfExists")
-    operator = operator.removesuffix("IfExists")
-    values = [str(v) for v in _as_list(expected)]
-    if operator in ("ArnEquals", "StringEquals"):
-        return actual in values
-    if operator in ("ArnLike", "StringLike"):
-        return any(fnmatch.fnmatchcase(actual, v) for v in values)
-    return False  # an operator this check does not know: the statement does not apply
-
-
 def s3_may_invoke(policy: str | None, bucket: str, account: str) -> tuple[bool, str]:
     """Whether the function's resource policy lets S3 (this bucket, this account) invoke it."""
     if not policy:
         return False, "the function has no resource policy (no permission for s3.amazonaws.com)"
     context = {"aws:sourcearn": f"arn:aws:s3:::{bucket}", "aws:sourceaccount": account}
-    for statement in _as_list(json.loads(policy).get("Statement", [])):
+    for statement in as_list(json.loads(policy).get("Statement", [])):
         if statement.get("Effect") != "Allow":
             continue
         principal = statement.get("Principal")
-        services = _as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+        services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
         if principal != "*" and "s3.amazonaws.com" not in services:
             continue
-        actions = _as_list(statement.get("Action", []))
+        actions = as_list(statement.get("Action", []))
         if not any(fnmatch.fnmatchcase("lambda:InvokeFunction", a) for a in actions):
             continue
-        conditions = statement.get("Condition") or {}
-        if all(
-            _condition_holds(op, k, v, context)
-            for op, pairs in conditions.items()
-            for k, v in pairs.items()
-        ):
+        if conditions_hold(statement.get("Condition"), context):
             return True, f"statement {statement.get('Sid', '?')}"
     return False, (
         "no statement of the function's resource policy allows s3.amazonaws.com to call "
