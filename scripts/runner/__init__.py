@@ -17,8 +17,9 @@ Plumbing
     pipeline            both sides wired together, the S3 and ECS polling loops, shutdown
     cli                 arguments, start-up checks, main
     aws, output, logs   boto3 clients; the JSON lines on stdout; CloudWatch Logs
-    processes           ending a process with everything it started
     runner.py           the entry point
+Shared with the rest of the test tooling (scripts/testkit): the IAM-condition evaluator and the
+process helpers.
 
 Usage (endpoint and credentials from the usual AWS variables):
     export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_REGION=eu-west-1 \\

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
+from testkit.processes import others_can_traverse
 
 from .aws import Aws
 from .fargate_side import hold_task_states
 from .lambda_side import lambda_python_problem
 from .output import Output, describe_error
 from .pipeline import Pipeline
-from .processes import others_can_traverse
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_WORKER = REPO / "worker" / "worker.py"

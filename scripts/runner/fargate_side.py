@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from testkit.processes import kill_tree
 
 from .aws import Aws, error_code
 from .logs import LogSetupError, LogShipper
 from .output import Output, describe_error, now_ms
-from .processes import kill_tree
 
 # What a container gets when its definition sets no stopTimeout (ECS's default).
 DEFAULT_STOP_TIMEOUT_S = 30
@@ -324,7 +324,7 @@ class TaskRunner:
                     break
             if task.process.poll() is None:
                 self._out("task_signalled", task=task.arn, signal="SIGKILL")
-                kill_tree(task.process)
+                kill_tree(task.process.pid)
         for task in tasks:
             if task.thread is not None:
                 task.thread.join(timeout=30)

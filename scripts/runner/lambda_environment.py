@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from testkit.processes import kill_tree
+
 from .output import now_ms
-from .processes import kill_tree
 
 # Lambda's Python runtime, one process per execution environment: it imports the handler once
 # (the INIT phase) and then runs one invocation per request line, as a warm environment does.
@@ -208,7 +209,7 @@ class ExecutionEnvironment:
         if self.end_reason is None:
             self.end_reason = reason
         self._closed = True
-        kill_tree(self.process)
+        kill_tree(self.process.pid)
 
     def close(self, grace: float = 2.0) -> None:
         """Ends the runtime: EOF on its request pipe, SIGKILL (with its children) after `grace`."""
@@ -218,6 +219,6 @@ class ExecutionEnvironment:
             self.process.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=grace)
-        kill_tree(self.process)
+        kill_tree(self.process.pid)
         self.process.wait()
         self._reader.join(timeout=5)
