@@ -8,7 +8,6 @@ figures; it asserts nothing about time. See `scripts/bench --help` for what is m
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -28,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# What the test tooling shares (scripts/testkit), standard library only like this file.
+sys.path.insert(0, str(REPO / "scripts"))
+from testkit.processes import kill_tree  # noqa: E402
+
 REFERENCE = REPO / "bench" / "reference.py"
 RUNNER = REPO / "scripts" / "runner" / "runner.py"
 DEMO = REPO / "assets" / "lew-demo"
@@ -454,7 +457,7 @@ def pipeline_once(b: Bench, zips: list[Path], app: str, endpoint: str) -> dict[s
         if len(images) != len(zips):
             raise Failed(f"lew render wrote {len(images)} of {len(zips)} images: {images}")
     finally:
-        stop_process_group(runner, 30)
+        stop_runner(runner, 30)
     events = runner_events(runner_log)
     shutil.copy(runner_log, b.work / f"runner-{app}.log")
     shutil.copy(b.work / "render.err", b.work / f"render-{app}.err")
@@ -543,18 +546,17 @@ def render_watched(b: Bench, argv: list[str], runner_log: Path, endpoint: str) -
     return seconds
 
 
-def stop_process_group(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """Stops the runner (it stops its workers), then whatever is left in its session."""
+def stop_runner(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Stops the runner (SIGTERM: it stops its workers and Lambda runtimes itself); one that has
+    not ended within `grace` is killed with everything it started. Those run in sessions of
+    their own, so the runner's process group would not reach them: the process tree does."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            kill_tree(proc.pid)
             proc.wait()
-    # Workers the runner started live in its session: make sure none outlives it.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,9 @@ from moto.logs.models import LogEvent
 from moto.s3.models import FakeBucket
 from moto.server import main
 
+# One evaluator for the conditions of every stand-in's policies (scripts/ is on sys.path).
+from testkit.iam import conditions_hold
+
 # What S3 knows about every request to the emulator.
 REQUEST_CONTEXT = {"aws:securetransport": "true"}
 
@@ -45,27 +48,6 @@ def _matches(patterns: Any, value: str) -> bool:
     return any(fnmatch.fnmatchcase(value, str(p)) for p in _as_list(patterns))
 
 
-def _condition_holds(operator: str, key: str, expected: Any) -> bool:
-    actual = REQUEST_CONTEXT.get(key.lower())
-    if operator.endswith("IfExists"):
-        if actual is None:
-            return True
-        operator = operator[: -len("IfExists")]
-    if actual is None:
-        # A condition on a key the request does not carry does not hold (as in IAM).
-        return operator == "Null" and str(expected).lower() == "true"
-    expected = [str(e) for e in _as_list(expected)]
-    if operator == "Bool":
-        return actual.lower() in [e.lower() for e in expected]
-    if operator == "StringEquals":
-        return actual in expected
-    if operator == "StringNotEquals":
-        return actual not in expected
-    if operator == "StringLike":
-        return any(fnmatch.fnmatchcase(actual, e) for e in expected)
-    return False  # an operator this stand-in does not know: the statement does not apply
-
-
 def _statement_applies(statement: dict[str, Any], action: str, resource: str) -> bool:
     principal = statement.get("Principal")
     if principal not in ("*", {"AWS": "*"}):
@@ -77,11 +59,7 @@ def _statement_applies(statement: dict[str, Any], action: str, resource: str) ->
         return False
     if not _matches(statement.get("Resource", []), resource):
         return False
-    for operator, pairs in (statement.get("Condition") or {}).items():
-        for key, expected in pairs.items():
-            if not _condition_holds(operator, key, expected):
-                return False
-    return True
+    return conditions_hold(statement.get("Condition"), REQUEST_CONTEXT)
 
 
 def get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:

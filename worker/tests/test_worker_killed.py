@@ -46,6 +46,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from testkit.processes import descendants, kill_tree
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "worker" / "worker.py"
@@ -103,28 +104,6 @@ def pixels(png: bytes) -> tuple[bytes, bytes]:
             data += body
         at += 12 + length
     return header, zlib.decompress(data)
-
-
-def children(pid: int) -> list[int]:
-    """Every descendant of `pid` (POV-Ray runs in a session of its own, so not in the group)."""
-    found: list[int] = []
-    parents = {pid}
-    changed = True
-    while changed:
-        changed = False
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) in found:
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid in parents:
-                found.append(int(entry))
-                parents.add(int(entry))
-                changed = True
-    return found
 
 
 class Stack:
@@ -231,16 +210,13 @@ def test_a_worker_killed_mid_render_loses_nothing_and_renders_once(
         while not povray:
             assert a.poll() is None, "worker A ended before POV-Ray started: " + a.stdout.read()
             assert time.monotonic() < deadline, "POV-Ray never started"
-            povray = [p for p in children(a.pid) if _comm(p) == "povray"]
+            povray = [p for p in descendants(a.pid) if _comm(p) == "povray"]
             time.sleep(0.02)
         time.sleep(delay)
         killed_at = time.monotonic()
         # A hard crash: the worker and everything it started die at once, as when the
         # container is killed (POV-Ray runs in its own session, so kill it explicitly).
-        victims = [a.pid, *children(a.pid)]
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        victims = kill_tree(a.pid)
         a_out, _ = a.communicate(timeout=10)
         assert a.returncode == -signal.SIGKILL
         a_events = events(a_out)
@@ -339,16 +315,7 @@ def _wait(condition: Any, what: str, seconds: float = 120) -> None:
 
 
 def _povray_of(worker: subprocess.Popen[str]) -> list[int]:
-    return [p for p in children(worker.pid) if _comm(p) == "povray"]
-
-
-def _kill_tree(worker: subprocess.Popen[str]) -> list[int]:
-    victims = [worker.pid, *children(worker.pid)]
-    for pid in victims:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)  # a stopped process dies of SIGKILL too; be sure
-            os.kill(pid, signal.SIGKILL)
-    return victims
+    return [p for p in descendants(worker.pid) if _comm(p) == "povray"]
 
 
 # The fault proxy's client, shared with the reliability loops.
@@ -431,7 +398,7 @@ def test_a_worker_killed_after_its_upload_but_before_its_delete_is_not_rendered_
             "renders/job1/slow.started.json",
         ]
         first_png = stack.get("renders/job1/slow.png")
-        victims = _kill_tree(a)
+        victims = kill_tree(a.pid)
         a_out, _ = a.communicate(timeout=30)
         assert a.returncode == -signal.SIGKILL
         proxy.release(forward=False)  # the held delete is dropped: it never happens
@@ -471,7 +438,7 @@ def test_a_worker_killed_after_its_upload_but_before_its_delete_is_not_rendered_
         )
     finally:
         if a is not None and a.poll() is None:
-            _kill_tree(a)
+            kill_tree(a.pid)
             a.communicate(timeout=30)
         proxy.close()
         stack.close()
@@ -657,6 +624,6 @@ def test_a_frozen_worker_whose_job_was_taken_over_leaves_one_picture(
     finally:
         for worker in (a, b):
             if worker is not None and worker.poll() is None:
-                _kill_tree(worker)
+                kill_tree(worker.pid)
                 worker.communicate(timeout=30)
         stack.close()
