@@ -19,7 +19,8 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100,
     after_long_help = "Exit codes: 0 success; 1 the operation failed; 2 usage or configuration \
                        error (nothing was changed); 3 `render` timed out (the jobs keep running); \
-                       130 interrupted while waiting (the jobs keep running)."
+                       4 `status` found a resource missing or drifted; 130 interrupted while \
+                       waiting (the jobs keep running)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -77,7 +78,8 @@ pub enum Command {
     PushImage(PushImageArgs),
     /// Upload scenes, wait for the renders and download the images
     Render(RenderArgs),
-    /// Show every resource (present / missing / drifted), queue depths and running tasks
+    /// Show every resource (present / missing / drifted), queue depths and running tasks;
+    /// exit 4 when a resource is missing or drifted
     Status,
     /// Show the CloudWatch logs of the launcher or the worker
     Logs(LogsArgs),

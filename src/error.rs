@@ -1,7 +1,8 @@
 //! Errors that decide lew's exit code, and the one place that prints an error chain.
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error (nothing was
-//! changed), 3 a render timed out, 130 interrupted while waiting.
+//! changed), 3 a render timed out, 4 `status` found a resource missing or drifted, 130
+//! interrupted while waiting.
 
 use std::fmt::Write as _;
 
@@ -15,6 +16,11 @@ impl UsageError {
         UsageError(message.into())
     }
 }
+
+/// `lew status` found something missing or drifted: a distinct code, so a CI step can use
+/// status as a check, as `terraform plan -detailed-exitcode` is used (its 2 is lew's usage
+/// error, so lew's is the next free number).
+pub const NOT_IN_PLACE: u8 = 4;
 
 /// A wait that ran out of time: exit code 3.
 #[derive(Debug, thiserror::Error)]

@@ -422,7 +422,11 @@ async fn other_notification_entries_survive_setup_and_teardown() {
 async fn status_and_teardown_cover_function_permission_notification_and_log_group() {
     let app = App::new("");
     let trigger = ["lambda function", "lambda permission", "s3 notification"];
-    let before = app.lew().args(["--output", "json", "status"]).ok().json();
+    let before = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     for resource in trigger {
         assert_eq!(state(&before, resource), "missing", "{before}");
     }
@@ -442,7 +446,11 @@ async fn status_and_teardown_cover_function_permission_notification_and_log_grou
         .send()
         .await
         .unwrap();
-    let status = app.lew().args(["--output", "json", "status"]).ok().json();
+    let status = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     assert_eq!(state(&status, "s3 notification"), "missing", "{status}");
     app.lew().arg("setup").ok();
 
@@ -495,7 +503,11 @@ async fn status_and_teardown_cover_function_permission_notification_and_log_grou
         .unwrap();
     assert!(groups.log_groups().is_empty(), "{groups:?}");
 
-    let after = app.lew().args(["--output", "json", "status"]).ok().json();
+    let after = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     for resource in trigger {
         assert_eq!(state(&after, resource), "missing", "{after}");
     }

@@ -520,7 +520,11 @@ async fn drift_is_reported_by_status_and_repaired_by_setup() {
         .await
         .unwrap();
 
-    let status = app.lew().args(["--output", "json", "status"]).ok().json();
+    let status = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     let state = |resource: &str, name: &str| -> String {
         status["resources"]
             .as_array()
@@ -580,7 +584,12 @@ async fn drift_is_reported_by_status_and_repaired_by_setup() {
 #[tokio::test]
 async fn status_before_and_after_setup() {
     let app = App::new("");
-    let before = app.lew().args(["--output", "json", "status"]).ok().json();
+    // Missing resources: exit 4 (documented), so CI can use status as a check.
+    let before = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     assert!(
         before["resources"]
             .as_array()
@@ -605,9 +614,23 @@ async fn status_before_and_after_setup() {
     assert_eq!(after["tasks"]["running"], 0);
     let text = app.lew().arg("status").ok().stdout;
     assert!(
-        text.contains("jobs queue:") && text.contains("present   sqs queue"),
+        text.contains("jobs queue:")
+            && text
+                .lines()
+                .any(|l| l.starts_with("present ") && l.contains(" sqs queue ")),
         "{text}"
     );
+    // One resource gone: 4 again, in text mode too.
+    app.aws()
+        .await
+        .logs
+        .delete_log_group()
+        .log_group_name(format!("/lew/{}/worker", app.name))
+        .send()
+        .await
+        .unwrap();
+    let text = app.lew().arg("status").code(4).stdout;
+    assert!(text.contains("MISSING"), "{text}");
 }
 
 #[tokio::test]
