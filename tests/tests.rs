@@ -13,3 +13,4 @@ mod lifecycle;
 mod render;
 mod render_local;
 mod security;
+mod transfer;
