@@ -612,6 +612,22 @@ async fn status_before_and_after_setup() {
     assert_eq!(after["jobs"]["visible"], 0);
     assert_eq!(after["dead_letters"]["visible"], 0);
     assert_eq!(after["tasks"]["running"], 0);
+    // moto's default VPC has no internet gateway: one warning names all its subnets.
+    let no_route: Vec<_> = after["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| {
+            w.as_str()
+                .unwrap()
+                .contains("no route to an internet gateway")
+        })
+        .collect();
+    assert_eq!(no_route.len(), 1, "{after}");
+    assert!(
+        no_route[0].as_str().unwrap().starts_with("subnets subnet-"),
+        "{after}"
+    );
     let text = app.lew().arg("status").ok().stdout;
     assert!(
         text.contains("jobs queue:")

@@ -259,10 +259,10 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
 }
 
 /// Subnets from which tasks cannot reach ECR and S3: without a public IP they need a NAT route,
-/// with one they need an internet gateway route.
+/// with one they need an internet gateway route. One warning names every such subnet.
 pub async fn reachability_warnings(d: &Deployment, network: &Network) -> Result<Vec<String>> {
     let ec2 = &d.aws.ec2;
-    let mut warnings = Vec::new();
+    let (mut no_internet, mut no_nat) = (Vec::new(), Vec::new());
     for subnet in &network.subnets {
         let mut tables = ec2
             .describe_route_tables()
@@ -298,19 +298,36 @@ pub async fn reachability_warnings(d: &Deployment, network: &Network) -> Result<
                 || r.network_interface_id().is_some()
         });
         if d.cfg.network.assign_public_ip && !internet && !nat {
-            warnings.push(format!(
-                "subnet {subnet} has no route to an internet gateway or NAT: tasks there cannot \
-                 pull the worker image (unless the VPC has ECR, S3, SQS and Logs endpoints)"
-            ));
+            no_internet.push(subnet.as_str());
         } else if !d.cfg.network.assign_public_ip && !nat {
-            warnings.push(format!(
-                "subnet {subnet} has no NAT route and network.assign_public_ip is false: tasks \
-                 there cannot reach ECR or S3 (add a NAT gateway or VPC endpoints, or set \
-                 assign_public_ip = true with a public subnet)"
-            ));
+            no_nat.push(subnet.as_str());
         }
     }
+    let mut warnings = Vec::new();
+    if !no_internet.is_empty() {
+        warnings.push(format!(
+            "{} no route to an internet gateway or NAT: tasks there cannot pull the worker image \
+             (unless the VPC has ECR, S3, SQS and Logs endpoints)",
+            subnets_have(&no_internet)
+        ));
+    }
+    if !no_nat.is_empty() {
+        warnings.push(format!(
+            "{} no NAT route and network.assign_public_ip is false: tasks there cannot reach \
+             ECR or S3 (add a NAT gateway or VPC endpoints, or set assign_public_ip = true with \
+             a public subnet)",
+            subnets_have(&no_nat)
+        ));
+    }
     Ok(warnings)
+}
+
+/// "subnet subnet-a has" or "subnets subnet-a, subnet-b have".
+fn subnets_have(subnets: &[&str]) -> String {
+    match subnets {
+        [one] => format!("subnet {one} has"),
+        many => format!("subnets {} have", many.join(", ")),
+    }
 }
 
 /// Whether the security group with this id exists (EC2 models no typed "not found" error; its
