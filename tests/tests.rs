@@ -13,4 +13,5 @@ mod lifecycle;
 mod render;
 mod render_local;
 mod security;
+mod terminal;
 mod transfer;

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod read;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
