@@ -7,10 +7,13 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::ProvideCredentials as _;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::provider::error::CredentialsError;
 
 use crate::error::UsageError;
@@ -75,7 +78,28 @@ pub async fn sdk_config(opts: &ConnectOptions) -> SdkConfig {
     if let Some(url) = &opts.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    loader.load().await
+    let sdk = loader.load().await;
+    match &opts.profile {
+        Some(profile) => with_profile_credentials(sdk, profile),
+        None => sdk,
+    }
+}
+
+/// The SDK's default credentials chain reads AWS_ACCESS_KEY_ID from the environment before any
+/// profile, even one named with `profile_name` (aws-config's `DefaultCredentialsChain`: 1.
+/// environment variables, 2. shared config), so `--profile other` would still sign with the
+/// environment's keys: the wrong account, silently. The AWS CLI gives a named profile priority,
+/// and so does lew: a profile named by `--profile` or in lew.toml is the only source of
+/// credentials, through the SDK's own profile provider (static keys, roles, SSO, processes).
+fn with_profile_credentials(sdk: SdkConfig, profile: &str) -> SdkConfig {
+    let conf = ProviderConfig::default().with_region(sdk.region().cloned());
+    let provider = ProfileFileCredentialsProvider::builder()
+        .configure(&conf)
+        .profile_name(profile)
+        .build();
+    sdk.into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
 }
 
 impl Aws {

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod connect;
 mod existing_resources;
 mod generated;
 mod image;

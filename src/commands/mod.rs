@@ -62,7 +62,21 @@ impl Ctx {
     /// URLs are looked up while STS says which account this is (their names need none).
     pub async fn deployment(&self) -> Result<Deployment> {
         let cfg = self.config()?;
-        let mut aws = Aws::prepare(&self.connect_options(&cfg)).await?;
+        let opts = self.connect_options(&cfg);
+        if let Some(profile) = &opts.profile
+            && std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        {
+            let from = if self.global.profile.is_some() {
+                "--profile"
+            } else {
+                "lew.toml"
+            };
+            self.progress.line(format!(
+                "using the profile {profile:?} ({from}); AWS_ACCESS_KEY_ID in the environment \
+                 is not used"
+            ));
+        }
+        let mut aws = Aws::prepare(&opts).await?;
         // Queue names need no account: they are looked up while STS answers.
         let early = Names::new(&cfg, "", &aws.region);
         let (who, urls) = futures::join!(aws.whoami(), queue::prefetch(&aws.sqs, &early));

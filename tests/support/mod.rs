@@ -112,6 +112,12 @@ impl Moto {
 
     /// Stops the recorder and returns the operations recorded, as (operation, mutating).
     pub fn recorded(&self) -> Vec<(String, bool)> {
+        self.recorded_requests().iter().map(classify).collect()
+    }
+
+    /// Stops the recorder and returns the requests recorded, as moto wrote them (method, url,
+    /// headers, body).
+    pub fn recorded_requests(&self) -> Vec<serde_json::Value> {
         self.post("/moto-api/recorder/stop-recording");
         let out = Command::new("curl")
             .args([
@@ -123,7 +129,7 @@ impl Moto {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| classify(&serde_json::from_str(l).unwrap()))
+            .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
 }
