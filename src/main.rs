@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.global.output == lew::cli::OutputFormat::Json;
+    let verbose = cli.global.verbose > 0;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let code = lew::error::exit_code(&err);
-            eprintln!("{}", lew::error::render(&err));
+            eprintln!("{}", lew::error::render(&err, verbose));
             if json {
                 // stdout stays exactly one JSON document, even on failure.
                 lew::output::print_line(&lew::output::error_json(&err, code));

@@ -79,8 +79,15 @@ impl Ctx {
         let mut aws = Aws::prepare(&opts).await?;
         // Queue names need no account: they are looked up while STS answers.
         let early = Names::new(&cfg, "", &aws.region);
-        let (who, urls) = futures::join!(aws.whoami(), queue::prefetch(&aws.sqs, &early));
-        (aws.account, aws.partition) = who?;
+        let step = self.progress.step("connecting to AWS");
+        // A failed whoami ends the wait at once: the look-ups would only retry against the same
+        // endpoint.
+        let (who, urls) = futures::future::try_join(aws.whoami(), async {
+            Ok(queue::prefetch(&aws.sqs, &early).await)
+        })
+        .await?;
+        step.clear();
+        (aws.account, aws.partition) = who;
         Ok(Deployment::new(cfg, aws, self.progress.clone()).with_queue_urls(urls))
     }
 }
