@@ -2,6 +2,11 @@
 //!
 //! Results never go through here; they go to stdout (see `crate::output`), so piping lew's
 //! output or asking for `--output json` is never mixed with progress.
+//!
+//! On a terminal a step's spinner shows how long it has run, and what finishes within it is
+//! shown on the spinner (replaced by the next, then by the results), as cargo's and Copilot's
+//! live displays do; the lines that stay are warnings and notes. Without a terminal (a pipe, a
+//! CI log) every line stays and starts with the UTC time, so a log shows where time went.
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
@@ -23,23 +28,42 @@ pub struct Progress {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("level", &self.inner.level)
+            .field("terminal", &self.inner.multi.is_some())
+            .finish()
+    }
+}
+
 struct Inner {
     level: Level,
     /// Present only when stderr is a terminal and progress is wanted.
     multi: Option<MultiProgress>,
+    /// Whether stderr gets colour (`--color`, NO_COLOR, a terminal: see `crate::output`).
+    colour: bool,
 }
 
 impl Progress {
     pub fn new(level: Level) -> Progress {
         let tty = std::io::stderr().is_terminal();
-        Progress::with_terminal(level, tty)
+        let mut progress = Progress::with_terminal(level, tty);
+        Arc::get_mut(&mut progress.inner)
+            .expect("not shared yet")
+            .colour = crate::output::colour_on_stderr();
+        progress
     }
 
     pub fn with_terminal(level: Level, tty: bool) -> Progress {
         let multi = (tty && level > Level::Quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress {
-            inner: Arc::new(Inner { level, multi }),
+            inner: Arc::new(Inner {
+                level,
+                multi,
+                colour: false,
+            }),
         }
     }
 
@@ -68,7 +92,8 @@ impl Progress {
 
     /// A warning: shown even with -q, since it asks for the user's attention.
     pub fn warn(&self, msg: impl AsRef<str>) {
-        self.print(&format!("warning: {}", msg.as_ref()));
+        let label = crate::output::paint("warning:", crate::output::WARNING, self.inner.colour);
+        self.print(&format!("{label} {}", msg.as_ref()));
     }
 
     fn print(&self, msg: &str) {
@@ -77,7 +102,7 @@ impl Progress {
             Some(multi) => {
                 let _ = multi.println(msg);
             }
-            None => eprintln!("{msg}"),
+            None => eprintln!("{} {msg}", clock()),
         }
     }
 
@@ -87,8 +112,10 @@ impl Progress {
         let label = label.into();
         let bar = self.inner.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
+            // The time it has run at the right: long steps (IAM propagation, an image push, a
+            // render) show that they are alive and how long they take.
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
+                ProgressStyle::with_template("{spinner} {prefix} {wide_msg} {elapsed:>4}")
                     .expect("a valid template"),
             );
             bar.set_prefix(label.clone());
@@ -137,6 +164,21 @@ impl Step {
         }
     }
 
+    /// Whether the step shows on a terminal (a spinner) rather than as lines.
+    pub fn on_terminal(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Something that finished within the step (a resource set up): on a terminal it is shown
+    /// on the spinner until the next one (the results that follow say it again, for good);
+    /// without one it is a line of its own, so a log keeps it with its time.
+    pub fn passing(&self, msg: impl AsRef<str>) {
+        match &self.bar {
+            Some(bar) => bar.set_message(msg.as_ref().to_string()),
+            None => self.progress.line(msg),
+        }
+    }
+
     /// Something the user should see while the step runs, e.g. a wait for IAM propagation.
     pub fn note(&self, msg: impl AsRef<str>) {
         match &self.bar {
@@ -162,6 +204,11 @@ impl Step {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The time of day in UTC, to the second, for lines without a terminal: `12:03:04Z`.
+fn clock() -> String {
+    jiff::Timestamp::now().strftime("%H:%M:%SZ").to_string()
 }
 
 impl Drop for Step {

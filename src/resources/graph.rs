@@ -37,7 +37,11 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
     } else {
         "reading the current state"
     });
-    let walk = Walk { d, mode };
+    let walk = Walk {
+        mode,
+        step: &step,
+        finished: std::sync::atomic::AtomicUsize::new(0),
+    };
     let role_specs = roles::specs(d);
     let (launcher_spec, other_specs) = role_specs.split_first().expect("three roles");
     let (bucket_done, bucket_ready) = handoff::<()>("the bucket");
@@ -201,8 +205,10 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
 
 /// One walk: applying (setup, which reports each resource as it finishes) or planning.
 struct Walk<'a> {
-    d: &'a Deployment,
     mode: Mode,
+    /// The walk's spinner, which shows each resource as it finishes on a terminal.
+    step: &'a crate::progress::Step,
+    finished: std::sync::atomic::AtomicUsize,
 }
 
 impl Walk<'_> {
@@ -218,8 +224,9 @@ impl Walk<'_> {
         (label, result)
     }
 
-    /// Prints a finished resource's line as progress (setup only; plans and status just
-    /// report at the end).
+    /// Shows a finished resource as progress (setup only; plans and status just report at the
+    /// end): on a terminal on the spinner, replaced by the next and then by the report (so
+    /// each resource is one line on the screen, not two); without one, a line of its own.
     fn report(&self, result: &Result<Outcome>) {
         if self.mode != Mode::Apply {
             return;
@@ -230,12 +237,15 @@ impl Walk<'_> {
             } else {
                 format!(" ({})", o.changes.join("; "))
             };
-            self.d.progress.line(format!(
-                "{} {}: {}{changes}",
-                o.resource,
-                o.name,
-                o.verb(self.mode)
-            ));
+            let n = 1 + self
+                .finished
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let line = format!("{} {}: {}{changes}", o.resource, o.name, o.verb(self.mode));
+            if self.step.on_terminal() {
+                self.step.passing(format!("({n} done) {line}"));
+            } else {
+                self.step.passing(line);
+            }
         }
     }
 }
