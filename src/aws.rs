@@ -18,16 +18,19 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::config::ConfigBag;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextRef, InterceptorContext,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    InterceptorContext,
 };
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryClassifierPriority,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 use crate::error::{Brief, UsageError};
+use crate::progress::Progress;
 
 /// What the user asked for on the command line and in lew.toml.
 #[derive(Debug, Default, Clone)]
@@ -35,6 +38,8 @@ pub struct ConnectOptions {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// With -vv: where to print every AWS call lew makes.
+    pub call_log: Option<Progress>,
 }
 
 /// A connected AWS session: the shared config, the caller's account, and one client per service.
@@ -56,6 +61,8 @@ pub struct Aws {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// Whether `--endpoint-url` chose the endpoint, to name it when nothing answers there.
     endpoint_flag: bool,
+    /// Prints every call (-vv), on every client.
+    call_log: Option<SharedInterceptor>,
 }
 
 /// Attempts per AWS call (the first and nine retries), see [`sdk_config`].
@@ -146,7 +153,11 @@ impl Aws {
             })
         })?;
         check_credentials(&sdk, profile.as_deref()).await?;
-        let mut aws = Aws::from_parts(sdk, region, String::new(), "aws".into());
+        let call_log = opts
+            .call_log
+            .clone()
+            .map(|p| SharedInterceptor::new(CallLog(p)));
+        let mut aws = Aws::with_clients(sdk, region, String::new(), "aws".into(), call_log);
         aws.endpoint_flag = opts.endpoint_url.is_some();
         Ok(aws)
     }
@@ -158,9 +169,12 @@ impl Aws {
     /// endpoint and where it came from (the SDK's cause chain follows with -v).
     pub async fn whoami(&self) -> Result<(String, String)> {
         let seen = SeenEndpoint::default();
+        let mut conf = aws_sdk_sts::config::Builder::from(&self.sdk);
+        if let Some(log) = &self.call_log {
+            conf.push_interceptor(log.clone());
+        }
         let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&self.sdk)
-                .interceptor(seen.clone())
+            conf.interceptor(seen.clone())
                 .retry_classifier(NoRetryWithoutConnection)
                 .build(),
         );
@@ -233,30 +247,46 @@ impl Aws {
 
     /// Builds the clients for a known account; also what unit tests with mocked clients use.
     pub fn from_parts(sdk: SdkConfig, region: String, account: String, partition: String) -> Aws {
+        Aws::with_clients(sdk, region, account, partition, None)
+    }
+
+    fn with_clients(
+        sdk: SdkConfig,
+        region: String,
+        account: String,
+        partition: String,
+        call_log: Option<SharedInterceptor>,
+    ) -> Aws {
         // A custom endpoint (an emulator, a proxy) serves every bucket on one host, so S3 must
         // put the bucket in the path rather than in the host name.
         let custom_endpoint =
             sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(custom_endpoint)
-                .build(),
-        );
+        // Each service's config from the shared one, with the call log when there is one.
+        macro_rules! client {
+            ($krate:ident $(, $setting:ident($value:expr))*) => {{
+                let mut conf = $krate::config::Builder::from(&sdk);
+                if let Some(log) = &call_log {
+                    conf.push_interceptor(log.clone());
+                }
+                $krate::Client::from_conf(conf$(.$setting($value))*.build())
+            }};
+        }
         Aws {
-            iam: aws_sdk_iam::Client::new(&sdk),
-            s3,
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            lambda: aws_sdk_lambda::Client::new(&sdk),
-            ecs: aws_sdk_ecs::Client::new(&sdk),
-            ecr: aws_sdk_ecr::Client::new(&sdk),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
-            ec2: aws_sdk_ec2::Client::new(&sdk),
-            tagging: aws_sdk_resourcegroupstagging::Client::new(&sdk),
+            iam: client!(aws_sdk_iam),
+            s3: client!(aws_sdk_s3, force_path_style(custom_endpoint)),
+            sqs: client!(aws_sdk_sqs),
+            lambda: client!(aws_sdk_lambda),
+            ecs: client!(aws_sdk_ecs),
+            ecr: client!(aws_sdk_ecr),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            ec2: client!(aws_sdk_ec2),
+            tagging: client!(aws_sdk_resourcegroupstagging),
             sdk,
             region,
             account,
             partition,
             endpoint_flag: false,
+            call_log,
         }
     }
 
@@ -319,6 +349,36 @@ impl ClassifyRetry for NoRetryWithoutConnection {
         RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
     }
 }
+
+/// Prints every AWS call as lew makes it (-vv): `aws call: SQS GetQueueUrl`, once per call
+/// however often the SDK retries it. The list of calls `lew iam-policy` grants is checked
+/// against these lines.
+#[derive(Debug)]
+struct CallLog(Progress);
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "lew: call log"
+    }
+
+    // Once per call, after the operation's config (which names it) is in place; before
+    // execution a client's interceptor runs ahead of it.
+    fn read_before_serialization(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(op) = cfg.load::<Metadata>() {
+            self.0
+                .trace(format!("{CALL_PREFIX}{} {}", op.service(), op.name()));
+        }
+        Ok(())
+    }
+}
+
+/// How a call is printed with -vv: this, the service as the SDK names it, the operation.
+pub const CALL_PREFIX: &str = "aws call: ";
 
 /// Remembers the URL a request was sent to, so an unreachable endpoint can be named exactly,
 /// whichever of the flag, the environment, the config file or the region chose it.

@@ -53,7 +53,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
-    /// More progress detail on stderr (repeat for more)
+    /// More progress detail on stderr; -vv also every AWS call lew makes
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
@@ -106,6 +106,10 @@ pub enum Command {
     /// Delete everything setup created (the bucket and its data only with --delete-data)
     #[command(after_help = examples::TEARDOWN)]
     Teardown(TeardownArgs),
+    /// Print the least-privilege IAM policy a CI deploy role needs for setup, deploy-lambda,
+    /// push-image and status of this app
+    #[command(after_help = examples::IAM_POLICY)]
+    IamPolicy,
 }
 
 /// The examples at the end of each command's help, as `cargo help` and `sam --help` end with
@@ -150,6 +154,10 @@ Examples:
 Examples:
   lew teardown                                lists what goes and what stays, then asks
   lew teardown --yes --delete-data            everything, the bucket and its data too (CI)";
+    pub const IAM_POLICY: &str = "\
+Examples:
+  lew iam-policy > deploy-policy.json         the policy of the app in ./lew.toml
+  lew --config prod.toml iam-policy           of another app (and account, with --profile)";
 }
 
 #[derive(Debug, Args)]

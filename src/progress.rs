@@ -20,6 +20,8 @@ pub enum Level {
     Quiet,
     Normal,
     Verbose,
+    /// -vv: also every AWS call.
+    Trace,
 }
 
 /// A cheap, clonable handle shared by everything that reports progress.
@@ -86,6 +88,13 @@ impl Progress {
     /// Detail shown only with -v.
     pub fn detail(&self, msg: impl AsRef<str>) {
         if self.inner.level >= Level::Verbose {
+            self.print(msg.as_ref());
+        }
+    }
+
+    /// Detail shown only with -vv.
+    pub fn trace(&self, msg: impl AsRef<str>) {
+        if self.inner.level >= Level::Trace {
             self.print(msg.as_ref());
         }
     }

@@ -2,6 +2,7 @@
 //! itself lives in `crate::resources`.
 
 pub mod deploy_lambda;
+pub mod iam_policy;
 pub mod init;
 pub mod logs;
 pub mod push_image;
@@ -29,6 +30,8 @@ impl Ctx {
     pub fn new(global: GlobalArgs) -> Ctx {
         let level = if global.quiet {
             Level::Quiet
+        } else if global.verbose > 1 {
+            Level::Trace
         } else if global.verbose > 0 {
             Level::Verbose
         } else {
@@ -55,6 +58,7 @@ impl Ctx {
             profile: self.global.profile.clone().or_else(|| cfg.profile.clone()),
             region: self.global.region.clone().or_else(|| cfg.region.clone()),
             endpoint_url: self.global.endpoint_url.clone(),
+            call_log: (self.progress.level() >= Level::Trace).then(|| self.progress.clone()),
         }
     }
 

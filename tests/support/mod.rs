@@ -232,7 +232,7 @@ impl App {
         let sdk = lew::aws::sdk_config(&ConnectOptions {
             region: Some(REGION.into()),
             endpoint_url: Some(self.endpoint.clone()),
-            profile: None,
+            ..ConnectOptions::default()
         })
         .await;
         Aws::from_parts(sdk, REGION.into(), ACCOUNT.into(), "aws".into())
