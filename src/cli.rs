@@ -307,8 +307,10 @@ mod tests {
                 sub.get_name()
             );
             for example in examples {
-                // The command is what comes before the comment column (two spaces or more).
+                // The command is what comes before the comment column (two spaces or more),
+                // without a shell's redirection.
                 let command = example.split("  ").next().unwrap();
+                let command = command.split(" > ").next().unwrap();
                 let args = std::iter::once("lew").chain(command.split_whitespace());
                 if let Err(e) = Cli::try_parse_from(args) {
                     panic!("the example `lew {command}` does not parse: {e}");
