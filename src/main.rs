@@ -1,5 +1,6 @@
 //! The `lew` binary: parse the command line, run the command, print errors once, exit with the
-//! code the brief promises (0 ok, 1 failed, 2 usage or config, 3 render timed out).
+//! code the README documents (0 ok, 1 failed, 2 usage or config, 3 render timed out, 4 status
+//! found something missing or drifted, 130 interrupted).
 
 use std::process::ExitCode;
 

@@ -50,21 +50,21 @@ struct Inner {
 impl Progress {
     pub fn new(level: Level) -> Progress {
         let tty = std::io::stderr().is_terminal();
-        let mut progress = Progress::with_terminal(level, tty);
-        Arc::get_mut(&mut progress.inner)
-            .expect("not shared yet")
-            .colour = crate::output::colour_on_stderr();
-        progress
+        Progress::build(level, tty, crate::output::colour_on_stderr())
     }
 
     pub fn with_terminal(level: Level, tty: bool) -> Progress {
+        Progress::build(level, tty, false)
+    }
+
+    fn build(level: Level, tty: bool, colour: bool) -> Progress {
         let multi = (tty && level > Level::Quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress {
             inner: Arc::new(Inner {
                 level,
                 multi,
-                colour: false,
+                colour,
             }),
         }
     }

@@ -103,6 +103,28 @@ fn piped_progress_lines_carry_the_time() {
     }
 }
 
+/// While lew connects there is a spinner, not a blank screen, and an endpoint that cannot be
+/// reached ends it with one line.
+#[test]
+fn connecting_shows_a_spinner() {
+    let app = App::on("http://127.0.0.1:9", "");
+    let run = app.lew().arg("status").terminal("");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .split(['\r', '\n'])
+            .any(|frame| frame.contains("connecting to AWS")),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("cannot reach AWS at http://127.0.0.1:9"),
+        "{:?}",
+        run.stdout
+    );
+}
+
 /// Spinners show how long their step has run: through a proxy adding 300 ms per call, setup's
 /// spinner reaches a second.
 #[test]
