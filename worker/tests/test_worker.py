@@ -37,6 +37,7 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 from botocore.config import Config
+from testkit.iam import queue_policy_for_s3
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "worker" / "worker.py"
@@ -803,6 +804,11 @@ def test_both_body_formats(stack: Stack) -> None:
     queue_arn = stack.sqs.get_queue_attributes(
         QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
+    # S3 checks that it may send to the queue before it stores the configuration.
+    stack.sqs.set_queue_attributes(
+        QueueUrl=stack.queue_url,
+        Attributes={"Policy": queue_policy_for_s3(queue_arn, stack.bucket)},
+    )
     stack.s3.put_bucket_notification_configuration(
         Bucket=stack.bucket,
         NotificationConfiguration={
