@@ -219,16 +219,16 @@ pub async fn ensure_when(
             }
             create_with_retry(d, req, |msg| step.note(msg)).await?;
             step.clear();
-            // The invocation settings can be set while the new function becomes active.
-            let (active, settled) = futures::join!(
-                lambda
-                    .wait_until_function_active_v2()
-                    .function_name(&name)
-                    .wait(WAIT),
-                apply_invocation(d, &Invocation::NEW),
-            );
-            active.with_context(|| format!("Lambda function {name} did not become active"))?;
-            settled?;
+            // A new function is Pending, and "Any invocations or other API actions that operate
+            // on the function will fail" until it is Active (AWS, "Lambda function states"):
+            // its invocation settings are set once it is.
+            lambda
+                .wait_until_function_active_v2()
+                .function_name(&name)
+                .wait(WAIT)
+                .await
+                .with_context(|| format!("Lambda function {name} did not become active"))?;
+            apply_invocation(d, &Invocation::NEW).await?;
         }
         return Ok(outcome.created());
     };
@@ -692,15 +692,23 @@ mod tests {
             .times(2)
             .output(|| CreateFunctionOutput::builder().build())
             .build();
-        let active = mock!(Client::get_function).then_output(|| {
-            GetFunctionOutput::builder()
-                .configuration(
-                    FunctionConfiguration::builder()
-                        .state(State::Active)
-                        .build(),
-                )
-                .build()
-        });
+        let in_state = |state: State| {
+            move || {
+                GetFunctionOutput::builder()
+                    .configuration(
+                        FunctionConfiguration::builder()
+                            .state(state.clone())
+                            .build(),
+                    )
+                    .build()
+            }
+        };
+        // Pending at first: nothing may configure it until it is Active.
+        let active = mock!(Client::get_function)
+            .sequence()
+            .output(in_state(State::Pending))
+            .output(in_state(State::Active))
+            .build();
         let no_invoke_config =
             mock!(Client::get_function_event_invoke_config).then_error(move || {
                 GetFunctionEventInvokeConfigError::ResourceNotFoundException(missing())
@@ -716,7 +724,8 @@ mod tests {
                 &get,
                 &no_invoke_config,
                 &create,
-                // Then, at once: waiting for it to be active, and both settings.
+                // Then waiting for it to be Active, and only then both settings (a call out of
+                // this order matches no rule and fails the test).
                 &active,
                 &put_invoke_config,
                 &reserve,
@@ -736,6 +745,7 @@ mod tests {
         assert_eq!(outcome.action, crate::resources::Action::Create);
         assert_eq!(create.num_calls(), 3);
         assert_eq!(reserve.num_calls(), 1);
+        assert_eq!(active.num_calls(), 2);
         assert_eq!(
             sleep.slept()[..2],
             [Duration::from_secs(1), Duration::from_secs(2)]
