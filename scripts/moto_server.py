@@ -26,6 +26,7 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.awslambda.exceptions import LambdaClientError
@@ -36,6 +37,7 @@ from moto.core.serialize import S3Serializer
 from moto.core.utils import unix_time
 from moto.ecs.exceptions import InvalidParameterException as EcsInvalidParameter
 from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.models import Task as EcsTask
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.iam.access_control import PermissionResult
 from moto.logs.models import LogEvent
@@ -243,6 +245,22 @@ def _stop_task_as_aws(self: EC2ContainerServiceResponse) -> ActionResult:
 EC2ContainerServiceResponse.run_task = _run_task_as_aws  # type: ignore[method-assign]
 EC2ContainerServiceResponse.describe_tasks = _describe_tasks_as_aws  # type: ignore[method-assign]
 EC2ContainerServiceResponse.stop_task = _stop_task_as_aws  # type: ignore[method-assign]
+
+
+# -- ECS Task.createdAt -------------------------------------------------------------------------
+# AWS, "Task" (ECS API reference): "createdAt: The Unix timestamp for the time when the task was
+# created. More specifically, it's for the time when the task entered the PENDING state." moto
+# leaves it out of every task it describes, so a client that asks "which tasks started since I
+# began" finds none.
+_task_init = EcsTask.__init__
+
+
+def _task_with_creation_time(self: EcsTask, *args: Any, **kwargs: Any) -> None:
+    _task_init(self, *args, **kwargs)
+    self.created_at = datetime.now(UTC)
+
+
+EcsTask.__init__ = _task_with_creation_time  # type: ignore[method-assign]
 
 
 # -- S3 PutBucketNotificationConfiguration ----------------------------------------------------

@@ -16,6 +16,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -179,6 +180,13 @@ def test_stop_task_reason_is_at_most_255_characters(cluster: dict[str, Any]) -> 
         cluster["ecs"].stop_task(cluster=cluster["name"], task=arn, reason="x" * 256)
     assert error(caught)[0] == "InvalidParameterException"
     cluster["ecs"].stop_task(cluster=cluster["name"], task=arn, reason="x" * 255)
+
+
+def test_a_task_says_when_it_was_created(cluster: dict[str, Any]) -> None:
+    before = datetime.now(UTC)
+    [arn] = run(cluster)
+    [task] = cluster["ecs"].describe_tasks(cluster=cluster["name"], tasks=[arn])["tasks"]
+    assert before - timedelta(seconds=1) <= task["createdAt"] <= datetime.now(UTC)
 
 
 # ---------------------------------------------------------------------------------------------

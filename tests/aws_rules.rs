@@ -1,0 +1,138 @@
+//! What real AWS enforces and plain moto let pass (issue 11), against the stricter emulator
+//! (scripts/moto_server.py): ListTasks' one-filter rule for `startedBy`, S3's checks of the
+//! whole notification document, security groups and subnets of one VPC.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+use lew::aws::Aws;
+
+use crate::support::App;
+use crate::support::read::default_subnets;
+
+/// Starts `count` worker tasks the way the launcher does (startedBy lew-launcher).
+async fn start_workers(app: &App, aws: &Aws, count: i32) -> Vec<String> {
+    let subnets = default_subnets(aws).await;
+    let group = aws
+        .ec2
+        .describe_security_groups()
+        .group_names("default")
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .group_id()
+        .unwrap()
+        .to_string();
+    aws.ecs
+        .run_task()
+        .cluster(app.prefix())
+        .task_definition(format!("{}-worker", app.prefix()))
+        .count(count)
+        .started_by("lew-launcher")
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    AwsVpcConfiguration::builder()
+                        .set_subnets(Some(subnets[..1].to_vec()))
+                        .security_groups(group)
+                        .assign_public_ip(AssignPublicIp::Enabled)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .tasks()
+        .iter()
+        .map(|t| t.task_arn().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn teardown_stops_the_worker_tasks_the_launcher_started() {
+    // ListTasks refuses startedBy with desiredStatus: teardown could not find the workers.
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let aws = app.aws().await;
+    let started = start_workers(&app, &aws, 2).await;
+
+    let report = app
+        .lew()
+        .args(["--output", "json", "teardown", "--yes"])
+        .ok()
+        .json();
+
+    assert_eq!(report["stopped_tasks"], 2, "{report}");
+    let tasks = aws
+        .ecs
+        .describe_tasks()
+        .cluster(app.prefix())
+        .set_tasks(Some(started))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tasks
+            .tasks()
+            .iter()
+            .all(|t| t.desired_status() == Some("STOPPED")),
+        "{tasks:?}"
+    );
+}
+
+#[tokio::test]
+async fn render_names_a_worker_task_that_stopped_early() {
+    // The stopped tasks are found by family and told apart by their startedBy.
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let aws = app.aws().await;
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/lew-demo");
+    let render = app
+        .lew()
+        .args(["render", "--timeout", "12s", "--out"])
+        .arg(app.path().join("out"))
+        .arg(&demo);
+    let render = std::thread::spawn(move || render.run());
+
+    // Once the scene is uploaded (the render is waiting), a worker starts and is stopped the
+    // way ECS stops one whose image cannot be pulled.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = aws
+            .s3
+            .list_objects_v2()
+            .bucket(app.bucket())
+            .prefix("scenes/")
+            .send()
+            .await
+            .unwrap();
+        if !listed.contents().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the scene was never uploaded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let [task] = start_workers(&app, &aws, 1).await.try_into().unwrap();
+    aws.ecs
+        .stop_task()
+        .cluster(app.prefix())
+        .task(&task)
+        .reason("CannotPullContainerError: pull image manifest has been retried 5 time(s)")
+        .send()
+        .await
+        .unwrap();
+
+    let run = render.join().unwrap();
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "worker task {task} stopped: CannotPullContainerError"
+        )),
+        "{}",
+        run.stderr
+    );
+}
