@@ -5,10 +5,14 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, LaunchType, NetworkConfiguration};
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
+    NotificationConfigurationFilter, S3KeyFilter,
+};
 use lew::aws::Aws;
 
-use crate::support::App;
-use crate::support::read::default_subnets;
+use crate::support::read::{default_subnets, lambda_notifications};
+use crate::support::{App, foreign};
 
 /// Starts `count` worker tasks the way the launcher does (startedBy lew-launcher).
 async fn start_workers(app: &App, aws: &Aws, count: i32) -> Vec<String> {
@@ -134,5 +138,138 @@ async fn render_names_a_worker_task_that_stopped_early() {
         )),
         "{}",
         run.stderr
+    );
+}
+
+fn filter(prefix: &str, suffix: Option<&str>) -> NotificationConfigurationFilter {
+    let mut key = S3KeyFilter::builder().filter_rules(
+        FilterRule::builder()
+            .name(FilterRuleName::Prefix)
+            .value(prefix)
+            .build(),
+    );
+    if let Some(suffix) = suffix {
+        key = key.filter_rules(
+            FilterRule::builder()
+                .name(FilterRuleName::Suffix)
+                .value(suffix)
+                .build(),
+        );
+    }
+    NotificationConfigurationFilter::builder()
+        .key(key.build())
+        .build()
+}
+
+/// A bucket of the user's, with their own function notified of new objects under `prefix`.
+async fn users_bucket_with_a_rule(app: &App, aws: &Aws, prefix: &str) -> (String, String) {
+    let bucket = format!("{}-users", app.prefix());
+    aws.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    crate::support::REGION,
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let function = format!("{}-users-fn", app.prefix());
+    let arn = foreign::function_s3_may_invoke(aws, &function, &bucket).await;
+    aws.s3
+        .put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .lambda_function_configurations(
+                    LambdaFunctionConfiguration::builder()
+                        .id("users-own-rule")
+                        .lambda_function_arn(&arn)
+                        .events(Event::S3ObjectCreated)
+                        .filter(filter(prefix, None))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    app.write_config(&format!("[bucket]\nname = \"{bucket}\"\n"));
+    (bucket, function)
+}
+
+#[tokio::test]
+async fn setup_refuses_a_bucket_rule_that_overlaps_lews_naming_it_and_the_fix() {
+    let app = App::new("");
+    let aws = app.aws().await;
+    let (bucket, _) = users_bucket_with_a_rule(&app, &aws, "scenes/").await;
+
+    let run = app.lew().args(["--output", "json", "setup"]).code(2);
+
+    let report = run.json();
+    let failure = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["error"].as_str().unwrap().contains("users-own-rule"))
+        .unwrap_or_else(|| panic!("no failure names the user's rule: {report}"));
+    let text = failure["error"].as_str().unwrap();
+    assert!(
+        text.contains(&bucket) && text.contains("bucket.input_prefix") && text.contains("overlap"),
+        "{text}"
+    );
+    // Their rule is as it was, and lew's is not there.
+    let rules = lambda_notifications(&aws, &bucket).await;
+    assert_eq!(
+        rules.keys().collect::<Vec<_>>(),
+        ["users-own-rule"],
+        "{rules:?}"
+    );
+
+    // Another input prefix is the fix.
+    app.write_config(&format!(
+        "[bucket]\nname = \"{bucket}\"\ninput_prefix = \"lew-scenes/\"\n"
+    ));
+    app.lew().arg("setup").ok();
+    let rules = lambda_notifications(&aws, &bucket).await;
+    assert_eq!(rules.len(), 2, "{rules:?}");
+}
+
+#[tokio::test]
+async fn a_foreign_entry_whose_destination_is_gone_is_named() {
+    let app = App::new("");
+    let aws = app.aws().await;
+    let (bucket, function) = users_bucket_with_a_rule(&app, &aws, "uploads/").await;
+    aws.lambda
+        .delete_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+
+    let run = app.lew().args(["--output", "json", "setup"]).code(2);
+
+    let report = run.json();
+    let text = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["error"].as_str().unwrap().to_string())
+        .find(|e| e.contains("users-own-rule"))
+        .unwrap_or_else(|| panic!("no failure names the user's rule: {report}"));
+    assert!(
+        text.contains(&function) && text.contains("repair or remove"),
+        "{text}"
+    );
+    // Nothing of lew's was written into their configuration.
+    let rules = lambda_notifications(&aws, &bucket).await;
+    assert_eq!(
+        rules.keys().collect::<Vec<_>>(),
+        ["users-own-rule"],
+        "{rules:?}"
     );
 }

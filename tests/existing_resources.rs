@@ -184,15 +184,10 @@ async fn a_configured_bucket_lew_did_not_create_is_used_and_never_deleted() {
         .send()
         .await
         .unwrap();
-    // The bucket already notifies a queue of the user's.
+    // The bucket already notifies a queue of the user's (one S3 may send to: S3 tests every
+    // destination whenever the configuration is written).
     let queue = format!("{}-others", app.prefix());
-    aws.sqs
-        .create_queue()
-        .queue_name(&queue)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = app.arn("sqs", &queue);
+    let queue_arn = crate::support::foreign::queue_s3_may_send_to(&aws, &queue, &bucket).await;
     aws.s3
         .put_bucket_notification_configuration()
         .bucket(&bucket)
