@@ -273,3 +273,64 @@ async fn a_foreign_entry_whose_destination_is_gone_is_named() {
         "{rules:?}"
     );
 }
+
+#[tokio::test]
+async fn security_groups_of_another_vpc_than_the_subnets_are_refused_at_setup() {
+    let app = App::new("");
+    let aws = app.aws().await;
+    let vpc = aws
+        .ec2
+        .create_vpc()
+        .cidr_block("10.42.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc
+        .unwrap()
+        .vpc_id
+        .unwrap();
+    let group = aws
+        .ec2
+        .create_security_group()
+        .group_name(format!("{}-elsewhere", app.prefix()))
+        .description("a group in another VPC")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id
+        .unwrap();
+    app.write_config(&format!("[network]\nsecurity_groups = [\"{group}\"]\n"));
+
+    let run = app.lew().args(["--output", "json", "setup"]).code(2);
+
+    let report = run.json();
+    let text = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["error"].as_str().unwrap().to_string())
+        .find(|e| e.contains(&group))
+        .unwrap_or_else(|| panic!("no failure names {group}: {report}"));
+    let default_vpc = aws
+        .ec2
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("is-default")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .vpcs()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    assert!(text.contains(&vpc) && text.contains(&default_vpc), "{text}");
+    // The launcher was never deployed with a network RunTask would refuse.
+    assert!(
+        !crate::support::read::function_exists(&aws, &format!("{}-launcher", app.prefix())).await
+    );
+}
