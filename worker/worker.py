@@ -957,14 +957,31 @@ def upload_log(s3: Any, bucket: str, key: str, log_path: Path) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/plain; charset=utf-8")
 
 
+# SQS keeps a received message hidden for at most 12 hours from the receive ("If you try to
+# extend the visibility timeout beyond the maximum, your request is rejected", the
+# ChangeMessageVisibility reference). The worker counts from a moment after SQS does: the
+# margin covers the time between the two.
+SQS_MAX_HIDDEN_S = 43200
+HIDDEN_MARGIN_S = 30
+
+
+def visibility_extension(wanted_s: int, held_s: float) -> int:
+    """The visibility timeout a heartbeat may ask for after holding a message `held_s` seconds:
+    `wanted_s`, or what is left of SQS's 12 hours (0 when nothing is)."""
+    left = int(SQS_MAX_HIDDEN_S - HIDDEN_MARGIN_S - held_s)
+    return max(0, min(wanted_s, left))
+
+
 class Heartbeat:
-    """While a job is held, keeps extending its message's visibility."""
+    """While a job is held, keeps extending its message's visibility, within the 12 hours SQS
+    allows from the receive (it starts right after the receive)."""
 
     def __init__(self, sqs: Any, settings: Settings, receipt: str, key: str | None) -> None:
         self._sqs = sqs
         self._settings = settings
         self._receipt = receipt
         self._key = key
+        self._received = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -977,15 +994,28 @@ class Heartbeat:
         self._thread.join()
 
     def _run(self) -> None:
+        wanted = self._settings.visibility_timeout_s
         while not self._stop.wait(self._settings.heartbeat_s):
-            try:
-                self._sqs.change_message_visibility(
-                    QueueUrl=self._settings.queue_url,
-                    ReceiptHandle=self._receipt,
-                    VisibilityTimeout=self._settings.visibility_timeout_s,
+            timeout = visibility_extension(wanted, time.monotonic() - self._received)
+            if timeout < wanted:
+                # Said once: from here the job becomes visible again when its 12 hours are up.
+                log(
+                    "heartbeat_limit",
+                    key=self._key,
+                    visible_again_in_s=timeout,
+                    reason="SQS keeps a received message hidden for at most 12 hours",
                 )
-            except Exception as error:
-                log("heartbeat_error", key=self._key, error=describe(error))
+            if timeout > 0:
+                try:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self._settings.queue_url,
+                        ReceiptHandle=self._receipt,
+                        VisibilityTimeout=timeout,
+                    )
+                except Exception as error:
+                    log("heartbeat_error", key=self._key, error=describe(error))
+            if timeout < wanted:
+                return
 
 
 def describe(error: BaseException) -> str:

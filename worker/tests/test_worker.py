@@ -976,6 +976,39 @@ def test_heartbeat_keeps_a_long_render_invisible(
         cleanup()
 
 
+def test_a_heartbeat_extends_only_within_the_12_hours_sqs_allows() -> None:
+    limit = worker.SQS_MAX_HIDDEN_S - worker.HIDDEN_MARGIN_S
+    assert worker.visibility_extension(900, 60) == 900
+    assert worker.visibility_extension(900, limit - 900) == 900
+    assert worker.visibility_extension(900, limit - 899.5) == 899
+    assert worker.visibility_extension(900, limit) == 0
+    assert worker.visibility_extension(900, limit + 3600) == 0
+    # A visibility timeout at SQS's maximum leaves less than itself after any time held.
+    assert worker.visibility_extension(43200, 1) == limit - 1
+
+
+def test_heartbeats_with_a_12_hour_visibility_are_not_refused(stack: Stack) -> None:
+    """With a visibility timeout of 12 hours every heartbeat asking for 12 hours more is past
+    SQS's limit (12 hours from the receive): the heartbeat asks for what is left, says so once,
+    and stops."""
+    stack.submit("scenes/long-job/long.zip", scene_zip("long", SLOW_POV))
+    process = stack.start(
+        LEW_VISIBILITY_TIMEOUT_S="43200", LEW_HEARTBEAT_S="0.25", LEW_RENDER_TIMEOUT_S="600"
+    )
+    try:
+        wait_for_object(stack, "renders/long-job/long.started.json")
+        time.sleep(1.5)  # several heartbeat intervals
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    events = parse_events(stdout)
+    assert [e for e in events if e["event"] == "heartbeat_error"] == []
+    [limit] = [e for e in events if e["event"] == "heartbeat_limit"]
+    assert 43000 < limit["visible_again_in_s"] < 43200
+    assert limit["key"] == "scenes/long-job/long.zip"
+
+
 def test_sigterm_hands_the_message_back(stack: Stack) -> None:
     key = "scenes/term-job/term.zip"
     stack.submit(key, scene_zip("term", SLOW_POV))
