@@ -148,7 +148,7 @@ pub fn execution(d: &Deployment) -> RoleSpec {
     RoleSpec {
         name: n.execution_role.clone(),
         description: "lew worker task execution: pulls the worker image, ships its logs",
-        trust: trust("ecs-tasks.amazonaws.com", Some(d)),
+        trust: execution_trust(d),
         policy: json!({
             "Version": "2012-10-17",
             "Statement": [
@@ -179,8 +179,25 @@ pub fn execution(d: &Deployment) -> RoleSpec {
     }
 }
 
-/// A trust policy for one service. For ECS, AWS's confused-deputy guard: only tasks of this
-/// account may assume the role.
+/// The task execution role's trust policy. AWS, "Amazon ECS task execution IAM role" (ECS
+/// Developer Guide), documents it without conditions (Principal ecs-tasks.amazonaws.com,
+/// sts:AssumeRole), and documents no `aws:SourceArn` for the agent that pulls the image, so a
+/// condition on it could make every pull fail with "ECS was unable to assume the role". Only the
+/// account guard AWS documents for ECS's roles ("Amazon ECS task IAM role": `aws:SourceAccount`)
+/// is kept: tasks of other accounts still cannot assume it.
+fn execution_trust(d: &Deployment) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": d.aws.account}},
+    }]})
+}
+
+/// A trust policy for one service. For ECS's task role, the confused-deputy guard AWS documents
+/// in "Amazon ECS task IAM role" (ECS Developer Guide): `aws:SourceArn` like
+/// `arn:aws:ecs:<region>:<account>:*` and `aws:SourceAccount` equal to the account, so only tasks
+/// of this account may assume the role.
 fn trust(service: &str, account_guard: Option<&Deployment>) -> Value {
     let mut statement = json!({
         "Effect": "Allow",
