@@ -334,3 +334,126 @@ async fn security_groups_of_another_vpc_than_the_subnets_are_refused_at_setup() 
         !crate::support::read::function_exists(&aws, &format!("{}-launcher", app.prefix())).await
     );
 }
+
+/// A bucket of the user's that encrypts new objects with `kms_key` by default (SSE-KMS).
+async fn users_bucket_encrypted_with(app: &App, aws: &Aws, kms_key: &str) -> String {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    let bucket = format!("{}-kms", app.prefix());
+    aws.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    crate::support::REGION,
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id(kms_key)
+        .build()
+        .unwrap();
+    aws.s3
+        .put_bucket_encryption()
+        .bucket(&bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(by_default)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    app.write_config(&format!("[bucket]\nname = \"{bucket}\"\n"));
+    bucket
+}
+
+/// The statements of the task role's inline policy, as IAM stores them.
+async fn task_role_statements(app: &App, aws: &Aws) -> Vec<serde_json::Value> {
+    let doc = aws
+        .iam
+        .get_role_policy()
+        .role_name(format!("{}-task", app.prefix()))
+        .policy_name("lew")
+        .send()
+        .await
+        .unwrap()
+        .policy_document;
+    let doc: serde_json::Value =
+        serde_json::from_str(&lew::resources::percent_decode(&doc)).unwrap();
+    doc["Statement"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn the_worker_may_use_the_kms_key_a_bucket_encrypts_with_by_default() {
+    let app = App::new("");
+    let aws = app.aws().await;
+    let key = app.arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab");
+    users_bucket_encrypted_with(&app, &aws, &key).await;
+
+    // The plan says so before anything is created.
+    let plan = app.lew().args(["setup", "--dry-run"]).ok();
+    assert!(
+        plan.stdout.contains(&format!("may use KMS key {key}")),
+        "{}",
+        plan.stdout
+    );
+    app.lew().arg("setup").ok();
+
+    let statements = task_role_statements(&app, &aws).await;
+    let grant = statements
+        .iter()
+        .find(|s| s["Sid"] == "UseBucketKey")
+        .unwrap_or_else(|| panic!("no grant of the bucket's key: {statements:?}"));
+    assert_eq!(grant["Resource"], key.as_str());
+    let mut actions: Vec<&str> = grant["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    actions.sort();
+    assert_eq!(actions, ["kms:Decrypt", "kms:GenerateDataKey"]);
+    // Nothing else changes on a second run.
+    let again = app.lew().args(["--output", "json", "setup"]).ok().json();
+    assert!(
+        crate::support::actions(&again)
+            .iter()
+            .all(|(_, _, action)| action == "unchanged"),
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_encrypted_with_another_account_s_key_is_refused() {
+    let app = App::new("");
+    let aws = app.aws().await;
+    let key = "arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let bucket = users_bucket_encrypted_with(&app, &aws, key).await;
+
+    let report = app.lew().args(["--output", "json", "setup"]).code(2).json();
+
+    let text = report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["error"].as_str().unwrap().to_string())
+        .find(|e| e.contains(key))
+        .unwrap_or_else(|| panic!("no failure names the key: {report}"));
+    assert!(
+        text.contains("210987654321") && text.contains(&bucket),
+        "{text}"
+    );
+}

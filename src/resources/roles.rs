@@ -23,7 +23,7 @@ use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesError;
 use aws_sdk_iam::types::{Role, Tag};
 use serde_json::{Value, json};
 
-use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_policy};
+use super::{Deployment, Mode, Outcome, Removal, Removed, bucket, not_ours, same_policy};
 
 /// What this resource is called in reports.
 pub const KIND: &str = "iam role";
@@ -141,6 +141,48 @@ pub fn task(d: &Deployment) -> RoleSpec {
             ],
         }),
     }
+}
+
+/// The task role with a grant for the bucket's default-encryption key, when it has one (see
+/// `bucket::default_kms_key`): exactly that key, for reading scenes and writing renders.
+pub fn task_with_key(d: &Deployment, key: Option<&bucket::KmsKey>) -> RoleSpec {
+    let mut spec = task(d);
+    let statement = match key {
+        None => return spec,
+        Some(bucket::KmsKey::Key(arn)) => json!({
+            "Sid": "UseBucketKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": arn,
+        }),
+        // AWS, "Using aliases to control access to KMS keys" (KMS Developer Guide): the
+        // kms:ResourceAliases condition key allows a key by an alias it has.
+        Some(bucket::KmsKey::Alias(alias)) => json!({
+            "Sid": "UseBucketKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": d.aws.arn("kms", "key/*"),
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}},
+        }),
+    };
+    if let Some(statements) = spec.policy["Statement"].as_array_mut() {
+        statements.push(statement);
+    }
+    spec
+}
+
+/// Converges the task role, with the grant `task_with_key` adds when the bucket's default
+/// encryption uses a KMS key of this account; its line names the key.
+pub async fn ensure_task(d: &Deployment, mode: Mode) -> Result<Outcome> {
+    let key = bucket::default_kms_key(d).await?;
+    let outcome = ensure(d, &task_with_key(d, key.as_ref()), mode).await?;
+    Ok(match key {
+        Some(key) => outcome.note(format!(
+            "may use KMS key {key}, the default encryption of bucket {}",
+            d.names.bucket
+        )),
+        None => outcome,
+    })
 }
 
 pub fn execution(d: &Deployment) -> RoleSpec {
