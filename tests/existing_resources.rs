@@ -144,7 +144,8 @@ async fn configured_subnets_must_exist_and_share_one_vpc() {
         "[network]\nsubnets = {}\n",
         toml_list(&[subnets[0].clone(), default_subnet])
     ));
-    let run = app.lew().arg("setup").code(1);
+    // A configuration the account cannot take: exit 2, like every configuration error.
+    let run = app.lew().arg("setup").code(2);
     assert!(
         run.stdout.contains("must all be in one VPC"),
         "{}",
@@ -152,7 +153,7 @@ async fn configured_subnets_must_exist_and_share_one_vpc() {
     );
 
     app.write_config("[network]\nsubnets = [\"subnet-0123456789abcdef0\"]\n");
-    let run = app.lew().arg("setup").code(1);
+    let run = app.lew().arg("setup").code(2);
     assert!(
         run.stdout.contains("names a subnet that does not exist"),
         "{}",
