@@ -38,6 +38,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from testkit.iam import queue_policy_for_s3
+from testkit.sqs import create_queue_with_redrive
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "worker" / "worker.py"
@@ -286,9 +287,8 @@ def make_stack(
         attributes["RedrivePolicy"] = json.dumps(
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}
         )
-    queue_url = sqs.create_queue(QueueName=f"lew-worker-test-{suffix}", Attributes=attributes)[
-        "QueueUrl"
-    ]
+    # A dead-letter queue is usable a second after it is created: wait for it as lew does.
+    queue_url = create_queue_with_redrive(sqs, f"lew-worker-test-{suffix}", attributes)
     work_dir = traversable_dir("lew-worker-test-")
     stack = Stack(s3, sqs, bucket, queue_url, work_dir, dlq_url)
     return stack, lambda: shutil.rmtree(work_dir, ignore_errors=True)
