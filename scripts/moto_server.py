@@ -35,6 +35,7 @@ from moto.awslambda.policy import Policy
 from moto.core.responses import ActionResult
 from moto.core.serialize import S3Serializer
 from moto.core.utils import unix_time
+from moto.ecs.exceptions import EcsClientException
 from moto.ecs.exceptions import InvalidParameterException as EcsInvalidParameter
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.models import Task as EcsTask
@@ -245,6 +246,44 @@ def _stop_task_as_aws(self: EC2ContainerServiceResponse) -> ActionResult:
 EC2ContainerServiceResponse.run_task = _run_task_as_aws  # type: ignore[method-assign]
 EC2ContainerServiceResponse.describe_tasks = _describe_tasks_as_aws  # type: ignore[method-assign]
 EC2ContainerServiceResponse.stop_task = _stop_task_as_aws  # type: ignore[method-assign]
+
+
+# -- ECS RegisterTaskDefinition: Fargate's task sizes ----------------------------------------
+# AWS, "RegisterTaskDefinition" (ECS API reference), cpu: "If you're using the Fargate launch
+# type, this field is required. You must use one of the following values. The value that you
+# choose determines your range of valid values for the memory parameter", then the table of
+# pairs (256: 512, 1024 or 2048 MiB; 512: 1-4 GB; 1024: 2-8 GB; 2048: 4-16 GB and 4096: 8-30 GB
+# in 1 GB steps; 8192: 16-60 GB in 4 GB steps; 16384: 32-120 GB in 8 GB steps). moto registers
+# any pair, which RunTask on AWS never starts.
+FARGATE_SIZES = {
+    256: [512, 1024, 2048],
+    512: list(range(1024, 4096 + 1, 1024)),
+    1024: list(range(2048, 8192 + 1, 1024)),
+    2048: list(range(4096, 16384 + 1, 1024)),
+    4096: list(range(8192, 30720 + 1, 1024)),
+    8192: list(range(16384, 61440 + 1, 4096)),
+    16384: list(range(32768, 122880 + 1, 8192)),
+}
+
+_register_task_definition = EC2ContainerServiceResponse.register_task_definition
+
+
+def _fargate_sizes_only(self: EC2ContainerServiceResponse) -> ActionResult:
+    if "FARGATE" in (self._get_param("requiresCompatibilities") or []):
+        cpu, memory = self._get_param("cpu"), self._get_param("memory")
+        try:
+            valid = int(memory) in FARGATE_SIZES.get(int(cpu), [])
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise EcsClientException(
+                f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory. "
+                "See the Amazon ECS documentation for the valid values."
+            )
+    return _register_task_definition(self)
+
+
+EC2ContainerServiceResponse.register_task_definition = _fargate_sizes_only  # type: ignore[method-assign]
 
 
 # -- ECS Task.createdAt -------------------------------------------------------------------------

@@ -182,6 +182,41 @@ def test_stop_task_reason_is_at_most_255_characters(cluster: dict[str, Any]) -> 
     cluster["ecs"].stop_task(cluster=cluster["name"], task=arn, reason="x" * 255)
 
 
+@pytest.mark.parametrize(
+    ("cpu", "memory", "valid"),
+    [
+        ("256", "512", True),
+        ("256", "4096", False),
+        ("1024", "3072", True),
+        ("1024", "3000", False),
+        ("4096", "30720", True),
+        ("8192", "20480", True),
+        ("8192", "18432", False),
+        ("300", "2048", False),
+    ],
+)
+def test_fargate_task_definitions_take_only_fargate_sizes(
+    aws: Callable[[str], Any], cpu: str, memory: str, valid: bool
+) -> None:
+    def register() -> None:
+        aws("ecs").register_task_definition(
+            family=unique("family"),
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu=cpu,
+            memory=memory,
+            containerDefinitions=[{"name": "c", "image": "busybox", "memoryReservation": 64}],
+        )
+
+    if valid:
+        register()
+    else:
+        with pytest.raises(ClientError) as caught:
+            register()
+        code, message = error(caught)
+        assert code == "ClientException" and f"{cpu} CPU, {memory} memory" in message
+
+
 def test_a_task_says_when_it_was_created(cluster: dict[str, Any]) -> None:
     before = datetime.now(UTC)
     [arn] = run(cluster)
