@@ -46,7 +46,11 @@ from moto.s3.exceptions import S3ClientError
 from moto.s3.models import FakeBucket
 from moto.server import main
 from moto.sns.models import sns_backends
-from moto.sqs.exceptions import InvalidParameterValue, ReceiptHandleIsInvalid
+from moto.sqs.exceptions import (
+    InvalidAttributeValue,
+    InvalidParameterValue,
+    ReceiptHandleIsInvalid,
+)
 from moto.sqs.models import Message as SqsMessage
 from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
@@ -598,6 +602,62 @@ def _dlq_ready(self: Queue, policy: Any) -> None:
 
 
 Queue._setup_dlq = _dlq_ready  # type: ignore[method-assign]
+
+# AWS, "CreateQueue" and "SetQueueAttributes" (SQS API reference): "DelaySeconds ... Valid
+# values: An integer from 0 to 900 seconds (15 minutes)", "MessageRetentionPeriod ... from 60
+# seconds (1 minute) to 1,209,600 seconds (14 days)", "ReceiveMessageWaitTimeSeconds ... from 0
+# to 20 (seconds)", "VisibilityTimeout ... from 0 to 43,200 (12 hours)", and the redrive
+# policy's "maxReceiveCount ... Valid values: 1 to 1,000" (moto checks only the message size).
+SQS_RANGES = {
+    "DelaySeconds": (0, 900),
+    "MessageRetentionPeriod": (60, 1_209_600),
+    "ReceiveMessageWaitTimeSeconds": (0, 20),
+    "VisibilityTimeout": (0, 43_200),
+}
+
+
+def _check_queue_attributes(attributes: dict[str, Any]) -> None:
+    for name, (low, high) in SQS_RANGES.items():
+        if name in attributes:
+            try:
+                ok = low <= int(attributes[name]) <= high
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise InvalidAttributeValue(name)
+    redrive = attributes.get("RedrivePolicy")
+    if redrive:
+        try:
+            count = int(json.loads(redrive).get("maxReceiveCount"))
+        except (TypeError, ValueError, AttributeError):
+            count = 0
+        if not 1 <= count <= 1000:
+            raise InvalidParameterValue(
+                f"Value {redrive} for parameter RedrivePolicy is invalid. Reason: Invalid value "
+                "for maxReceiveCount: must be an integer from 1 to 1000."
+            )
+
+
+_create_queue = SQSBackend.create_queue
+_set_queue_attributes = SQSBackend.set_queue_attributes
+
+
+def _create_queue_in_range(
+    self: SQSBackend, name: str, tags: dict[str, str] | None = None, **kwargs: Any
+) -> Queue:
+    _check_queue_attributes(kwargs)
+    return _create_queue(self, name, tags, **kwargs)
+
+
+def _set_queue_attributes_in_range(
+    self: SQSBackend, queue_name: str, attributes: dict[str, Any]
+) -> Queue:
+    _check_queue_attributes(attributes)
+    return _set_queue_attributes(self, queue_name, attributes)
+
+
+SQSBackend.create_queue = _create_queue_in_range  # type: ignore[method-assign]
+SQSBackend.set_queue_attributes = _set_queue_attributes_in_range  # type: ignore[method-assign]
 
 # AWS, "ChangeMessageVisibility" (SQS API reference): "You can continue to call
 # ChangeMessageVisibility to extend the visibility timeout to the maximum allowed time. If you

@@ -564,6 +564,45 @@ def test_a_queue_just_created_is_no_dead_letter_target_yet(aws: Callable[[str], 
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": redrive})
 
 
+@pytest.mark.parametrize(
+    ("attribute", "low", "high"),
+    [
+        ("DelaySeconds", 0, 900),
+        ("MessageRetentionPeriod", 60, 1_209_600),
+        ("ReceiveMessageWaitTimeSeconds", 0, 20),
+        ("VisibilityTimeout", 0, 43_200),
+    ],
+)
+def test_queue_attributes_stay_in_their_documented_ranges(
+    aws: Callable[[str], Any], attribute: str, low: int, high: int
+) -> None:
+    sqs = aws("sqs")
+    for value in (low - 1, high + 1):
+        with pytest.raises(ClientError) as caught:
+            sqs.create_queue(QueueName=unique("q"), Attributes={attribute: str(value)})
+        assert error(caught)[0] == "InvalidAttributeValue", value
+    url = sqs.create_queue(QueueName=unique("q"), Attributes={attribute: str(high)})["QueueUrl"]
+    with pytest.raises(ClientError):
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={attribute: str(high + 1)})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={attribute: str(low)})
+
+
+def test_a_redrive_policy_allows_1_to_1000_receives(aws: Callable[[str], Any]) -> None:
+    sqs = aws("sqs")
+    dlq = unique("dlq")
+    sqs.create_queue(QueueName=dlq)
+    time.sleep(1.1)  # usable a second after its creation
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq}"
+    for count, valid in ((0, False), (1, True), (1000, True), (1001, False)):
+        redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": count})
+        if valid:
+            sqs.create_queue(QueueName=unique("jobs"), Attributes={"RedrivePolicy": redrive})
+        else:
+            with pytest.raises(ClientError) as caught:
+                sqs.create_queue(QueueName=unique("jobs"), Attributes={"RedrivePolicy": redrive})
+            assert error(caught)[0] == "InvalidParameterValue", count
+
+
 def test_visibility_can_be_extended_to_12_hours_from_the_receive(
     aws: Callable[[str], Any],
 ) -> None:
