@@ -15,7 +15,14 @@ Rust refuses to parse. Timestamps are stored as integers.
 
 And Lambda's AddPermission refuses a StatementId the function's policy already has, with
 409 ResourceConflictException as AWS does; moto 5.2.5 stores the statement a second time, so a
-retried AddPermission would go unnoticed. Nothing else of moto is changed.
+retried AddPermission would go unnoticed.
+
+Then the rules AWS enforces and moto does not (the section "Rules AWS enforces and moto 5.2.5
+does not" below, each quoting its AWS page, each tested in scripts/test_moto_rules.py): ECS
+ListTasks, RunTask, DescribeTasks, StopTask, RegisterTaskDefinition and tasks' createdAt; S3
+notification overlaps and destinations; Lambda function states; SQS queues not usable for a
+second, attribute ranges, and the 12 hours a received message can stay hidden. Nothing else of
+moto is changed.
 """
 
 from __future__ import annotations
