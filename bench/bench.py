@@ -432,7 +432,8 @@ def pipeline_once(b: Bench, zips: list[Path], app: str, endpoint: str) -> dict[s
             [
                 b.python,
                 str(RUNNER),
-                *("--app", app, "--task-env", "LEW_WAIT_TIME_S=1", "--work-dir", str(runner_dir)),
+                *("--app", app, "--task-env", "LEW_WAIT_TIME_S=1", "--task-env", "LEW_IDLE_S=0"),
+                *("--work-dir", str(runner_dir)),
             ],
             env=env,
             stdout=out,

@@ -37,8 +37,15 @@ impl Runner {
             .arg(repo.join("scripts/runner/runner.py"))
             .args(["--app", &app.name, "--poll", "0.25"])
             .args(extra)
-            // A worker's last empty poll would otherwise hold its task for 20 s.
-            .args(["--task-env", "LEW_WAIT_TIME_S=1", "--work-dir"])
+            // A worker's last empty poll would otherwise hold its task for 20 s, and its wait
+            // for more work (worker.idle_s) for a minute.
+            .args([
+                "--task-env",
+                "LEW_WAIT_TIME_S=1",
+                "--task-env",
+                "LEW_IDLE_S=0",
+            ])
+            .arg("--work-dir")
             .arg(work.path())
             .env("AWS_ENDPOINT_URL", &app.endpoint)
             .stdout(Stdio::piped())

@@ -76,6 +76,7 @@ pub fn environment(d: &Deployment, queue_url: &str) -> BTreeMap<String, String> 
         ),
         ("LEW_HEARTBEAT_S", heartbeat.to_string()),
         ("LEW_POVRAY_THREADS", threads.to_string()),
+        ("LEW_IDLE_S", c.worker.idle_s.to_string()),
         ("LEW_WORK_DIR", SCRATCH.to_string()),
         ("AWS_REGION", d.aws.region.clone()),
         ("AWS_DEFAULT_REGION", d.aws.region.clone()),

@@ -43,6 +43,33 @@ pub struct SceneResult {
     /// The last stage seen while waiting (queued, task running, rendering ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<String>,
+    /// An animation's frames or a split still's bands, as far as they got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Parts>,
+    /// The video `--video` made of the frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video: Option<PathBuf>,
+}
+
+/// What became of a scene's frames or bands.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Parts {
+    /// `frames` or `bands`.
+    pub kind: &'static str,
+    pub total: usize,
+    pub done: usize,
+    pub rendering: usize,
+    /// The jobs the scene was queued as.
+    pub jobs: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedFrame>,
+}
+
+/// A frame that failed, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailedFrame {
+    pub frame: i64,
+    pub error: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +83,57 @@ pub struct RenderReport {
     /// Why lew stopped waiting, if it did not see every scene finish.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_waiting: Option<String>,
+    /// What the render cost on Fargate (cloud renders that were waited for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// Why `--video` made no video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_error: Option<String>,
+}
+
+/// The Fargate time a render used, and its price.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cost {
+    /// Images, frames and bands the render made.
+    pub images: usize,
+    /// Seconds the workers spent on the render's jobs (from each job's start marker to its
+    /// last result, as S3 dates them).
+    pub task_seconds: u64,
+    /// At most this many more: each worker's wait for more work after its last job.
+    pub idle_seconds_at_most: u64,
+    pub usd: f64,
+    pub idle_usd_at_most: f64,
+    pub prices: crate::pricing::Estimate,
+}
+
+impl fmt::Display for Cost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::pricing::dollars;
+        let minutes = self.task_seconds as f64 / 60.0;
+        write!(
+            f,
+            "{} image(s), {minutes:.1} task-minutes, about {}",
+            self.images,
+            dollars(self.usd)
+        )?;
+        if self.idle_seconds_at_most > 0 {
+            write!(
+                f,
+                " (+ up to {} for {:.1} task-minutes of workers waiting for more work; \
+                 worker.idle_s)",
+                dollars(self.idle_usd_at_most),
+                self.idle_seconds_at_most as f64 / 60.0
+            )?;
+        }
+        if self.prices.estimate {
+            write!(
+                f,
+                "; an estimate at {} On-Demand prices of {}",
+                self.prices.priced_as, self.prices.prices_read
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for RenderReport {
@@ -65,13 +143,24 @@ impl fmt::Display for RenderReport {
         }
         for s in &self.scenes {
             match s.state {
-                State::Done => writeln!(
-                    f,
-                    "{:<WORD_WIDTH$} {} → {}",
-                    "done",
-                    s.scene.display(),
-                    s.image.as_deref().unwrap_or(Path::new("?")).display()
-                )?,
+                State::Done => {
+                    write!(
+                        f,
+                        "{:<WORD_WIDTH$} {} → {}",
+                        "done",
+                        s.scene.display(),
+                        s.image.as_deref().unwrap_or(Path::new("?")).display()
+                    )?;
+                    match &s.parts {
+                        Some(p) if p.kind == "frames" => write!(f, " ({} frames)", p.done)?,
+                        Some(p) => write!(f, " (stitched from {} bands)", p.total)?,
+                        None => {}
+                    }
+                    writeln!(f)?;
+                    if let Some(video) = &s.video {
+                        writeln!(f, "{:<WORD_WIDTH$} {}", "video", video.display())?;
+                    }
+                }
                 State::Submitted => writeln!(
                     f,
                     "{:<WORD_WIDTH$} {} → s3://{}/{}",
@@ -107,6 +196,12 @@ impl fmt::Display for RenderReport {
                 }
             }
         }
+        if let Some(why) = &self.video_error {
+            writeln!(f, "{:<WORD_WIDTH$} {why}", "NO VIDEO")?;
+        }
+        if let Some(cost) = &self.cost {
+            writeln!(f, "{:<WORD_WIDTH$} {cost}", "cost")?;
+        }
         if let Some(why) = &self.stopped_waiting {
             write!(f, "{why}")?;
         }
@@ -116,10 +211,11 @@ impl fmt::Display for RenderReport {
 
 impl Report for RenderReport {
     fn exit_code(&self) -> u8 {
-        if self
-            .scenes
-            .iter()
-            .any(|s| matches!(s.state, State::Failed | State::Invalid))
+        if self.video_error.is_some()
+            || self
+                .scenes
+                .iter()
+                .any(|s| matches!(s.state, State::Failed | State::Invalid))
         {
             1
         } else if self.scenes.iter().any(|s| s.state == State::Pending) {
@@ -143,6 +239,8 @@ impl SceneResult {
             error: None,
             log_tail: None,
             stage: None,
+            parts: None,
+            video: None,
         }
     }
 
@@ -158,6 +256,8 @@ impl SceneResult {
             error: Some(error),
             log_tail: None,
             stage: None,
+            parts: None,
+            video: None,
         }
     }
 }
