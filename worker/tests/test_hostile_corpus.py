@@ -8,7 +8,9 @@ do:
   refuses it the same way, or renders it with the outcome in `local`;
 - worker: every case is queued and the worker runs once over all of them and then a good scene:
   each case's error.txt names the problem (or its PNG exists), the worker exits 0, and the good
-  scene after them renders;
+  scene after them renders. This runs twice: the worker as a plain process, and the real image
+  run as the task definition has Fargate run it (scripts/container/fargate-run.sh; skipped
+  without scripts/test's container environment, except in CI);
 - config: `lew setup --dry-run` with the case's lew.toml exits 2 naming the key.
 
 Cases marked `known_bug` in the manifest show a lew bug (reported in issue 6): the test expects
