@@ -894,8 +894,9 @@ def forbid_message_queues() -> None:
     """No POSIX message queue can be created by this process or POV-Ray (RLIMIT_MSGQUEUE 0, which
     binds root as well): a scene's write into /dev/mqueue fails instead of leaving a queue there.
 
-    (The task definition's systemControls could set fs.mqueue.queues_max, which Fargate
-    supports, but only for the whole task and not for root; this limit needs no AWS setting.)"""
+    (The task definition's systemControls could set fs.mqueue.queues_max to 0, which AWS
+    documents as supported on Fargate; this limit does it for POV-Ray with no AWS setting, also
+    where the worker runs outside Fargate.)"""
     with contextlib.suppress(OSError, ValueError, AttributeError):
         resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
 
