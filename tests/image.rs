@@ -1,7 +1,8 @@
 //! `lew push-image`: the real worker Dockerfile built with the docker CLI (served by podman),
 //! pushed to a real registry on loopback after a real `docker login` with the ECR token from
 //! moto, and the task definition pinned to the digest the registry reports. Then the image runs
-//! against moto and renders the demo scene.
+//! against moto as the task definition has Fargate run it (scripts/container/fargate-run.sh) and
+//! renders the demo scene, and nothing in that container is writable that Fargate's is not.
 //!
 //! scripts/test starts the podman service and the registry (scripts/container/env.sh) and
 //! exports where they are; without them these tests say so and skip, except in CI.
@@ -117,18 +118,10 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         .ok();
     assert_eq!(task_image(&app).await, pinned);
 
-    // The image runs: as Fargate would (read-only root, one writable volume), against moto,
-    // with the task definition's environment, it renders the demo scene.
+    // The image runs as the task definition has Fargate run it (scripts/container/fargate-run.sh:
+    // read-only root filesystem without tmpfs, /scratch as the image has it, the image's user),
+    // against moto, with the task definition's environment: it renders the demo scene.
     let aws = app.aws().await;
-    // Fargate's bind-mount volume starts with the image's /scratch: owned by the worker's
-    // user (10001), mode 0511; the worker opens it only to make or remove a job folder.
-    let scratch = tempfile::tempdir().unwrap();
-    std::os::unix::fs::chown(scratch.path(), Some(10001), Some(10001)).unwrap();
-    std::fs::set_permissions(
-        scratch.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o511),
-    )
-    .unwrap();
     let zip = lew::scene::load(&crate::render_local::demo_scene())
         .unwrap()
         .zip;
@@ -141,25 +134,31 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         .await
         .unwrap();
     let queue_url = app.queue_job("img1", "scenes/img1/lew-demo.zip").await;
-    let out = Command::new("docker")
+    // Pulled by its pinned digest, as Fargate pulls it (the run below is podman's, which knows
+    // the pushed image only by the digest of its local copy).
+    let pull = Command::new("docker")
         .env("DOCKER_CONFIG", docker_config.path())
-        .args(["run", "--rm", "--network", "host", "--read-only", "-v"])
-        .arg(format!("{}:/scratch", scratch.path().display()))
-        .args(["-e", &format!("LEW_QUEUE_URL={queue_url}")])
-        .args(["-e", &format!("AWS_ENDPOINT_URL={}", app.endpoint)])
-        .args([
-            "-e",
-            "AWS_ACCESS_KEY_ID=testing",
-            "-e",
-            "AWS_SECRET_ACCESS_KEY=testing",
-        ])
-        .args([
-            "-e",
-            &format!("AWS_REGION={REGION}"),
-            "-e",
-            "LEW_WAIT_TIME_S=1",
-        ])
-        .arg(&pinned)
+        .args(["pull", "-q", &pinned])
+        .output()
+        .unwrap();
+    assert!(
+        pull.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pull.stderr)
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    // Values reach the container from the environment (`-e NAME`), never the command line.
+    let environment = [
+        ("LEW_QUEUE_URL", queue_url.as_str()),
+        ("AWS_ENDPOINT_URL", app.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", REGION),
+        ("LEW_WAIT_TIME_S", "1"),
+    ];
+    let out = fargate_run(scratch.path(), &pinned)
+        .envs(environment)
+        .args(environment.iter().flat_map(|(name, _)| ["-e", name]))
         .output()
         .unwrap();
     let logs = String::from_utf8_lossy(&out.stdout);
@@ -169,8 +168,10 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(logs.contains("\"event\": \"rendered\""), "{logs}");
-    // It ran the confined way: the work dir was the worker's to lock.
+    // It ran the confined way: the work dir was the worker's to lock, and /tmp and /var/tmp
+    // were read-only (the worker warns when either is not so).
     assert!(!logs.contains("cannot make it read-only"), "{logs}");
+    assert!(!logs.contains("writable by the render user"), "{logs}");
     let png = aws
         .s3
         .get_object()
@@ -185,6 +186,39 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         .unwrap()
         .into_bytes();
     assert_eq!(&png[1..4], b"PNG");
+
+    // As strict as the task definition: the image's user can write no file or folder but the
+    // container runtime's /dev/shm and /dev/mqueue (which the worker clears after every job;
+    // Fargate cannot remove them) and /scratch while the worker opens it (0511 until then).
+    let find = "/ ( -path /proc -o -path /sys ) -prune -o -writable ( -type d -o -type f ) -print";
+    let scan = fargate_run(tempfile::tempdir().unwrap().path(), &pinned)
+        .args(["--entrypoint", "/usr/bin/find", "--"])
+        .args(find.split(' '))
+        .output()
+        .unwrap();
+    // (find exits 1 for the folders it may not read, such as /root: its list is what counts.)
+    let mut writable: Vec<String> = String::from_utf8_lossy(&scan.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    writable.sort();
+    assert_eq!(
+        writable,
+        ["/dev/mqueue", "/dev/shm"],
+        "{}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+}
+
+/// `scripts/container/fargate-run.sh SCRATCH IMAGE`: the image run as the task definition has
+/// Fargate run it, with `scratch` as its /scratch volume.
+fn fargate_run(scratch: &std::path::Path, image: &str) -> Command {
+    let mut command = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/container/fargate-run.sh"
+    ));
+    command.arg(scratch).arg(image);
+    command
 }
 
 #[tokio::test]

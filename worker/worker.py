@@ -88,6 +88,15 @@ LOCKED_DIR_MODE = 0o511
 OPEN_DIR_MODE = 0o711
 # Why a job whose PNG appeared while this worker rendered it uploads nothing.
 SUPERSEDED = "output exists (written meanwhile by another attempt)"
+# Folders outside the job folder that a scene can write to (mode 1777). In the image, under the
+# task definition's read-only root filesystem, these are the container's own /dev/shm and
+# /dev/mqueue mounts, which no task definition setting removes on Fargate (see
+# Worker.leftovers_removed); TEMP_DIRS are writable only when the worker runs outside such a
+# container.
+SHARED_MEMORY_DIRS = ("/dev/shm", "/dev/mqueue")
+TEMP_DIRS = ("/tmp", "/var/tmp")
+# How deep the worker looks into folders anyone may write to inside those (/tmp/.X11-unix ...).
+MAX_SHARED_DEPTH = 4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1002,6 +1011,11 @@ class RenderUser:
         entry = pwd.getpwnam("nobody")
         return cls(uid=entry.pw_uid, gid=entry.pw_gid)
 
+    @property
+    def runs_as(self) -> int:
+        """The uid POV-Ray runs as."""
+        return os.geteuid() if self.uid is None else self.uid
+
     def give(self, path: Path) -> None:
         """Hands a folder tree to the render user (only it, and root, can then write there)."""
         if self.uid is None or self.gid is None:
@@ -1239,6 +1253,86 @@ def others_can_traverse(path: Path) -> bool:
     return all(os.stat(folder).st_mode & stat.S_IXOTH for folder in (path, *path.parents))
 
 
+def forbid_message_queues() -> None:
+    """No POSIX message queue can be created by this process or POV-Ray (RLIMIT_MSGQUEUE 0, which
+    binds root as well): a scene's write into /dev/mqueue fails instead of leaving a queue there.
+
+    (The task definition's systemControls could set fs.mqueue.queues_max to 0, which AWS
+    documents as supported on Fargate; this limit does it for POV-Ray with no AWS setting, also
+    where the worker runs outside Fargate.)"""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
+
+
+def shared_dirs(user: RenderUser) -> tuple[Path, ...]:
+    """Where a job could leave files outside its folder, for the worker to clear after it.
+
+    /tmp and /var/tmp only when POV-Ray runs as `nobody` (the worker is root): as the worker's
+    own user it runs in the image, where they are read-only, and outside a container that user's
+    other programs create files there too, which must not be taken for a job's.
+    """
+    names = SHARED_MEMORY_DIRS + (TEMP_DIRS if user.uid is not None else ())
+    return tuple(Path(name) for name in names)
+
+
+def scan_shared(folders: tuple[Path, ...]) -> dict[Path, os.stat_result]:
+    """Every entry of `folders` (missing ones are empty), and of the folders anyone may write to
+    inside them, by path; not following links."""
+    found: dict[Path, os.stat_result] = {}
+    pending = [(folder, 0) for folder in folders]
+    while pending:
+        folder, depth = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            found[Path(entry.path)] = info
+            world_writable = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH
+            if world_writable and depth < MAX_SHARED_DEPTH:
+                pending.append((Path(entry.path), depth + 1))
+    return found
+
+
+def _left_by(
+    uid: int, before: dict[Path, os.stat_result], now: dict[Path, os.stat_result]
+) -> list[Path]:
+    """The entries of `now` that `uid` owns and whose names were not in `before`.
+
+    A name that was there before is left alone even if the job wrote to it: that is the
+    owner's file (in the image the folders start empty and every new name goes after its job,
+    so no such file can come from an earlier job)."""
+    return sorted(path for path, info in now.items() if info.st_uid == uid and path not in before)
+
+
+def remove_leftovers(
+    folders: tuple[Path, ...], before: dict[Path, os.stat_result], uid: int
+) -> tuple[list[str], list[str]]:
+    """Removes what the user `uid` created in `folders` since `before` (scan_shared's), leaving
+    everything else alone; returns what was removed and what could not be (with the reason)."""
+    removed: list[str] = []
+    errors: dict[Path, str] = {}
+    for path in _left_by(uid, before, scan_shared(folders)):
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed.append(str(path))
+        except FileNotFoundError:
+            continue  # inside a folder removed just before
+        except OSError as error:
+            errors[path] = error.strerror or str(error)
+    # Whatever is still there, a removal that failed or an entry that appeared meanwhile, counts.
+    left = _left_by(uid, before, scan_shared(folders))
+    problems = [f"{path}: {errors.get(path, 'still there after its removal')}" for path in left]
+    return removed, problems
+
+
 def _is_regular_file(path: Path) -> bool:
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)
@@ -1474,6 +1568,9 @@ class Worker:
         self.user = RenderUser.detect()
         self.owns_work_dir = lock_work_dir(settings.work_dir)
         self.job_started = time.monotonic()
+        self.shared_dirs = shared_dirs(self.user)
+        # Why this worker takes no more jobs: it could not clear what a job left behind.
+        self.refusal: str | None = None
 
     # -- the loop
 
@@ -1507,6 +1604,9 @@ class Worker:
             if not self.handle_message(messages[0]):
                 break
             idle_since = time.monotonic()
+        if self.refusal is not None:
+            log("exit", reason=self.refusal, code=1)
+            return 1
         log("exit", reason="stopped", code=0)
         return 0
 
@@ -1534,19 +1634,21 @@ class Worker:
             for job in jobs:
                 outcome = self.process_job(job, attempt)
                 outcomes.append(outcome)
-                if outcome == "interrupted":
+                if outcome == "interrupted" or self.refusal is not None:
                     break
         key = jobs[0].key if len(jobs) == 1 else None
-        if "interrupted" in outcomes:
+        if "interrupted" in outcomes or len(outcomes) < len(jobs):
+            # Jobs left undone (SIGTERM, or this worker refuses more): for another worker.
             self.hand_back(receipt, key)
             return False
         # Every job is finished (or failed for a reason outside the scene): a SIGTERM that came
-        # meanwhile stops the worker only after the message is dealt with.
+        # meanwhile, or a job this worker could not clear up after, stops the worker only after
+        # the message is dealt with.
         if "infra_error" in outcomes:
             self.retry_later(receipt, key)
         else:
             self.delete(receipt, key)
-        return not self.stop.requested.is_set()
+        return not self.stop.requested.is_set() and self.refusal is None
 
     def delete(self, receipt: str, key: str | None) -> None:
         try:
@@ -1604,7 +1706,7 @@ class Worker:
             self.put_marker(job, keys, job_id, attempt)
             log("job_started", **ids, attempt=attempt)
             self.job_started = started
-            with self.job_folder() as folder:
+            with self.leftovers_removed(ids), self.job_folder() as folder:
                 return self.render_job(job, keys, ids, folder)
         except Interrupted:
             log("interrupted", **ids)
@@ -1871,6 +1973,42 @@ class Worker:
             os.chmod(self.settings.work_dir, LOCKED_DIR_MODE)
 
     @contextlib.contextmanager
+    def leftovers_removed(self, ids: dict[str, Any]) -> Iterator[None]:
+        """Whatever the job creates in the folders outside the work dir that POV-Ray can write
+        (shared_dirs) is removed when it ends, so no later job of this worker, from another
+        upload, can read it; a worker that cannot do that takes no more jobs (self.refusal).
+
+        Only entries that were not there when the job started and that the render user owns
+        are removed, so a worker outside a container leaves everyone else's files alone.
+        Taking /dev/shm away would be better, but Fargate's task definition cannot: AWS's page
+        "Amazon ECS task definition differences for the Fargate launch type" says of
+        linuxParameters "The devices, sharedMemorySize, and tmpfs parameters are not
+        supported", and lists ipcMode among the parameters "not valid in Fargate tasks".
+        /dev/mqueue is closed by forbid_message_queues too; this removal is the second line.
+        """
+        try:
+            before = scan_shared(self.shared_dirs)
+        except OSError as error:
+            self.refusal = f"cannot list the shared folders to clear after jobs: {describe(error)}"
+            log("fatal", **ids, reason=self.refusal)
+            raise
+        try:
+            yield
+        finally:
+            try:
+                removed, problems = remove_leftovers(self.shared_dirs, before, self.user.runs_as)
+            except OSError as error:
+                removed, problems = [], [describe(error)]
+            if removed:
+                log("leftovers_removed", **ids, paths=removed)
+            if problems:
+                self.refusal = (
+                    "what a job left outside its folder could not be removed, so this worker "
+                    "takes no more jobs: " + "; ".join(problems)
+                )
+                log("fatal", **ids, reason=self.refusal)
+
+    @contextlib.contextmanager
     def job_folder(self) -> Iterator[Path]:
         """A new folder for one job; run_povray locks it once the worker's files are in it."""
         with self.work_dir_open():
@@ -1965,6 +2103,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         return 2
     make_non_dumpable()
     limit_file_size()
+    forbid_message_queues()
     povray = shutil.which(settings.povray)
     if povray is None:
         log("fatal", reason=f"POV-Ray not found: {settings.povray!r}")
@@ -1985,6 +2124,18 @@ def main(env: Mapping[str, str] | None = None) -> int:
             reason=f"LEW_WORK_DIR {settings.work_dir} is writable by the render user (this "
             "worker's own user) but not owned by it, so the worker cannot make it read-only: "
             "POV-Ray can write there, outside its job folder; give the worker's user the folder",
+        )
+    writable_temp = [name for name in TEMP_DIRS if user.uid is None and os.access(name, os.W_OK)]
+    if writable_temp:
+        # Not fatal either: the image under the task definition's read-only root filesystem has
+        # them read-only; this shows a container run with writable ones (podman's --read-only
+        # mounts them as tmpfs unless --read-only-tmpfs=false), or a worker outside a container.
+        log(
+            "warning",
+            reason=f"{' and '.join(writable_temp)} writable by the render user (this worker's "
+            "own user): a scene can leave files there for later jobs, which the worker does not "
+            "clear (it cannot tell them from that user's other files); run the image with a "
+            "read-only root filesystem and no tmpfs there, as the task definition does",
         )
     if user.uid is not None and not others_can_traverse(settings.work_dir):
         log(
