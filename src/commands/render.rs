@@ -610,8 +610,11 @@ async fn wait(
     let mut warned_stopped = std::collections::BTreeSet::new();
     let mut idle_since: Option<Instant> = None;
     let mut warned_idle = false;
-    let ctrl_c = tokio::signal::ctrl_c();
+    // tokio installs its SIGINT handler when this is first polled: polled once now, Ctrl-C is
+    // caught from the first line that says lew is waiting on. (Fused: a finished one stays so.)
+    let ctrl_c = futures::FutureExt::fuse(tokio::signal::ctrl_c());
     tokio::pin!(ctrl_c);
+    let _ = futures::poll!(&mut ctrl_c);
     let mut warned_listing = false;
     loop {
         // A failed listing (a network blip after the SDK's retries) is tried again at the next

@@ -6,9 +6,12 @@ do:
   endpoint is a port nobody answers, so no call can have been made), or accepts it (it then
   goes on to AWS: here, moto with no setup, so "run `lew setup` first"); `lew render --local`
   refuses it the same way, or renders it with the outcome in `local`;
-- worker: every case is queued and the worker runs once over all of them and then a good scene:
+- worker: every case is queued and the worker runs over all of them and then a good scene:
   each case's error.txt names the problem (or its PNG exists), the worker exits 0, and the good
-  scene after them renders;
+  scene after them renders. The render timeout in the manifest's worker_env is short, for the
+  cases that must time out; they run in a second worker run with it, the others in a first one
+  with a timeout far longer than any of them needs (a loaded machine must not turn a scene that
+  renders into one that timed out);
 - config: `lew setup --dry-run` with the case's lew.toml exits 2 naming the key.
 
 Cases marked `known_bug` in the manifest show a lew bug (reported in issue 6): the test expects
@@ -204,7 +207,7 @@ def test_a_hostile_config_is_refused_naming_the_key(
 
 
 # ---------------------------------------------------------------------------------------------
-# The worker: every case in one run, then a good scene
+# The worker: every case, then a good scene (in two runs: see the module docstring)
 
 
 @needs_povray
@@ -224,12 +227,15 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
     messages = make_corpus.messages(bucket)
 
     expected: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (base key, expectation)
+    short = MANIFEST["worker_env"]["LEW_RENDER_TIMEOUT_S"]
+    bodies: tuple[list[str], list[str]] = ([], [])  # (first run, second run with `short`)
     for case in CASES:
         want = case.get("worker")
         if want is None:
             continue
+        times_out = f"render timed out after {short} s" in want.get("error", "")
         if case["id"].startswith("message-"):
-            sqs.send_message(QueueUrl=queue, MessageBody=messages[case["id"]])
+            bodies[times_out].append(messages[case["id"]])
             expected[case["id"]] = ("", want)
             continue
         path = corpus[case["id"]]
@@ -239,39 +245,49 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
             body = messages[case["id"]]
         else:
             body = json.dumps({"version": 1, "job_id": case["id"], "bucket": bucket, "key": key})
-        sqs.send_message(QueueUrl=queue, MessageBody=body)
+        bodies[times_out].append(body)
         expected[case["id"]] = (f"renders/{case['id']}/{path.name.removesuffix('.zip')}", want)
     good_key = "scenes/good/good.zip"
     s3.put_object(Bucket=bucket, Key=good_key, Body=make_corpus.scene("good"))
-    sqs.send_message(
-        QueueUrl=queue,
-        MessageBody=json.dumps({"version": 1, "job_id": "good", "bucket": bucket, "key": good_key}),
-    )
+    good = json.dumps({"version": 1, "job_id": "good", "bucket": bucket, "key": good_key})
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEW_")}
-    env.update(
-        LEW_QUEUE_URL=queue,
-        LEW_WORK_DIR=str(work),
-        LEW_WAIT_TIME_S="0",
-        LEW_POVRAY_THREADS="1",
-        **MANIFEST["worker_env"],
-    )
-    started = time.monotonic()
-    try:
+    def run_worker(queued: list[str], render_timeout: str) -> tuple[list[Any], float]:
+        for body in queued:
+            sqs.send_message(QueueUrl=queue, MessageBody=body)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEW_")}
+        env.update(
+            LEW_QUEUE_URL=queue,
+            LEW_WORK_DIR=str(work),
+            LEW_WAIT_TIME_S="0",
+            LEW_POVRAY_THREADS="1",
+            **MANIFEST["worker_env"],
+        )
+        env["LEW_RENDER_TIMEOUT_S"] = render_timeout
+        started = time.monotonic()
         worker = subprocess.run(
             [_worker_python(), str(WORKER)],
             env=env,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             cwd="/",
             check=False,
         )
+        assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+        lines = worker.stdout.splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")], (
+            time.monotonic() - started
+        )
+
+    # The short timeout is only for the scenes that must reach it: 600 s elsewhere only bounds
+    # a hang (the first run queues the good scene last).
+    try:
+        events, first_s = run_worker([*bodies[0], good], "600")
+        more, second_s = run_worker(bodies[1], short)
+        events += more
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    seconds = time.monotonic() - started
-    events = [json.loads(line) for line in worker.stdout.splitlines() if line.startswith("{")]
-    assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+    assert bodies[1], "no case expects the short render timeout: the manifest changed?"
 
     def get(key: str) -> bytes | None:
         try:
@@ -315,8 +331,9 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
         "ApproximateNumberOfMessagesNotVisible": "0",
     }
     print(
-        f"hostile corpus, worker: {held}/{len(expected)} cases gave their expected outcome in one "
-        f"worker run of {seconds:.0f} s (exit {worker.returncode}); the good scene queued after "
-        "them rendered; the queue is empty"
+        f"hostile corpus, worker: {held}/{len(expected)} cases gave their expected outcome in two "
+        f"worker runs: {len(bodies[0])} with a 600 s render timeout and then a good scene, which "
+        f"rendered ({first_s:.0f} s, exit 0), and {len(bodies[1])} that must time out with "
+        f"{short} s ({second_s:.0f} s, exit 0); the queue is empty"
     )
     assert not failures, "\n".join(failures)
