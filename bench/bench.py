@@ -100,11 +100,7 @@ class Bench:
         self.lew = args.lew
         self.python = args.python
         self.config = self.work / "lew.toml"
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "LEW_")) or k in ("LEW_ECR_REGISTRY",)
-        }
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LEW_"))}
         self.env.update(
             {
                 "AWS_ACCESS_KEY_ID": "testing",

@@ -397,23 +397,93 @@ async fn rendering_the_same_file_again_makes_a_new_job_and_a_new_image() {
     }
 }
 
-/// Sends SIGINT to a running `lew` after `after`, and returns its exit code and output.
-fn interrupt(mut cmd: Command, after: Duration) -> (i32, String, String) {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(after);
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// A running `lew` whose stdout and stderr are collected as they arrive, so a test can wait
+/// for what lew says before acting.
+struct Watched {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Watched {
+    fn spawn(mut cmd: Command) -> Watched {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        fn collect(
+            mut from: impl std::io::Read + Send + 'static,
+            into: Arc<Mutex<String>>,
+        ) -> std::thread::JoinHandle<()> {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = from.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    into.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        }
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), stdout.clone()),
+            collect(child.stderr.take().unwrap(), stderr.clone()),
+        ];
+        Watched {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// Waits until `stream` (stdout or stderr of this lew) holds `what`; the bound only guards
+    /// against a hang, and lew must still be running then.
+    fn wait_for(&mut self, stream: &str, what: &str) {
+        let text = if stream == "stdout" {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !text.lock().unwrap().contains(what) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "lew exited ({status}) before its {stream} said {what:?}:\n{}\n{}",
+                    self.stdout.lock().unwrap(),
+                    self.stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lew's {stream} did not say {what:?} within 120 s:\n{}",
+                text.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGINT and returns the exit code and everything lew printed.
+    fn interrupt(mut self) -> (i32, String, String) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        (
+            status.code().unwrap_or(-1),
+            self.stdout.lock().unwrap().clone(),
+            self.stderr.lock().unwrap().clone(),
+        )
+    }
 }
 
 fn lew_command(app: &App) -> Command {
@@ -431,7 +501,10 @@ async fn ctrl_c_while_waiting_leaves_the_job_running_and_says_so() {
     let scene = tiny_zip(app.path(), "patient");
     let mut cmd = lew_command(&app);
     cmd.args(["render", "--timeout", "5m"]).arg(&scene);
-    let (code, _, stderr) = interrupt(cmd, Duration::from_secs(3));
+    let mut lew = Watched::spawn(cmd);
+    // Uploaded and waiting: the first stage line (no runner, so the scene stays queued).
+    lew.wait_for("stderr", "patient: queued");
+    let (code, _, stderr) = lew.interrupt();
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("keeps running in the cloud"), "{stderr}");
     // The scene is still there for the launcher to pick up.
@@ -483,13 +556,12 @@ async fn logs_follow_prints_new_lines_until_interrupted() {
     put("{\"event\": \"before\"}").await.unwrap();
     let mut cmd = lew_command(&app);
     cmd.args(["logs", "worker", "--follow"]);
-    let later = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    });
-    let handle = std::thread::spawn(move || interrupt(cmd, Duration::from_secs(6)));
-    later.await.unwrap();
+    let mut lew = Watched::spawn(cmd);
+    // Following: the line that was there is printed; then a new one must come through too.
+    lew.wait_for("stdout", "before");
     put("{\"event\": \"after\"}").await.unwrap();
-    let (code, stdout, stderr) = handle.join().unwrap();
+    lew.wait_for("stdout", "after");
+    let (code, stdout, stderr) = lew.interrupt();
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("before") && stdout.contains("after"),

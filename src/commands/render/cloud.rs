@@ -208,8 +208,11 @@ async fn wait(
         .collect();
     let mut warnings = Warnings::default();
     let mut times = BTreeMap::new();
-    let ctrl_c = tokio::signal::ctrl_c();
+    // tokio installs its SIGINT handler when this is first polled: polled once now, Ctrl-C is
+    // caught from the first line that says lew is waiting on. (Fused: a finished one stays so.)
+    let ctrl_c = futures::FutureExt::fuse(tokio::signal::ctrl_c());
     tokio::pin!(ctrl_c);
+    let _ = futures::poll!(&mut ctrl_c);
     loop {
         let poll = poll(d, job, submitted, &mut warnings).await;
         times.extend(poll.times.iter().map(|(k, t)| (k.clone(), *t)));
