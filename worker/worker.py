@@ -1577,6 +1577,7 @@ class Worker:
     def run(self) -> int:
         failures = 0
         idle_since = time.monotonic()
+        waiting = False  # said so since the last job
         while not self.stop.requested.is_set():
             try:
                 response = self.sqs.receive_message(
@@ -1597,10 +1598,15 @@ class Worker:
             failures = 0
             messages = response.get("Messages") or []
             if not messages:
-                if time.monotonic() - idle_since >= self.settings.idle_s:
+                idle = time.monotonic() - idle_since
+                if idle >= self.settings.idle_s:
                     log("exit", reason="queue empty", code=0)
                     return 0
+                if not waiting:
+                    waiting = True
+                    log("waiting", for_s=round(self.settings.idle_s - idle, 1))
                 continue
+            waiting = False
             if not self.handle_message(messages[0]):
                 break
             idle_since = time.monotonic()
