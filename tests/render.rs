@@ -14,14 +14,14 @@ use crate::render_local::{TINY_POV, demo_scene, png_size, tiny_ini, write_zip};
 use crate::support::App;
 
 /// The local runner for one app, stopped (SIGTERM) when dropped.
-struct Runner {
+pub struct Runner {
     child: Child,
     lines: Arc<Mutex<Vec<serde_json::Value>>>,
     _work: tempfile::TempDir,
 }
 
 impl Runner {
-    fn start(app: &App) -> Runner {
+    pub fn start(app: &App) -> Runner {
         Runner::start_with(app, &[])
     }
 
@@ -76,7 +76,7 @@ impl Runner {
         }
     }
 
-    fn events(&self, name: &str) -> Vec<serde_json::Value> {
+    pub fn events(&self, name: &str) -> Vec<serde_json::Value> {
         self.lines
             .lock()
             .unwrap()
@@ -87,7 +87,7 @@ impl Runner {
     }
 
     /// Waits (bounded) until no task the runner started is still running.
-    fn wait_idle(&self) {
+    pub fn wait_idle(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.events("task_started").len() > self.events("task_stopped").len() {
             assert!(Instant::now() < deadline, "tasks still running");
@@ -154,7 +154,7 @@ async fn queue_depths(app: &App) -> Vec<(String, String, String)> {
 }
 
 /// Every worker log line, from CloudWatch.
-async fn worker_log(app: &App) -> Vec<serde_json::Value> {
+pub async fn worker_log(app: &App) -> Vec<serde_json::Value> {
     let aws = app.aws().await;
     let pages = aws
         .logs

@@ -542,14 +542,14 @@ fn cost(
     times: &BTreeMap<String, DateTime>,
 ) -> Option<Cost> {
     let mut seconds = 0u64;
-    let mut images = 0;
+    let (mut images, mut frames) = (0, 0);
     let mut jobs = 0;
     for t in tracked {
-        images += match (&t.result.parts, t.result.state) {
-            (Some(p), _) if p.kind == "frames" => p.done,
-            (_, State::Done) => 1,
-            _ => 0,
-        };
+        match (&t.result.parts, t.result.state) {
+            (Some(p), _) if p.kind == "frames" => frames += p.done,
+            (_, State::Done) => images += 1,
+            _ => {}
+        }
         for part in t.expect.plan.parts() {
             jobs += 1;
             let Some(start) = times.get(&t.expect.started(&part)) else {
@@ -573,8 +573,14 @@ fn cost(
     let w = &d.cfg.worker;
     let prices = Estimate::fargate(w.cpu, w.memory_mb, &d.aws.region, w.spot);
     let idle = u64::from(w.idle_s) * jobs.min(w.max_tasks as usize) as u64;
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let made = match (images, frames) {
+        (0, f) => plural(f, "frame"),
+        (i, 0) => plural(i, "image"),
+        (i, f) => format!("{} and {}", plural(i, "image"), plural(f, "frame")),
+    };
     Some(Cost {
-        images,
+        made,
         task_seconds: seconds,
         idle_seconds_at_most: idle,
         usd: prices.usd(seconds as f64),
