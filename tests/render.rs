@@ -304,6 +304,46 @@ async fn a_failing_scene_exits_1_with_its_reason_while_a_good_one_renders() {
     assert!(run.stdout.contains("nowhere.inc"), "{}", run.stdout);
     assert!(app.path().join("fine.png").exists());
     assert!(!app.path().join("broken.png").exists());
+    // The report is the reason and POV-Ray's lines about it, once: not its option banner.
+    assert!(!run.stdout.contains("Dithering"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Fatal error in parser"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout
+            .matches("Cannot open include file nowhere.inc")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn an_upload_the_launcher_never_queues_is_named_as_such() {
+    // Set up, but nothing plays the launcher: the upload never becomes a job.
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let scene = tiny_zip(app.path(), "unheard");
+    let run = app
+        .lew()
+        .args(["--output", "json", "render", "--timeout", "40s"])
+        .arg(&scene)
+        .code(3);
+    let report = run.json();
+    assert_eq!(
+        report["scenes"][0]["stage"], "uploaded; the launcher has not queued it yet",
+        "{report}"
+    );
+    assert!(
+        run.stderr
+            .contains("the launcher has not queued the scenes")
+            && run.stderr.contains("lew logs launcher"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]

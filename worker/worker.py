@@ -690,15 +690,33 @@ def povray_error(output: str, returncode: int | None = None) -> str:
     return f"POV-Ray failed (exit status {returncode})"
 
 
-def log_tail(output: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(output.rstrip("\n").splitlines()[-lines:])
+_PHASE = re.compile(r"^==== \[")
+# Debian's POV-Ray says this on every run; it is never the problem.
+_NOISE = "cannot open the user configuration file"
+
+
+def error_block(output: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The lines of POV-Ray's output that belong to its error, not its option banner: what
+    follows the last phase header (`==== [Parsing...] ====`), else what follows the first
+    fatal message (an option problem comes before any phase), else the last lines."""
+    all_lines = [line for line in output.rstrip().splitlines() if _NOISE not in line]
+    start = None
+    for number, line in enumerate(all_lines):
+        if _PHASE.match(line):
+            start = number + 1
+    if start is None:
+        start = next(
+            (n for n, line in enumerate(all_lines) if any(m in line for m in POVRAY_ERROR_MARKERS)),
+            max(0, len(all_lines) - lines),
+        )
+    return "\n".join(all_lines[start:][-lines:])
 
 
 def error_text(error: SceneError) -> str:
-    """The body of <name>.error.txt: the reason, a blank line, the tail of POV-Ray's output."""
+    """The body of <name>.error.txt: the reason, a blank line, POV-Ray's lines about it."""
     if error.output is None:
         return error.reason + "\n"
-    return f"{error.reason}\n\n{log_tail(error.output)}\n"
+    return f"{error.reason}\n\n{error_block(error.output)}\n"
 
 
 @dataclass(frozen=True)
