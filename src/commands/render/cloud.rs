@@ -362,7 +362,7 @@ async fn advance(
             if let Stage::Finished(progress) = &stage {
                 finish_frames(d, t, progress, step).await;
             } else {
-                show(t, stage.clone(), step, eta(started, progress));
+                show(d, t, stage.clone(), step, eta(started, progress));
             }
         }
         _ => {
@@ -370,17 +370,24 @@ async fn advance(
                 p.done = progress.done;
                 p.rendering = progress.rendering;
             }
-            show(t, stage, step, String::new());
+            show(d, t, stage, step, String::new());
         }
     }
 }
 
-/// A new stage on the spinner (or a line without a terminal), with `suffix` (an ETA).
-fn show(t: &mut Tracked<'_>, stage: Stage, step: &Step, suffix: String) {
+/// A new stage on the spinner (a bar for frames and bands) or a line without a terminal, with
+/// `suffix` (an ETA).
+fn show(d: &Deployment, t: &mut Tracked<'_>, stage: Stage, step: &Step, suffix: String) {
     if t.stage.as_ref() == Some(&stage) {
         return;
     }
     let text = stage.describe() + &suffix;
+    if let (Stage::Parts(progress), true) = (&stage, d.progress.is_terminal()) {
+        step.set(format!("{} {text}", bar(progress)));
+        t.result.stage = Some(text);
+        t.stage = Some(stage);
+        return;
+    }
     if t.stage.as_ref().is_some_and(|s| s.same_kind(&stage)) {
         step.set(text.clone());
     } else {
@@ -388,6 +395,16 @@ fn show(t: &mut Tracked<'_>, stage: Stage, step: &Step, suffix: String) {
     }
     t.result.stage = Some(text);
     t.stage = Some(stage);
+}
+
+/// A bar of 20 cells for a terminal: `[#######.............]`.
+fn bar(progress: &stage::Progress) -> String {
+    let finished = progress.done + progress.failed.len();
+    let filled = (finished * 20)
+        .checked_div(progress.total)
+        .unwrap_or(0)
+        .min(20);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(20 - filled))
 }
 
 /// `, ETA 3m10s` from the pace so far, once something is done.
