@@ -426,9 +426,19 @@ async fn dry_run_plans_everything_and_creates_nothing() {
     let run = app.lew().args(["setup", "--dry-run"]).ok();
     let calls = moto.recorded();
     assert!(run.stdout.contains("nothing was changed"), "{}", run.stdout);
-    assert!(run.stdout.contains("create    sqs queue"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("create       sqs queue"),
+        "{}",
+        run.stdout
+    );
     let mutating: Vec<_> = calls.iter().filter(|(_, m)| *m).collect();
     assert!(mutating.is_empty(), "--dry-run mutated: {mutating:?}");
+    // An empty recording would pass the check above having seen nothing: the plan reads what
+    // exists (here nothing yet), so the recorder saw it ask.
+    assert!(
+        calls.len() > 10,
+        "the recorder saw the plan's reads: {calls:?}"
+    );
     let aws = app.aws().await;
     assert!(
         aws.sqs
@@ -458,7 +468,12 @@ async fn dry_run_plans_everything_and_creates_nothing() {
         .args(["--output", "json", "setup", "--dry-run"])
         .ok()
         .json();
-    assert!(moto.recorded().iter().all(|(_, m)| !m));
+    let calls = moto.recorded();
+    assert!(calls.iter().all(|(_, m)| !m), "{calls:?}");
+    assert!(
+        calls.len() > 20,
+        "the recorder saw the plan read everything: {calls:?}"
+    );
     let q = plan["resources"]
         .as_array()
         .unwrap()
@@ -605,7 +620,7 @@ async fn status_before_and_after_setup() {
     assert_eq!(after["tasks"]["running"], 0);
     let text = app.lew().arg("status").ok().stdout;
     assert!(
-        text.contains("jobs queue:") && text.contains("present   sqs queue"),
+        text.contains("jobs queue:") && text.contains("present      sqs queue"),
         "{text}"
     );
 }

@@ -12,5 +12,6 @@ mod json_output;
 mod launcher_wiring;
 mod lifecycle;
 mod render;
+mod render_farm;
 mod render_local;
 mod security;

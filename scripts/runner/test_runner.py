@@ -283,7 +283,7 @@ def wait_for_object(stack: Stack, key: str, fail_key: str, runner: Runner, timeo
 def test_a_scene_upload_renders_through_the_deployed_wiring(stack: Stack) -> None:
     # The worker waits LEW_WAIT_TIME_S on its last (empty) poll; 1 s instead of 20 keeps the
     # test short. Everything else comes from the task definition in moto.
-    runner = Runner(stack, "--task-env", "LEW_WAIT_TIME_S=1")
+    runner = Runner(stack, "--task-env", "LEW_WAIT_TIME_S=1", "--task-env", "LEW_IDLE_S=0")
     try:
         runner.wait_for("watching", 30)
         job = "job-" + uuid.uuid4().hex[:8]

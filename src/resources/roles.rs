@@ -66,6 +66,14 @@ pub fn launcher(d: &Deployment) -> RoleSpec {
                     "Resource": [d.queue_arn(), d.dlq_arn()],
                 },
                 {
+                    // HeadObject: the plan `lew render` puts in a scene's metadata (frames or
+                    // bands) decides how many jobs the upload becomes.
+                    "Sid": "ReadScenePlans",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": d.aws.s3_arn(&format!("{}/{}*", n.bucket, d.cfg.bucket.input_prefix)),
+                },
+                {
                     "Sid": "StartWorkers",
                     "Effect": "Allow",
                     "Action": "ecs:RunTask",
@@ -125,9 +133,10 @@ pub fn task(d: &Deployment) -> RoleSpec {
                     "Resource": d.aws.s3_arn(&format!("{}/{}*", n.bucket, b.input_prefix)),
                 },
                 {
+                    // DeleteObject: the bands of a split still go once it is stitched.
                     "Sid": "WriteRenders",
                     "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                     "Resource": d.aws.s3_arn(&format!("{}/{}*", n.bucket, b.output_prefix)),
                 },
                 {
