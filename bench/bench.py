@@ -100,11 +100,7 @@ class Bench:
         self.lew = args.lew
         self.python = args.python
         self.config = self.work / "lew.toml"
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "LEW_")) or k in ("LEW_ECR_REGISTRY",)
-        }
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LEW_"))}
         self.env.update(
             {
                 "AWS_ACCESS_KEY_ID": "testing",
@@ -432,7 +428,8 @@ def pipeline_once(b: Bench, zips: list[Path], app: str, endpoint: str) -> dict[s
             [
                 b.python,
                 str(RUNNER),
-                *("--app", app, "--task-env", "LEW_WAIT_TIME_S=1", "--work-dir", str(runner_dir)),
+                *("--app", app, "--task-env", "LEW_WAIT_TIME_S=1", "--task-env", "LEW_IDLE_S=0"),
+                *("--work-dir", str(runner_dir)),
             ],
             env=env,
             stdout=out,

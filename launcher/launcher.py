@@ -5,7 +5,9 @@ runtime's boto3 only. It is configured through environment variables (see ``load
 which lew sets on the function.
 
 For every object in the event that matches the input filter it sends one job message to the
-queue, then starts ``min(new jobs, max_tasks - running)`` worker tasks. Every decision is logged
+queue, or one per part when ``lew render`` split the scene (the object's ``lew-parts`` metadata:
+runs of an animation's frames, or bands of a still's rows), then starts
+``min(new jobs, max_tasks - running)`` worker tasks. Every decision is logged
 as one JSON line on stdout. Anything that leaves work undone raises, so Lambda retries the
 event; a re-sent job is harmless because the worker skips jobs whose output already exists.
 """
@@ -29,6 +31,11 @@ SQS_BATCH_SIZE = 10  # SendMessageBatch limit
 RUN_TASK_MAX_COUNT = 10  # RunTask limit per call
 SEND_ATTEMPTS = 3  # first try + 2 retries of the entries SQS reports as failed
 SEND_BACKOFF_S = 0.2  # doubled after each retry
+PARTS_METADATA = "lew-parts"  # x-amz-meta-lew-parts, written by `lew render` (src/parts.rs)
+MAX_PARTS = (
+    10_000  # one scene's jobs at most (lew makes ~4 per worker; a scene has <= 10000 frames)
+)
+MAX_BANDS = 64
 
 T = TypeVar("T")
 
@@ -202,9 +209,18 @@ def parse_records(
     return objects, skips
 
 
-def job_message(obj: S3Object) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Job:
+    """One job message: an object, or one part of it (frames or a band, see ``parse_parts``)."""
+
+    obj: S3Object
+    part: Mapping[str, Any] | None = None
+
+
+def job_message(job: Job) -> dict[str, Any]:
     """The body of one job message (the contract with the worker)."""
-    return {
+    obj = job.obj
+    body: dict[str, Any] = {
         "version": MESSAGE_VERSION,
         "job_id": obj.job_id,
         "bucket": obj.bucket,
@@ -212,6 +228,54 @@ def job_message(obj: S3Object) -> dict[str, Any]:
         "size": obj.size,
         "etag": obj.etag,
     }
+    if job.part is not None:
+        body["part"] = dict(job.part)
+    return body
+
+
+def parse_parts(text: str) -> list[dict[str, Any]]:
+    """The parts of ``lew render``'s plan: ``frames=FIRST-LAST/PER_JOB`` (runs of PER_JOB
+    frames) or ``rows=A-B,C-D,...`` (bands of rows, top to bottom). ValueError when it is not
+    one of these."""
+    kind, _, value = text.strip().partition("=")
+    if kind == "frames":
+        span, _, per = value.partition("/")
+        first_text, _, last_text = span.partition("-")
+        first, last, per_job = int(first_text), int(last_text), int(per)
+        if first < 0 or last < first or per_job < 1:
+            raise ValueError(f"bad frame range {value!r}")
+        if (last - first) // per_job + 1 > MAX_PARTS:
+            raise ValueError(f"more than {MAX_PARTS} jobs")
+        return [
+            {"frames": [start, min(start + per_job - 1, last)]}
+            for start in range(first, last + 1, per_job)
+        ]
+    if kind == "rows":
+        rows = []
+        for band in value.split(","):
+            start_text, _, end_text = band.partition("-")
+            start, end = int(start_text), int(end_text)
+            if start < 1 or end < start or (rows and start != rows[-1][1] + 1):
+                raise ValueError(f"bands {value!r} are not consecutive rows")
+            rows.append([start, end])
+        if not 2 <= len(rows) <= MAX_BANDS:
+            raise ValueError(f"{len(rows)} bands (2 to {MAX_BANDS} make sense)")
+        return [{"band": i, "rows": rows} for i in range(1, len(rows) + 1)]
+    raise ValueError(f"unknown plan {text!r}")
+
+
+def jobs_for(obj: S3Object, metadata: Mapping[str, str]) -> list[Job]:
+    """The jobs of one object: one per part of ``lew render``'s plan, else one for all of it
+    (an upload by other means; a plan that cannot be read is logged and rendered whole)."""
+    text = metadata.get(PARTS_METADATA)
+    if not text:
+        return [Job(obj)]
+    try:
+        parts = parse_parts(text)
+    except ValueError as error:
+        log("bad_parts", key=obj.key, parts=text[:200], reason=str(error))
+        return [Job(obj)]
+    return [Job(obj, part) for part in parts]
 
 
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
@@ -277,37 +341,43 @@ class SendFailure:
 def send_jobs(
     sqs: Any,
     queue_url: str,
-    objects: Sequence[S3Object],
+    jobs: Sequence[Job],
     *,
     attempts: int | None = None,
     backoff_s: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[list[S3Object], list[SendFailure]]:
-    """Send one message per object with SendMessageBatch; retry entries SQS reports as Failed.
+    """Send one message per job with SendMessageBatch; retry entries SQS reports as Failed.
 
-    Returns the objects queued and those still failing after the last attempt. Exceptions of
+    Returns the jobs queued and those still failing after the last attempt. Exceptions of
     the call itself (throttling beyond boto3's retries, access denied, ...) propagate.
     """
     attempts = SEND_ATTEMPTS if attempts is None else attempts
     backoff_s = SEND_BACKOFF_S if backoff_s is None else backoff_s
-    sent: list[S3Object] = []
+    sent: list[Job] = []
     failed: list[SendFailure] = []
-    for batch in batched(list(enumerate(objects)), SQS_BATCH_SIZE):
-        pending = {entry_id(i): obj for i, obj in batch}
+    for batch in batched(list(enumerate(jobs)), SQS_BATCH_SIZE):
+        pending = {entry_id(i): job for i, job in batch}
         last: dict[str, Mapping[str, Any]] = {}
         for attempt in range(1, attempts + 1):
             response = sqs.send_message_batch(
                 QueueUrl=queue_url,
                 Entries=[
-                    {"Id": eid, "MessageBody": json.dumps(job_message(obj))}
-                    for eid, obj in pending.items()
+                    {"Id": eid, "MessageBody": json.dumps(job_message(job))}
+                    for eid, job in pending.items()
                 ],
             )
             for ok in response.get("Successful") or []:
-                obj = pending.pop(ok["Id"], None)
-                if obj is not None:
-                    sent.append(obj)
-                    log("queued", job_id=obj.job_id, key=obj.key, message_id=ok.get("MessageId"))
+                job = pending.pop(ok["Id"], None)
+                if job is not None:
+                    sent.append(job)
+                    log(
+                        "queued",
+                        job_id=job.obj.job_id,
+                        key=job.obj.key,
+                        message_id=ok.get("MessageId"),
+                        **({"part": job.part} if job.part is not None else {}),
+                    )
             last = {f["Id"]: f for f in response.get("Failed") or []}
             if not pending:
                 break
@@ -318,28 +388,58 @@ def send_jobs(
                     attempt=attempt,
                     delay_s=delay,
                     failed=[
-                        {"key": obj.key, "code": last.get(eid, {}).get("Code", "NoResult")}
-                        for eid, obj in pending.items()
+                        {"key": job.obj.key, "code": last.get(eid, {}).get("Code", "NoResult")}
+                        for eid, job in pending.items()
                     ],
                 )
                 sleep(delay)
-        for eid, obj in pending.items():
+        for eid, job in pending.items():
             f = last.get(eid, {})
             failure = SendFailure(
-                obj,
+                job.obj,
                 str(f.get("Code", "NoResult")),
                 str(f.get("Message", "SQS returned no result for this entry")),
             )
             failed.append(failure)
-            log("send_failed", key=obj.key, code=failure.code, message=failure.message)
+            log("send_failed", key=job.obj.key, code=failure.code, message=failure.message)
     return sent, failed
 
 
+def object_metadata(s3: Any, obj: S3Object) -> Mapping[str, str] | None:
+    """The object's user metadata (HeadObject), or None when the object is gone (deleted since
+    the event: nothing to render). Other errors propagate, so Lambda retries the event."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = s3.head_object(Bucket=obj.bucket, Key=obj.key)
+    except ClientError as error:
+        code = str((error.response.get("Error") or {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return response.get("Metadata") or {}
+
+
+def expand(s3: Any, objects: Sequence[S3Object]) -> tuple[list[Job], list[Skip]]:
+    """Every object's jobs, from its metadata."""
+    jobs: list[Job] = []
+    skips: list[Skip] = []
+    for obj in objects:
+        metadata = object_metadata(s3, obj)
+        if metadata is None:
+            skips.append(Skip(obj.key, "object no longer exists"))
+            continue
+        jobs.extend(jobs_for(obj, metadata))
+    return jobs, skips
+
+
 def count_running(ecs: Any, cluster: str, started_by: str) -> int:
-    """Tasks this launcher started that are pending or running (desired status RUNNING)."""
-    pages = ecs.get_paginator("list_tasks").paginate(
-        cluster=cluster, startedBy=started_by, desiredStatus="RUNNING"
-    )
+    """Tasks this launcher started that are pending or running (desired status RUNNING).
+
+    ListTasks refuses startedBy with any other filter ("When you specify startedBy as the
+    filter, it must be the only filter that you use"), and lists desired status RUNNING when
+    no status is given: startedBy alone is exactly these tasks."""
+    pages = ecs.get_paginator("list_tasks").paginate(cluster=cluster, startedBy=started_by)
     return sum(len(page.get("taskArns") or []) for page in pages)
 
 
@@ -373,7 +473,9 @@ def start_tasks(ecs: Any, config: Config, count: int) -> tuple[list[str], list[d
     return started, failures
 
 
-def process(event: Mapping[str, Any], config: Config, sqs: Any, ecs: Any) -> dict[str, int]:
+def process(
+    event: Mapping[str, Any], config: Config, sqs: Any, ecs: Any, s3: Any
+) -> dict[str, int]:
     """The launcher's work for one event, with the clients passed in."""
     summary = {"queued": 0, "skipped": 0, "started": 0, "running": 0}
     if not event.get("Records"):
@@ -384,11 +486,12 @@ def process(event: Mapping[str, Any], config: Config, sqs: Any, ecs: Any) -> dic
         return summary
 
     objects, skips = parse_records(event, config.input_prefix, config.input_suffix)
-    for skip in skips:
+    jobs, gone = expand(s3, objects)
+    for skip in skips + gone:
         log("skipped", key=skip.key, reason=skip.reason)
-    summary["skipped"] = len(skips)
+    summary["skipped"] = len(skips) + len(gone)
 
-    sent, send_failures = send_jobs(sqs, config.queue_url, objects)
+    sent, send_failures = send_jobs(sqs, config.queue_url, jobs)
     summary["queued"] = len(sent)
 
     if sent:
@@ -426,4 +529,4 @@ def process(event: Mapping[str, Any], config: Config, sqs: Any, ecs: Any) -> dic
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, int]:
     """Lambda entry point (``launcher.handler``)."""
     config = load_config()
-    return process(event, config, client("sqs"), client("ecs"))
+    return process(event, config, client("sqs"), client("ecs"), client("s3"))

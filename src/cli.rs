@@ -211,6 +211,29 @@ pub struct RenderArgs {
     /// Upload the valid scenes even when some are invalid
     #[arg(long)]
     pub keep_going: bool,
+
+    /// Render only these frames of an animation (e.g. 10-20, or 7)
+    #[arg(long, value_name = "RANGE", value_parser = crate::parts::parse_frames)]
+    pub frames: Option<(i64, i64)>,
+
+    /// Render a still in N horizontal bands on N workers, stitched into one image
+    /// [default: worker.split in lew.toml]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub split: Option<u32>,
+
+    /// Assemble an animation's frames into a video with ffmpeg (.mp4, .gif or .webm)
+    #[arg(long, value_name = "FILE", conflicts_with = "no_wait")]
+    pub video: Option<PathBuf>,
+
+    /// Frames per second of --video
+    #[arg(long, value_name = "N", default_value_t = 24, requires = "video",
+          value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: u32,
+
+    /// Local POV-Ray processes at once with --local [default: the number of CPUs]
+    #[arg(long, value_name = "N", requires = "local",
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub jobs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -75,6 +75,8 @@ struct RawWorker {
     render_timeout_s: Option<i64>,
     spot: Option<bool>,
     container_cli: Option<String>,
+    split: Option<i64>,
+    idle_s: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +135,10 @@ pub struct WorkerConfig {
     pub render_timeout_s: u32,
     pub spot: bool,
     pub container_cli: String,
+    /// Bands a still is rendered in by default (`--split` overrides it); 1: whole.
+    pub split: u32,
+    /// Seconds a worker keeps polling after its last job; 0: it exits at the first empty poll.
+    pub idle_s: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -317,6 +323,20 @@ impl Config {
             ),
             spot: raw.worker.spot.unwrap_or(false),
             container_cli: raw.worker.container_cli.unwrap_or_else(|| "docker".into()),
+            split: v.range(
+                "worker.split",
+                raw.worker.split,
+                1,
+                1..=crate::parts::MAX_BANDS as u32,
+                "bands a still is split into",
+            ),
+            idle_s: v.range(
+                "worker.idle_s",
+                raw.worker.idle_s,
+                60,
+                0..=3600,
+                "seconds a worker waits for more work",
+            ),
         };
         // The cpu is checked on its own, so its error names worker.cpu; the pair only when
         // both values are valid, so a bad cpu is not blamed on the memory.

@@ -10,13 +10,18 @@ pub mod config;
 pub mod container;
 pub mod embedded;
 pub mod error;
+pub mod ini;
 pub mod job;
 pub mod output;
+pub mod parts;
 pub mod povray;
+pub mod pricing;
 pub mod progress;
 pub mod resources;
 pub mod scene;
+pub mod stitch;
 pub mod transfer;
+pub mod video;
 
 use anyhow::Result;
 

@@ -43,45 +43,196 @@ pub struct Failure {
     pub output: Option<String>,
 }
 
-/// Renders one scene in a private temporary folder, as the worker does: the scene's ini, then
-/// lew's own ini that fixes display, output format and place.
+/// What one local POV-Ray run writes.
+pub enum Output<'a> {
+    /// The image (or one band of it, black elsewhere) to this file.
+    Image {
+        target: &'a Path,
+        rows: Option<(u64, u64)>,
+    },
+    /// Frames `first..=last` of an animation, into `folder` as `<name><n>.png`.
+    Frames {
+        folder: &'a Path,
+        first: i64,
+        last: i64,
+    },
+}
+
+/// A run of frames that stopped at a frame: what was written, and why that frame failed.
+pub struct FramesFailure {
+    pub written: Vec<i64>,
+    pub frame: i64,
+    pub failure: Failure,
+}
+
+/// Renders one part of a scene in a private temporary folder, as the worker does: the scene's
+/// ini, then lew's own ini that fixes display, output format and place, and restates the size
+/// and frames that were checked (an .ini the scene's .ini includes could ask for more). The
+/// timeout is for each frame.
 pub async fn render(
     povray: &Path,
     scene: &Scene,
-    target: &Path,
+    output: Output<'_>,
     threads: usize,
     timeout: Duration,
-) -> Result<(), Failure> {
+) -> Result<Vec<i64>, FramesFailure> {
+    let frames = match output {
+        Output::Frames { first, last, .. } => Some((first, last)),
+        Output::Image { .. } => None,
+    };
+    let whole = |failure: Failure| FramesFailure {
+        written: Vec::new(),
+        frame: frames.map_or(1, |f| f.0),
+        failure,
+    };
     let fail = |reason: String| Failure {
         reason,
         output: None,
     };
-    let work = tempfile::tempdir().map_err(|e| fail(format!("cannot make a work folder: {e}")))?;
+    let work =
+        tempfile::tempdir().map_err(|e| whole(fail(format!("cannot make a work folder: {e}"))))?;
     let root = work.path().join("scene");
-    std::fs::create_dir(&root).map_err(|e| fail(e.to_string()))?;
-    let ini = scene::extract(scene, &root).map_err(|e| fail(e.0))?;
-    let image = work.path().join("render.png");
+    std::fs::create_dir(&root).map_err(|e| whole(fail(e.to_string())))?;
+    let ini = scene::extract(scene, &root).map_err(|e| whole(fail(e.0)))?;
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).map_err(|e| whole(fail(e.to_string())))?;
     let own_ini = work.path().join("lew-local.ini");
-    // Restate the size that was checked: an .ini the scene's .ini includes could ask for more.
-    let (width, height) = scene::declared_size(&String::from_utf8_lossy(
-        &std::fs::read(&ini).map_err(|e| fail(e.to_string()))?,
-    ));
+    std::fs::write(&own_ini, own_ini_text(scene, &output, &root, &out))
+        .map_err(|e| whole(fail(e.to_string())))?;
+    let count = frames.map_or(1, |(a, b)| b - a + 1);
+    let run = run(
+        povray,
+        &ini,
+        &own_ini,
+        &root,
+        work.path(),
+        threads,
+        timeout * count as u32,
+    )
+    .await
+    .map_err(whole)?;
+    match output {
+        Output::Image { target, .. } => {
+            let image = out.join("render.png");
+            if !run.success || !image.is_file() {
+                return Err(whole(run.failure(timeout)));
+            }
+            std::fs::copy(&image, target)
+                .map_err(|e| whole(fail(format!("cannot write {}: {e}", target.display()))))?;
+            Ok(Vec::new())
+        }
+        Output::Frames {
+            folder,
+            first,
+            last,
+        } => {
+            let digits = scene.settings.digits();
+            let mut written = Vec::new();
+            for n in first..=last {
+                let from = out.join(format!("frame{n:0digits$}.png"));
+                if !from.is_file() {
+                    return Err(FramesFailure {
+                        written,
+                        frame: n,
+                        failure: run.failure(timeout),
+                    });
+                }
+                let to = folder.join(format!("{}{n:0digits$}.png", scene.name));
+                std::fs::copy(&from, &to).map_err(|e| FramesFailure {
+                    written: written.clone(),
+                    frame: n,
+                    failure: fail(format!("cannot write {}: {e}", to.display())),
+                })?;
+                written.push(n);
+            }
+            Ok(written)
+        }
+    }
+}
+
+/// lew's own .ini, given after the scene's.
+fn own_ini_text(scene: &Scene, output: &Output<'_>, root: &Path, out: &Path) -> String {
+    let s = &scene.settings;
     let mut lines = vec![
-        format!("Width={width}"),
-        format!("Height={height}"),
+        format!("Width={}", s.width),
+        format!("Height={}", s.height),
         "Display=off".to_string(),
         "Pause_When_Done=off".into(),
         "Output_To_File=on".into(),
         "Output_File_Type=N".into(),
-        format!("Output_File_Name=\"{}\"", image.display()),
-        "Initial_Frame=1".into(),
-        "Final_Frame=1".into(),
-        format!("Library_Path=\"{}\"", root.display()),
     ];
+    match output {
+        Output::Image { rows, .. } => {
+            lines.push(format!(
+                "Output_File_Name=\"{}\"",
+                out.join("render.png").display()
+            ));
+            lines.extend(["Initial_Frame=1".into(), "Final_Frame=1".into()]);
+            if let Some((start, end)) = rows {
+                lines.extend([format!("Start_Row={start}"), format!("End_Row={end}")]);
+            }
+        }
+        Output::Frames { first, last, .. } => {
+            // POV-Ray numbers the files itself: frame07.png.
+            lines.push(format!(
+                "Output_File_Name=\"{}\"",
+                out.join("frame.png").display()
+            ));
+            lines.extend([
+                format!("Initial_Frame={}", s.initial_frame),
+                format!("Final_Frame={}", s.final_frame),
+                format!("Subset_Start_Frame={first}"),
+                format!("Subset_End_Frame={last}"),
+            ]);
+        }
+    }
+    lines.push(format!("Library_Path=\"{}\"", root.display()));
     if Path::new(SYSTEM_INCLUDES).is_dir() {
         lines.push(format!("Library_Path=\"{SYSTEM_INCLUDES}\""));
     }
-    std::fs::write(&own_ini, lines.join("\n") + "\n").map_err(|e| fail(e.to_string()))?;
+    lines.join("\n") + "\n"
+}
+
+/// How a POV-Ray process ended.
+struct Run {
+    success: bool,
+    timed_out: bool,
+    code: Option<i32>,
+    text: String,
+}
+
+impl Run {
+    fn failure(&self, timeout: Duration) -> Failure {
+        if self.timed_out {
+            return Failure {
+                reason: format!(
+                    "render timed out after {} s a frame (worker.render_timeout_s)",
+                    timeout.as_secs()
+                ),
+                output: Some(self.text.clone()),
+            };
+        }
+        let reason = scene::povray_error(&self.text).unwrap_or_else(|| match self.code {
+            Some(0) => "POV-Ray finished without writing the image".to_string(),
+            Some(code) => format!("POV-Ray failed (exit status {code})"),
+            None => "POV-Ray was killed by a signal".to_string(),
+        });
+        Failure {
+            reason,
+            output: Some(self.text.clone()),
+        }
+    }
+}
+
+async fn run(
+    povray: &Path,
+    ini: &Path,
+    own_ini: &Path,
+    root: &Path,
+    home: &Path,
+    threads: usize,
+    timeout: Duration,
+) -> Result<Run, Failure> {
     let ini_name = ini
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -90,39 +241,37 @@ pub async fn render(
         .arg(format!("\"./{ini_name}\""))
         .arg(format!("\"{}\"", own_ini.display()))
         .arg(format!("+WT{threads}"))
-        .current_dir(ini.parent().unwrap_or(&root))
+        .current_dir(ini.parent().unwrap_or(root))
         // A scene can read its environment (`#read` of /proc/self/environ): give it none.
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", work.path())
+        .env("HOME", home)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| fail(format!("cannot run {}: {e}", povray.display())))?;
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(out) => out.map_err(|e| fail(format!("POV-Ray failed: {e}")))?,
-        Err(_) => {
-            return Err(fail(format!(
-                "render timed out after {} s (worker.render_timeout_s)",
-                timeout.as_secs()
-            )));
-        }
-    };
-    let text = String::from_utf8_lossy(&output.stderr).into_owned()
-        + &String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() || !image.is_file() {
-        let reason = scene::povray_error(&text).unwrap_or_else(|| match output.status.code() {
-            Some(code) => format!("POV-Ray failed (exit status {code})"),
-            None => "POV-Ray was killed by a signal".to_string(),
-        });
-        return Err(Failure {
-            reason,
-            output: Some(text),
-        });
+        .map_err(|e| Failure {
+            reason: format!("cannot run {}: {e}", povray.display()),
+            output: None,
+        })?;
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => Ok(Run {
+            success: output.status.success(),
+            timed_out: false,
+            code: output.status.code(),
+            text: String::from_utf8_lossy(&output.stderr).into_owned()
+                + &String::from_utf8_lossy(&output.stdout),
+        }),
+        Ok(Err(e)) => Err(Failure {
+            reason: format!("POV-Ray failed: {e}"),
+            output: None,
+        }),
+        Err(_) => Ok(Run {
+            success: false,
+            timed_out: true,
+            code: None,
+            text: String::new(),
+        }),
     }
-    std::fs::copy(&image, target)
-        .map_err(|e| fail(format!("cannot write {}: {e}", target.display())))?;
-    Ok(())
 }

@@ -7,6 +7,8 @@ use std::io::{Cursor, Read as _, Write as _};
 use std::path::{Component, Path, PathBuf};
 
 use zip::write::SimpleFileOptions;
+
+use crate::ini;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 /// The worker's limits (its LEW_MAX_* defaults).
@@ -38,6 +40,11 @@ pub struct Scene {
     pub ini: String,
     pub files: usize,
     pub unpacked_bytes: u64,
+    /// What the `.ini` asks for: size, frames, render-block size.
+    pub settings: ini::Settings,
+    /// Whether a scene file mentions radiosity: such renders differ between runs (POV-Ray's
+    /// multithreaded pretrace), so they are split into bands only when asked.
+    pub radiosity: bool,
 }
 
 /// Reads and checks a scene from a `.zip` file or a folder.
@@ -70,7 +77,13 @@ pub fn load(path: &Path) -> Result<Scene, SceneError> {
         (stem.to_string(), bytes)
     };
     check_name(&name)?;
-    let (ini, files, unpacked_bytes) = check(&zip, &name)?;
+    let Checked {
+        ini,
+        files,
+        unpacked_bytes,
+        settings,
+        radiosity,
+    } = check(&zip, &name)?;
     Ok(Scene {
         source: path.to_path_buf(),
         name,
@@ -78,6 +91,8 @@ pub fn load(path: &Path) -> Result<Scene, SceneError> {
         ini,
         files,
         unpacked_bytes,
+        settings,
+        radiosity,
     })
 }
 
@@ -238,8 +253,20 @@ const S_IFREG: u32 = 0o100_000;
 const S_IFDIR: u32 = 0o040_000;
 const S_IFLNK: u32 = 0o120_000;
 
-/// Checks a scene zip; returns the chosen `.ini`, the file count and the unpacked size.
-pub fn check(zip: &[u8], name: &str) -> Result<(String, usize, u64), SceneError> {
+/// What checking a scene zip found.
+#[derive(Debug)]
+pub struct Checked {
+    /// The chosen `.ini`, as a path inside the zip.
+    pub ini: String,
+    pub files: usize,
+    pub unpacked_bytes: u64,
+    pub settings: ini::Settings,
+    pub radiosity: bool,
+}
+
+/// Checks a scene zip: safe to unpack, within the worker's limits, one `.ini` to use, a size
+/// and frames the worker renders.
+pub fn check(zip: &[u8], name: &str) -> Result<Checked, SceneError> {
     let mut archive = ZipArchive::new(Cursor::new(zip))
         .map_err(|_| bad("the scene is not a zip file (or the zip is corrupt)"))?;
     if archive.is_empty() {
@@ -266,6 +293,7 @@ pub fn check(zip: &[u8], name: &str) -> Result<(String, usize, u64), SceneError>
     let mut declared = 0u64;
     let mut budget = MAX_UNPACKED_BYTES;
     let mut unpacked = 0u64;
+    let mut radiosity = false;
     for i in 0..archive.len() {
         let mut entry = archive
             .by_index(i)
@@ -312,6 +340,7 @@ pub fn check(zip: &[u8], name: &str) -> Result<(String, usize, u64), SceneError>
             continue;
         }
         // Count what really comes out: a header can lie about the size.
+        let scene_text = is_scene_text(&parts);
         let mut buf = [0u8; 64 * 1024];
         loop {
             let n = entry
@@ -319,6 +348,9 @@ pub fn check(zip: &[u8], name: &str) -> Result<(String, usize, u64), SceneError>
                 .map_err(|e| bad(format!("the zip is corrupt: {e}")))?;
             if n == 0 {
                 break;
+            }
+            if scene_text && !radiosity {
+                radiosity = mentions_radiosity(&buf[..n]);
             }
             unpacked += n as u64;
             budget = budget.checked_sub(n as u64).ok_or_else(|| {
@@ -350,8 +382,36 @@ pub fn check(zip: &[u8], name: &str) -> Result<(String, usize, u64), SceneError>
         .take(1024 * 1024)
         .read_to_end(&mut bytes)
         .map_err(|e| bad(format!("the zip is corrupt: {e}")))?;
-    check_image_size(&String::from_utf8_lossy(&bytes))?;
-    Ok((ini, files.len(), unpacked))
+    let settings =
+        ini::parse(&String::from_utf8_lossy(&bytes)).map_err(|why| bad(format!("{ini}: {why}")))?;
+    check_image_size(&settings)?;
+    Ok(Checked {
+        ini,
+        files: files.len(),
+        unpacked_bytes: unpacked,
+        settings,
+        radiosity,
+    })
+}
+
+/// Whether a file is POV-Ray scene language (a `.pov` or an `.inc`).
+fn is_scene_text(parts: &[String]) -> bool {
+    parts.last().is_some_and(|n| {
+        let n = n.to_ascii_lowercase();
+        n.ends_with(".pov") || n.ends_with(".inc")
+    })
+}
+
+/// Whether scene text uses the `radiosity` keyword outside a `//` comment. A heuristic (a
+/// block comment or a string counts too): it only decides whether a default `worker.split`
+/// applies, and a keyword cut in two by a read buffer's edge merely goes unseen.
+fn mentions_radiosity(text: &[u8]) -> bool {
+    String::from_utf8_lossy(text).lines().any(|line| {
+        line.split("//")
+            .next()
+            .unwrap_or_default()
+            .contains("radiosity")
+    })
 }
 
 /// The number of entries the zip's end-of-central-directory record declares (zip64 aware), or
@@ -387,56 +447,8 @@ fn central_directory_records(zip: &[u8]) -> Option<u64> {
 pub const MAX_PIXELS: u64 = 100_000_000;
 pub const MAX_SIDE: u64 = 32_768;
 
-/// The image size an `.ini` asks for (`Width=`/`Height=` or `+W`/`+H` switches; the last one
-/// wins), 800x600 where it says nothing (the default of Debian's POV-Ray, which the worker runs;
-/// lew's own .ini restates the size, so `--local` renders the same size everywhere). As in the
-/// worker, only the lines before the first `[section]` count: POV-Ray reads no further in an
-/// .ini named without a section.
-pub fn declared_size(ini: &str) -> (u64, u64) {
-    let (mut w, mut h) = (800, 600);
-    for raw in ini.lines() {
-        if raw.trim_start().starts_with('[') {
-            break;
-        }
-        let line = raw.split(';').next().unwrap_or_default();
-        if let Some((key, value)) = line.split_once('=') {
-            let digits: String = value
-                .trim()
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            if let Ok(n) = digits.parse::<u64>() {
-                match key.trim().to_ascii_lowercase().as_str() {
-                    "width" => w = n,
-                    "height" => h = n,
-                    _ => {}
-                }
-            }
-        }
-        for word in line.split_whitespace() {
-            let Some(switch) = word.strip_prefix(['+', '-']) else {
-                continue;
-            };
-            let mut chars = switch.chars();
-            let which = chars.next().map(|c| c.to_ascii_lowercase());
-            let rest = chars.as_str();
-            if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
-                continue; // e.g. +WT2 (threads), not a width
-            }
-            if let Ok(n) = rest.parse::<u64>() {
-                match which {
-                    Some('w') => w = n,
-                    Some('h') => h = n,
-                    _ => {}
-                }
-            }
-        }
-    }
-    (w, h)
-}
-
-fn check_image_size(ini: &str) -> Result<(), SceneError> {
-    let (w, h) = declared_size(ini);
+fn check_image_size(settings: &ini::Settings) -> Result<(), SceneError> {
+    let (w, h) = (settings.width, settings.height);
     if w > MAX_SIDE || h > MAX_SIDE || w.saturating_mul(h) > MAX_PIXELS {
         return Err(bad(format!(
             "the scene asks for a {w}x{h} image; the limit is {MAX_SIDE} pixels a side and {} \
@@ -580,6 +592,31 @@ pub fn povray_error(output: &str) -> Option<String> {
         .map(|m| m.trim().to_string())
 }
 
+/// Debian's POV-Ray says this on every run; it is never the problem.
+const NOISE: &str = "cannot open the user configuration file";
+
+/// The lines of POV-Ray's output that belong to its error, not its option banner (as the
+/// worker's `error_block`): what follows the last phase header (`==== [Parsing...] ====`),
+/// else what follows the first fatal message, else the last `lines` lines.
+pub fn error_block(output: &str, lines: usize) -> String {
+    let all: Vec<&str> = output
+        .trim_end()
+        .lines()
+        .filter(|l| !l.contains(NOISE))
+        .collect();
+    let start = all
+        .iter()
+        .rposition(|l| l.starts_with("==== ["))
+        .map(|n| n + 1)
+        .or_else(|| {
+            all.iter()
+                .position(|l| POVRAY_ERRORS.iter().any(|e| l.contains(e)))
+        })
+        .unwrap_or(all.len().saturating_sub(lines));
+    let block = &all[start..];
+    block[block.len().saturating_sub(lines)..].join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,9 +633,9 @@ mod tests {
     #[test]
     fn the_ini_named_like_the_zip_wins() {
         let z = zip_of(&[("a.ini", b""), ("demo.ini", b""), ("demo.pov", b"")]);
-        assert_eq!(check(&z, "demo").unwrap().0, "demo.ini");
+        assert_eq!(check(&z, "demo").unwrap().ini, "demo.ini");
         let z = zip_of(&[("sub/only.ini", b""), ("x.pov", b"")]);
-        assert_eq!(check(&z, "demo").unwrap().0, "sub/only.ini");
+        assert_eq!(check(&z, "demo").unwrap().ini, "sub/only.ini");
         let z = zip_of(&[("a.ini", b""), ("b.ini", b"")]);
         let err = check(&z, "demo").unwrap_err().0;
         assert!(
@@ -623,20 +660,34 @@ mod tests {
     }
 
     #[test]
-    fn image_sizes_are_read_from_the_ini() {
-        assert_eq!(declared_size("Width=640\nHeight = 360\n"), (640, 360));
-        assert_eq!(declared_size("+W1920 +H1080 +WT2 ; +W5"), (1920, 1080));
-        assert_eq!(declared_size("Antialias=on\n"), (800, 600));
-        assert_eq!(
-            declared_size("Width=64\nHeight=48\n[big]\nWidth=4000\n"),
-            (64, 48)
-        );
+    fn image_sizes_and_frames_are_checked() {
         let huge = zip_of(&[
             ("big.ini", b"Width=100000\nHeight=100000\n"),
             ("big.pov", b""),
         ]);
         let err = check(&huge, "big").unwrap_err().0;
         assert!(err.contains("100000x100000"), "{err}");
+        let stepped = zip_of(&[("a.ini", b"Final_Frame=9\nFrame_Step=3\n"), ("a.pov", b"")]);
+        let err = check(&stepped, "a").unwrap_err().0;
+        assert!(err.starts_with("a.ini: Frame_Step=3"), "{err}");
+        let anim = zip_of(&[("a.ini", b"Final_Frame=9\n"), ("a.pov", b"")]);
+        assert_eq!(check(&anim, "a").unwrap().settings.frames(), 1..=9);
+    }
+
+    #[test]
+    fn radiosity_is_noticed_outside_comments() {
+        let lit = zip_of(&[
+            ("a.ini", b""),
+            ("a.pov", b"global_settings { radiosity { } }\n"),
+        ]);
+        assert!(check(&lit, "a").unwrap().radiosity);
+        let commented = zip_of(&[
+            ("a.ini", b""),
+            ("a.pov", b"// no radiosity here\nsphere{0,1}"),
+        ]);
+        assert!(!check(&commented, "a").unwrap().radiosity);
+        let elsewhere = zip_of(&[("a.ini", b""), ("notes.txt", b"radiosity")]);
+        assert!(!check(&elsewhere, "a").unwrap().radiosity);
     }
 
     #[test]
@@ -667,6 +718,24 @@ mod tests {
     fn not_a_zip_and_empty() {
         assert!(check(b"hello", "x").unwrap_err().0.contains("not a zip"));
         assert_eq!(check(&zip_of(&[]), "x").unwrap_err().0, "the zip is empty");
+    }
+
+    #[test]
+    fn the_error_block_leaves_the_banner_out() {
+        let out = "POV-Ray 3.7\nParser Options\n  Input file: a.pov\n  Dithering....Off\n\
+                   ==== [Parsing...] ====\nFile 'a.pov' line 4: Parse Error: No matching }\n\
+                   Fatal error in parser: Cannot parse input.\nRender failed\n";
+        assert_eq!(
+            error_block(out, 20),
+            "File 'a.pov' line 4: Parse Error: No matching }\n\
+             Fatal error in parser: Cannot parse input.\nRender failed"
+        );
+        let option = "povray: cannot open the user configuration file x\n  Width...\n\
+                      Problem with option setting\npovray b.ini\nFailed to parse\n";
+        assert_eq!(
+            error_block(option, 20),
+            "Problem with option setting\npovray b.ini\nFailed to parse"
+        );
     }
 
     #[test]

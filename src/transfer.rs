@@ -18,7 +18,8 @@ pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
 /// The size of each part (S3's minimum is 5 MiB; the AWS CLI's default is 8 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
-/// Uploads `data` to `s3://bucket/key` with a progress bar labelled `label`.
+/// Uploads `data` to `s3://bucket/key` with a progress bar labelled `label`, with user
+/// `metadata` (`x-amz-meta-*`).
 pub async fn upload(
     s3: &aws_sdk_s3::Client,
     progress: &Progress,
@@ -26,7 +27,15 @@ pub async fn upload(
     key: &str,
     data: &[u8],
     label: &str,
+    metadata: &[(&str, String)],
 ) -> Result<()> {
+    let metadata: Option<std::collections::HashMap<String, String>> =
+        (!metadata.is_empty()).then(|| {
+            metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect()
+        });
     let bar = progress.bytes(label.to_string(), data.len() as u64);
     if data.len() <= MULTIPART_THRESHOLD {
         // Every upload names a new key. "Only if absent" makes the SDK's retry of an upload
@@ -37,6 +46,7 @@ pub async fn upload(
             .bucket(bucket)
             .key(key)
             .content_type("application/zip")
+            .set_metadata(metadata)
             .if_none_match("*")
             .body(ByteStream::from(data.to_vec()))
             .send()
@@ -53,6 +63,7 @@ pub async fn upload(
         .bucket(bucket)
         .key(key)
         .content_type("application/zip")
+        .set_metadata(metadata)
         .send()
         .await
         .with_context(|| format!("cannot start uploading s3://{bucket}/{key}"))?

@@ -54,7 +54,7 @@ fn iam_roles() {
 #[test]
 fn task_definition() {
     let d = deployment("");
-    let image = task_definition::image_to_keep(&d, None);
+    let image = task_definition::image_to_keep(&d, None, None);
     assert_json_snapshot!(task_definition::desired(&d, QUEUE_URL, &image));
 }
 

@@ -1,14 +1,18 @@
 //! `lew push-image`: the real worker Dockerfile built with the docker CLI (served by podman),
-//! pushed to a real registry on loopback after a real `docker login` with the ECR token from
-//! moto, and the task definition pinned to the digest the registry reports. Then the image runs
-//! against moto and renders the demo scene.
+//! then with podman itself, pushed the one way lew pushes: the repository URI and a login from
+//! ECR (moto, whose ECR scripts/test points at a real registry on loopback: see
+//! scripts/moto_server.py), a real `login --password-stdin` to the token's proxy endpoint, a push
+//! to the URI, and the task definition pinned to the digest ECR then reports, which must be the
+//! registry's own. Then the image runs against moto as the task definition has Fargate run it
+//! (scripts/container/fargate-run.sh) and renders the demo scene, and nothing in that container
+//! is writable that Fargate's is not.
 //!
 //! scripts/test starts the podman service and the registry (scripts/container/env.sh) and
 //! exports where they are; without them these tests say so and skip, except in CI.
 
 use std::process::Command;
 
-use crate::support::{ACCOUNT, App, REGION};
+use crate::support::{App, REGION};
 
 /// The container environment, or `None` (skip) outside CI when scripts/test did not set it up.
 fn container_env() -> Option<(String, String, String)> {
@@ -72,6 +76,40 @@ async fn task_image(app: &App) -> String {
     td.container_definitions()[0].image().unwrap().to_string()
 }
 
+/// The repository's URI as the emulator's ECR answers it.
+async fn repository_uri(app: &App) -> String {
+    let aws = app.aws().await;
+    let repos = aws
+        .ecr
+        .describe_repositories()
+        .repository_names(format!("{}-worker", app.prefix()))
+        .send()
+        .await
+        .unwrap();
+    repos.repositories()[0]
+        .repository_uri()
+        .unwrap()
+        .to_string()
+}
+
+/// The digest ECR reports for `tag` (DescribeImages), as lew reads it.
+async fn ecr_digest(app: &App, tag: &str) -> String {
+    let aws = app.aws().await;
+    let out = aws
+        .ecr
+        .describe_images()
+        .repository_name(format!("{}-worker", app.prefix()))
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag(tag)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.image_details()[0].image_digest().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
     let Some((registry, user, password)) = container_env() else {
@@ -79,56 +117,94 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
     };
     let app = App::new("");
     app.lew().arg("setup").ok();
+    let repo = format!("{}-worker", app.prefix());
+    // The world lew sees is ECR's: the repository's URI is where the registry is.
+    let uri = repository_uri(&app).await;
+    assert_eq!(
+        uri,
+        format!("{registry}/{repo}"),
+        "scripts/test starts moto with its ECR on the local registry"
+    );
     // A login of this test's own, so the push below proves `lew` logged in.
     let docker_config = tempfile::tempdir().unwrap();
     let push = || {
-        app.lew()
-            .env("LEW_ECR_REGISTRY", &registry)
-            .env("DOCKER_CONFIG", docker_config.path())
-            .args(["--output", "json", "push-image"])
+        app.lew().env("DOCKER_CONFIG", docker_config.path()).args([
+            "--output",
+            "json",
+            "push-image",
+        ])
     };
     let report = push().ok().json();
-    let repo = format!("{}-worker", app.prefix());
     let tag = report["tag"].as_str().unwrap().to_string();
     assert_eq!(tag, lew::embedded::worker_source_tag());
     let digest = report["digest"].as_str().unwrap().to_string();
     assert_eq!(report["pushed"], true);
     assert_eq!(report["new_revision"], true);
+    // The digest is the registry's own, as ECR reports it.
     assert_eq!(
         digest,
         registry_digest(&registry, &user, &password, &repo, &tag)
     );
-    let pinned = format!("{registry}/{repo}@{digest}");
+    assert_eq!(digest, ecr_digest(&app, &tag).await);
+    let pinned = format!("{uri}@{digest}");
     assert_eq!(report["image"], pinned.as_str());
     assert_eq!(task_image(&app).await, pinned);
-    // The token reached the CLI on stdin and ended up only in the CLI's credential store.
+    // The token reached the CLI on stdin and ended up only in the CLI's credential store,
+    // under the proxy endpoint's host.
     let stored = std::fs::read_to_string(docker_config.path().join("config.json")).unwrap();
     assert!(stored.contains(&registry), "{stored}");
 
-    // The same sources again: same digest, no new revision.
+    // The same sources again: ECR has the tag, so nothing is built or pushed.
     let again = push().ok().json();
+    assert_eq!(again["pushed"], false);
     assert_eq!(again["digest"], digest.as_str());
     assert_eq!(again["new_revision"], false);
 
-    // A later setup keeps the pinned image.
+    // A later setup keeps the pinned image (its URI is the one ECR names).
+    app.lew().arg("setup").ok();
+    assert_eq!(task_image(&app).await, pinned);
+
+    // `container_cli = "podman"`, the other documented choice: podman builds, logs in and
+    // pushes (a new tag, so it does). podman's own login runs in the client, which reads
+    // registries.conf for the plain-HTTP registry (env.sh's; a TLS registry such as ECR's
+    // needs none) and keeps the login in its auth file.
+    let podman_auth = tempfile::tempdir().unwrap();
+    app.write_config("[worker]\ncontainer_cli = \"podman\"\n");
+    let podman_tag = format!("podman-{}", app.name);
+    let state = std::env::var("CONTAINER_STATE_DIR").expect("exported by scripts/container/env.sh");
+    let by_podman = app
+        .lew()
+        .env(
+            "CONTAINERS_REGISTRIES_CONF",
+            format!("{state}/registries.conf"),
+        )
+        .env("REGISTRY_AUTH_FILE", podman_auth.path().join("auth.json"))
+        .env("PATH", only_podman(podman_auth.path()))
+        .args(["--output", "json", "push-image", "--tag", &podman_tag])
+        .ok()
+        .json();
+    assert_eq!(by_podman["pushed"], true);
+    let podman_digest = by_podman["digest"].as_str().unwrap().to_string();
+    assert_eq!(
+        podman_digest,
+        registry_digest(&registry, &user, &password, &repo, &podman_tag)
+    );
+    assert_eq!(podman_digest, ecr_digest(&app, &podman_tag).await);
+    assert_eq!(task_image(&app).await, format!("{uri}@{podman_digest}"));
+    let stored = std::fs::read_to_string(podman_auth.path().join("auth.json")).unwrap();
+    assert!(stored.contains(&registry), "{stored}");
+    // Back to the docker-built image for the run below.
+    app.write_config("");
     app.lew()
-        .env("LEW_ECR_REGISTRY", &registry)
-        .arg("setup")
+        .env("DOCKER_CONFIG", docker_config.path())
+        .args(["push-image"])
         .ok();
     assert_eq!(task_image(&app).await, pinned);
 
-    // The image runs: as Fargate would (read-only root, one writable volume), against moto,
-    // with the task definition's environment, it renders the demo scene.
+    // The image runs as the task definition has Fargate run it (scripts/container/fargate-run.sh:
+    // read-only root filesystem without tmpfs, /scratch as the image has it, the image's user),
+    // against moto, with the task definition's environment: it renders the demo scene.
     let aws = app.aws().await;
-    // Fargate's bind-mount volume starts with the image's /scratch: owned by the worker's
-    // user (10001), mode 0511; the worker opens it only to make or remove a job folder.
-    let scratch = tempfile::tempdir().unwrap();
-    std::os::unix::fs::chown(scratch.path(), Some(10001), Some(10001)).unwrap();
-    std::fs::set_permissions(
-        scratch.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o511),
-    )
-    .unwrap();
     let zip = lew::scene::load(&crate::render_local::demo_scene())
         .unwrap()
         .zip;
@@ -141,25 +217,31 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         .await
         .unwrap();
     let queue_url = app.queue_job("img1", "scenes/img1/lew-demo.zip").await;
-    let out = Command::new("docker")
+    // Pulled by its pinned digest, as Fargate pulls it (the run below is podman's, which knows
+    // the pushed image only by the digest of its local copy).
+    let pull = Command::new("docker")
         .env("DOCKER_CONFIG", docker_config.path())
-        .args(["run", "--rm", "--network", "host", "--read-only", "-v"])
-        .arg(format!("{}:/scratch", scratch.path().display()))
-        .args(["-e", &format!("LEW_QUEUE_URL={queue_url}")])
-        .args(["-e", &format!("AWS_ENDPOINT_URL={}", app.endpoint)])
-        .args([
-            "-e",
-            "AWS_ACCESS_KEY_ID=testing",
-            "-e",
-            "AWS_SECRET_ACCESS_KEY=testing",
-        ])
-        .args([
-            "-e",
-            &format!("AWS_REGION={REGION}"),
-            "-e",
-            "LEW_WAIT_TIME_S=1",
-        ])
-        .arg(&pinned)
+        .args(["pull", "-q", &pinned])
+        .output()
+        .unwrap();
+    assert!(
+        pull.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pull.stderr)
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    // Values reach the container from the environment (`-e NAME`), never the command line.
+    let environment = [
+        ("LEW_QUEUE_URL", queue_url.as_str()),
+        ("AWS_ENDPOINT_URL", app.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", REGION),
+        ("LEW_WAIT_TIME_S", "1"),
+    ];
+    let out = fargate_run(scratch.path(), &pinned)
+        .envs(environment)
+        .args(environment.iter().flat_map(|(name, _)| ["-e", name]))
         .output()
         .unwrap();
     let logs = String::from_utf8_lossy(&out.stdout);
@@ -169,8 +251,10 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(logs.contains("\"event\": \"rendered\""), "{logs}");
-    // It ran the confined way: the work dir was the worker's to lock.
+    // It ran the confined way: the work dir was the worker's to lock, and /tmp and /var/tmp
+    // were read-only (the worker warns when either is not so).
     assert!(!logs.contains("cannot make it read-only"), "{logs}");
+    assert!(!logs.contains("writable by the render user"), "{logs}");
     let png = aws
         .s3
         .get_object()
@@ -185,6 +269,39 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         .unwrap()
         .into_bytes();
     assert_eq!(&png[1..4], b"PNG");
+
+    // As strict as the task definition: the image's user can write no file or folder but the
+    // container runtime's /dev/shm and /dev/mqueue (which the worker clears after every job;
+    // Fargate cannot remove them) and /scratch while the worker opens it (0511 until then).
+    let find = "/ ( -path /proc -o -path /sys ) -prune -o -writable ( -type d -o -type f ) -print";
+    let scan = fargate_run(tempfile::tempdir().unwrap().path(), &pinned)
+        .args(["--entrypoint", "/usr/bin/find", "--"])
+        .args(find.split(' '))
+        .output()
+        .unwrap();
+    // (find exits 1 for the folders it may not read, such as /root: its list is what counts.)
+    let mut writable: Vec<String> = String::from_utf8_lossy(&scan.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    writable.sort();
+    assert_eq!(
+        writable,
+        ["/dev/mqueue", "/dev/shm"],
+        "{}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+}
+
+/// `scripts/container/fargate-run.sh SCRATCH IMAGE`: the image run as the task definition has
+/// Fargate run it, with `scratch` as its /scratch volume.
+fn fargate_run(scratch: &std::path::Path, image: &str) -> Command {
+    let mut command = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/container/fargate-run.sh"
+    ));
+    command.arg(scratch).arg(image);
+    command
 }
 
 #[tokio::test]
@@ -225,10 +342,7 @@ async fn an_image_already_in_ecr_is_not_built_again() {
         .ok()
         .json();
     assert_eq!(report["pushed"], false);
-    let pinned = format!(
-        "{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{}-worker@{digest}",
-        app.prefix()
-    );
+    let pinned = format!("{}@{digest}", repository_uri(&app).await);
     assert_eq!(report["image"], pinned.as_str());
     assert_eq!(task_image(&app).await, pinned);
 }
@@ -237,11 +351,11 @@ async fn an_image_already_in_ecr_is_not_built_again() {
 fn a_missing_cli_or_daemon_is_named_with_the_fix() {
     let app = App::new("");
     app.lew().arg("setup").ok();
+    // --tag: built whatever ECR holds, so the CLI is needed.
     let run = app
         .lew()
-        .env("LEW_ECR_REGISTRY", "localhost:9")
         .env("PATH", "/nonexistent")
-        .arg("push-image")
+        .args(["push-image", "--tag", "t1"])
         .code(1);
     assert!(
         run.stderr.contains("`docker` is not installed"),
@@ -251,9 +365,8 @@ fn a_missing_cli_or_daemon_is_named_with_the_fix() {
 
     let run = app
         .lew()
-        .env("LEW_ECR_REGISTRY", "localhost:9")
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .arg("push-image")
+        .args(["push-image", "--tag", "t1"])
         .code(1);
     assert!(
         run.stderr.contains("Docker daemon is not running"),
@@ -311,4 +424,18 @@ async fn push_image_refuses_a_repository_lew_did_not_create() {
         "{}",
         run.stderr
     );
+}
+
+/// A folder holding only `podman` (a link to the one on PATH), to put alone on PATH, so the
+/// podman push cannot have used the docker CLI.
+fn only_podman(dir: &std::path::Path) -> std::path::PathBuf {
+    let podman = std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("podman"))
+                .find(|p| p.is_file())
+        })
+        .expect("podman (installed by scripts/container/env.sh)");
+    std::os::unix::fs::symlink(podman, dir.join("podman")).unwrap();
+    dir.to_path_buf()
 }

@@ -435,6 +435,12 @@ async fn dry_run_plans_everything_and_creates_nothing() {
     );
     let mutating: Vec<_> = calls.iter().filter(|(_, m)| *m).collect();
     assert!(mutating.is_empty(), "--dry-run mutated: {mutating:?}");
+    // An empty recording would pass the check above having seen nothing: the plan reads what
+    // exists (here nothing yet), so the recorder saw it ask.
+    assert!(
+        calls.len() > 10,
+        "the recorder saw the plan's reads: {calls:?}"
+    );
     let aws = app.aws().await;
     assert!(
         aws.sqs
@@ -464,7 +470,12 @@ async fn dry_run_plans_everything_and_creates_nothing() {
         .args(["--output", "json", "setup", "--dry-run"])
         .ok()
         .json();
-    assert!(moto.recorded().iter().all(|(_, m)| !m));
+    let calls = moto.recorded();
+    assert!(calls.iter().all(|(_, m)| !m), "{calls:?}");
+    assert!(
+        calls.len() > 20,
+        "the recorder saw the plan read everything: {calls:?}"
+    );
     let q = plan["resources"]
         .as_array()
         .unwrap()

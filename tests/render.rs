@@ -14,14 +14,14 @@ use crate::render_local::{TINY_POV, demo_scene, png_size, tiny_ini, write_zip};
 use crate::support::App;
 
 /// The local runner for one app, stopped (SIGTERM) when dropped.
-struct Runner {
+pub struct Runner {
     child: Child,
     lines: Arc<Mutex<Vec<serde_json::Value>>>,
     _work: tempfile::TempDir,
 }
 
 impl Runner {
-    fn start(app: &App) -> Runner {
+    pub fn start(app: &App) -> Runner {
         Runner::start_with(app, &[])
     }
 
@@ -37,8 +37,15 @@ impl Runner {
             .arg(repo.join("scripts/runner/runner.py"))
             .args(["--app", &app.name, "--poll", "0.25"])
             .args(extra)
-            // A worker's last empty poll would otherwise hold its task for 20 s.
-            .args(["--task-env", "LEW_WAIT_TIME_S=1", "--work-dir"])
+            // A worker's last empty poll would otherwise hold its task for 20 s, and its wait
+            // for more work (worker.idle_s) for a minute.
+            .args([
+                "--task-env",
+                "LEW_WAIT_TIME_S=1",
+                "--task-env",
+                "LEW_IDLE_S=0",
+            ])
+            .arg("--work-dir")
             .arg(work.path())
             .env("AWS_ENDPOINT_URL", &app.endpoint)
             .stdout(Stdio::piped())
@@ -69,7 +76,7 @@ impl Runner {
         }
     }
 
-    fn events(&self, name: &str) -> Vec<serde_json::Value> {
+    pub fn events(&self, name: &str) -> Vec<serde_json::Value> {
         self.lines
             .lock()
             .unwrap()
@@ -80,7 +87,7 @@ impl Runner {
     }
 
     /// Waits (bounded) until no task the runner started is still running.
-    fn wait_idle(&self) {
+    pub fn wait_idle(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.events("task_started").len() > self.events("task_stopped").len() {
             assert!(Instant::now() < deadline, "tasks still running");
@@ -147,7 +154,7 @@ async fn queue_depths(app: &App) -> Vec<(String, String, String)> {
 }
 
 /// Every worker log line, from CloudWatch.
-async fn worker_log(app: &App) -> Vec<serde_json::Value> {
+pub async fn worker_log(app: &App) -> Vec<serde_json::Value> {
     let aws = app.aws().await;
     let pages = aws
         .logs
@@ -169,16 +176,20 @@ async fn worker_log(app: &App) -> Vec<serde_json::Value> {
 async fn the_demo_scene_renders_in_the_cloud_and_lands_in_out() {
     let app = App::new("");
     app.lew().arg("setup").ok();
-    let runner = Runner::start(&app);
     let out = app.path().join("out");
-    let run = app
-        .lew()
-        .args(["--output", "json", "render", "--timeout", "3m", "--out"])
+    let mut cmd = lew_command(&app);
+    cmd.args(["--output", "json", "render", "--timeout", "3m", "--out"])
         .arg(&out)
-        .arg(demo_scene())
-        .ok();
-    // Without a terminal each new stage is a line of its own (after its time), so a CI log
-    // shows progress.
+        .arg(demo_scene());
+    let mut lew = Watched::spawn(cmd);
+    // Without a terminal each new stage is a line of its own, so a CI log shows progress: the
+    // launcher (the runner) starts only once lew has said where the scene stands.
+    lew.wait_for(
+        "stderr",
+        "lew-demo: uploaded; the launcher has not queued it yet",
+    );
+    let runner = Runner::start_including_existing(&app);
+    let run = lew.finish();
     assert!(
         run.stderr
             .lines()
@@ -299,6 +310,46 @@ async fn a_failing_scene_exits_1_with_its_reason_while_a_good_one_renders() {
     assert!(run.stdout.contains("nowhere.inc"), "{}", run.stdout);
     assert!(app.path().join("fine.png").exists());
     assert!(!app.path().join("broken.png").exists());
+    // The report is the reason and POV-Ray's lines about it, once: not its option banner.
+    assert!(!run.stdout.contains("Dithering"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Fatal error in parser"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout
+            .matches("Cannot open include file nowhere.inc")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn an_upload_the_launcher_never_queues_is_named_as_such() {
+    // Set up, but nothing plays the launcher: the upload never becomes a job.
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let scene = tiny_zip(app.path(), "unheard");
+    let run = app
+        .lew()
+        .args(["--output", "json", "render", "--timeout", "40s"])
+        .arg(&scene)
+        .code(3);
+    let report = run.json();
+    assert_eq!(
+        report["scenes"][0]["stage"], "uploaded; the launcher has not queued it yet",
+        "{report}"
+    );
+    assert!(
+        run.stderr
+            .contains("the launcher has not queued the scenes")
+            && run.stderr.contains("lew logs launcher"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
@@ -392,23 +443,108 @@ async fn rendering_the_same_file_again_makes_a_new_job_and_a_new_image() {
     }
 }
 
-/// Sends SIGINT to a running `lew` after `after`, and returns its exit code and output.
-fn interrupt(mut cmd: Command, after: Duration) -> (i32, String, String) {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(after);
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// A running `lew` whose stdout and stderr are collected as they arrive, so a test can wait
+/// for what lew says before acting.
+struct Watched {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Watched {
+    fn spawn(mut cmd: Command) -> Watched {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        fn collect(
+            mut from: impl std::io::Read + Send + 'static,
+            into: Arc<Mutex<String>>,
+        ) -> std::thread::JoinHandle<()> {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = from.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    into.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        }
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), stdout.clone()),
+            collect(child.stderr.take().unwrap(), stderr.clone()),
+        ];
+        Watched {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// Waits until `stream` (stdout or stderr of this lew) holds `what`; the bound only guards
+    /// against a hang, and lew must still be running then.
+    fn wait_for(&mut self, stream: &str, what: &str) {
+        let text = if stream == "stdout" {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !text.lock().unwrap().contains(what) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "lew exited ({status}) before its {stream} said {what:?}:\n{}\n{}",
+                    self.stdout.lock().unwrap(),
+                    self.stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lew's {stream} did not say {what:?} within 120 s:\n{}",
+                text.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for lew to finish, which must succeed, and returns what it printed.
+    fn finish(mut self) -> crate::support::Run {
+        let status = self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        let run = crate::support::Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        };
+        assert_eq!(run.code, 0, "{run:?}");
+        run
+    }
+
+    /// Sends SIGINT and returns the exit code and everything lew printed.
+    fn interrupt(mut self) -> (i32, String, String) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        (
+            status.code().unwrap_or(-1),
+            self.stdout.lock().unwrap().clone(),
+            self.stderr.lock().unwrap().clone(),
+        )
+    }
 }
 
 fn lew_command(app: &App) -> Command {
@@ -426,7 +562,13 @@ async fn ctrl_c_while_waiting_leaves_the_job_running_and_says_so() {
     let scene = tiny_zip(app.path(), "patient");
     let mut cmd = lew_command(&app);
     cmd.args(["render", "--timeout", "5m"]).arg(&scene);
-    let (code, _, stderr) = interrupt(cmd, Duration::from_secs(3));
+    let mut lew = Watched::spawn(cmd);
+    // Uploaded and waiting: the first stage line (no runner, so nothing ever queues it).
+    lew.wait_for(
+        "stderr",
+        "patient: uploaded; the launcher has not queued it yet",
+    );
+    let (code, _, stderr) = lew.interrupt();
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("keeps running in the cloud"), "{stderr}");
     // The scene is still there for the launcher to pick up.
@@ -478,13 +620,12 @@ async fn logs_follow_prints_new_lines_until_interrupted() {
     put("{\"event\": \"before\"}").await.unwrap();
     let mut cmd = lew_command(&app);
     cmd.args(["logs", "worker", "--follow"]);
-    let later = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    });
-    let handle = std::thread::spawn(move || interrupt(cmd, Duration::from_secs(6)));
-    later.await.unwrap();
+    let mut lew = Watched::spawn(cmd);
+    // Following: the line that was there is printed; then a new one must come through too.
+    lew.wait_for("stdout", "before");
     put("{\"event\": \"after\"}").await.unwrap();
-    let (code, stdout, stderr) = handle.join().unwrap();
+    lew.wait_for("stdout", "after");
+    let (code, stdout, stderr) = lew.interrupt();
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("before") && stdout.contains("after"),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::QueueAttributeName as Attr;
 use serde_json::{Value, json};
 
-use crate::support::{ACCOUNT, App};
+use crate::support::{ACCOUNT, App, Moto};
 
 fn decode(doc: &str) -> Value {
     serde_json::from_str(&lew::resources::percent_decode(doc)).unwrap()
@@ -549,6 +549,112 @@ impl Drop for WrongPasswordRegistry {
     }
 }
 
+/// A `docker` first on PATH that writes down exactly what it was started with, its argv and its
+/// environment, and then becomes the real docker CLI (`exec`: the same process, so the same
+/// argv). Unlike the sampler it cannot miss a command that ends quickly, such as the login.
+struct DockerRecorder {
+    dir: tempfile::TempDir,
+}
+
+/// One command lew ran, as the recorder saw it.
+struct Recorded {
+    argv: Vec<String>,
+    environ: Vec<String>,
+}
+
+impl DockerRecorder {
+    fn new() -> DockerRecorder {
+        let real = std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|p| p.join("docker"))
+                    .find(|p| p.is_file())
+            })
+            .expect("a docker CLI (scripts/container/env.sh installs one)");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\0' \"$@\" >'{d}/call-'$$'.argv'\nenv -0 >'{d}/call-'$$'.env'\n\
+             exec '{}' \"$@\"\n",
+            real.display()
+        );
+        let shim = dir.path().join("docker");
+        std::fs::write(&shim, script).unwrap();
+        std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        DockerRecorder { dir }
+    }
+
+    /// PATH with the recorder first.
+    fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// Every docker command started since the last call.
+    fn take(&self) -> Vec<Recorded> {
+        let mut calls = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "argv") {
+                let split = |raw: Vec<u8>| -> Vec<String> {
+                    String::from_utf8_lossy(&raw)
+                        .split('\0')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                };
+                let env_path = path.with_extension("env");
+                calls.push(Recorded {
+                    argv: split(std::fs::read(&path).unwrap()),
+                    environ: split(std::fs::read(&env_path).unwrap()),
+                });
+                std::fs::remove_file(&path).unwrap();
+                std::fs::remove_file(&env_path).unwrap();
+            }
+        }
+        calls
+    }
+}
+
+/// The one `docker login` among `calls`, checked: the user on the command line, the password
+/// only on stdin, and no secret in any command's argv or environment.
+fn checked_login(calls: &[Recorded], needles: &[String]) -> String {
+    for call in calls {
+        for n in needles {
+            assert!(
+                !call.argv.iter().any(|a| a.contains(n.as_str())),
+                "a secret in argv: {:?}",
+                call.argv
+            );
+            assert!(
+                !call.environ.iter().any(|e| e.contains(n.as_str())),
+                "a secret in the environment of `docker {}`",
+                call.argv.join(" ")
+            );
+        }
+    }
+    let logins: Vec<&Recorded> = calls
+        .iter()
+        .filter(|c| c.argv.first().map(String::as_str) == Some("login"))
+        .collect();
+    assert_eq!(
+        logins.len(),
+        1,
+        "lew ran one docker login: {:?}",
+        calls.iter().map(|c| c.argv.join(" ")).collect::<Vec<_>>()
+    );
+    let argv = &logins[0].argv;
+    assert!(
+        argv.iter().any(|a| a == "--password-stdin") && argv.iter().any(|a| a == "AWS"),
+        "{argv:?}"
+    );
+    format!("docker {}", argv.join(" "))
+}
+
 #[tokio::test]
 async fn the_registry_password_is_never_in_argv_environment_or_output() {
     let (registry, user) = match (
@@ -592,60 +698,56 @@ async fn the_registry_password_is_never_in_argv_environment_or_output() {
     let needles = vec![password.clone(), token.clone()];
     let docker_config = tempfile::tempdir().unwrap();
     let config = docker_config.path().to_str().unwrap();
+    let recorder = DockerRecorder::new();
+    let path = recorder.path();
 
     // 1. The login that works (then build and push), verbose: the CLI's output is shown.
     let ok = watch_lew(
         &app,
         &["-v", "push-image"],
-        &[("LEW_ECR_REGISTRY", &registry), ("DOCKER_CONFIG", config)],
+        &[("DOCKER_CONFIG", config), ("PATH", &path)],
         &needles,
     );
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
-    let logins: Vec<&String> = ok
-        .sampled
-        .commands
-        .iter()
-        .filter(|c| c.contains(" login "))
-        .collect();
+    let calls = recorder.take();
+    let login = checked_login(&calls, &needles);
+    assert!(login.ends_with(&format!(" {registry}")), "{login}");
     for n in &needles {
         assert!(!ok.stdout.contains(n.as_str()) && !ok.stderr.contains(n.as_str()));
     }
     assert!(ok.sampled.leaks.is_empty(), "{:?}", ok.sampled.leaks);
     assert!(
-        ok.sampled.commands.iter().any(|c| c.starts_with("docker ")),
+        ok.sampled.commands.iter().any(|c| c.contains("docker ")),
         "the sampler saw lew's docker commands: {:?}",
         ok.sampled.commands
     );
     println!(
-        "login ok: lew -v push-image ({:.0} s): /proc sampled {} times, {} processes of lew's \
-         tree seen ({} docker commands{}), argv and environment never held the password or the \
-         token; stdout + stderr ({} bytes, with the docker CLI's output) never did either",
+        "login ok: lew -v push-image ({:.0} s): {} docker commands recorded with their argv and \
+         environment, among them `{login}`; /proc sampled {} times ({} processes of lew's tree); \
+         argv and environment never held the password or the token; stdout + stderr ({} bytes, \
+         with the docker CLI's output) never did either",
         ok.seconds,
+        calls.len(),
         ok.sampled.samples,
         ok.sampled.pids.len(),
-        ok.sampled
-            .commands
-            .iter()
-            .filter(|c| c.starts_with("docker "))
-            .count(),
-        if logins.is_empty() {
-            String::from("; the login itself was too quick to be caught")
-        } else {
-            format!(", among them `{}`", logins[0])
-        },
         ok.stdout.len() + ok.stderr.len()
     );
 
-    // 2. A login that fails: a registry that wants another password for the same user.
+    // 2. A login that fails: an emulator whose ECR leads to a registry that wants another
+    // password for the same user. (--tag: pushed whatever ECR holds, so the refusal is the
+    // first thing that registry is asked.)
     let wrong = WrongPasswordRegistry::start(&user);
+    let moto = Moto::start_with(&[("LEW_EMULATOR_ECR_REGISTRY", &wrong.host)]);
+    let elsewhere = App::on(&moto.url, "");
+    elsewhere.lew().arg("setup").ok();
     for args in [
-        &["-v", "push-image"][..],
-        &["-v", "--output", "json", "push-image"][..],
+        &["-v", "push-image", "--tag", "refused"][..],
+        &["-v", "--output", "json", "push-image", "--tag", "refused"][..],
     ] {
         let failed = watch_lew(
-            &app,
+            &elsewhere,
             args,
-            &[("LEW_ECR_REGISTRY", &wrong.host), ("DOCKER_CONFIG", config)],
+            &[("DOCKER_CONFIG", config), ("PATH", &path)],
             &needles,
         );
         assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
@@ -661,6 +763,7 @@ async fn the_registry_password_is_never_in_argv_environment_or_output() {
         for n in &needles {
             assert!(!all.contains(n.as_str()), "{n} printed:\n{all}");
         }
+        let login = checked_login(&recorder.take(), &needles);
         assert!(
             failed.sampled.leaks.is_empty(),
             "{:?}",
@@ -673,8 +776,8 @@ async fn the_registry_password_is_never_in_argv_environment_or_output() {
             .trim()
             .to_string();
         println!(
-            "login refused (lew {}): exit 1, \"{reason}\"; /proc sampled {} times; the password \
-             and the token appear in no argv, environment or output",
+            "login refused (lew {}): exit 1, \"{reason}\"; `{login}` recorded; /proc sampled {} \
+             times; the password and the token appear in no argv, environment or output",
             args.join(" "),
             failed.sampled.samples
         );

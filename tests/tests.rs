@@ -3,6 +3,7 @@
 
 mod support;
 
+mod aws_rules;
 mod ci;
 mod cli;
 mod connect;
@@ -13,6 +14,7 @@ mod json_output;
 mod launcher_wiring;
 mod lifecycle;
 mod render;
+mod render_farm;
 mod render_local;
 mod security;
 mod terminal;

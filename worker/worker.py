@@ -10,6 +10,13 @@ headless and confined, and writes the result back to S3:
                                  renders/<job>/<name>.error.txt     on a scene error
                                  renders/<job>/<name>.started.json  when the job is picked up
 
+A job may be part of its scene (lew render splits scenes, the launcher queues one job a part):
+frames of an animation, each to renders/<job>/<name>/<name><n>.png (a failed frame to
+<name><n>.error.txt beside it), or one band of rows of a still, kept in
+renders/<job>/<name>.parts/ until the worker that uploads the last band stitches <name>.png
+and deletes the parts. A whole job for an animation (an upload not made by lew) renders every
+frame. Markers and logs of parts live in renders/<job>/<name>.parts/.
+
 A scene error (bad zip, no .ini, POV-Ray failure, timeout) is final: the error is uploaded and
 the message deleted. An infrastructure error (S3, SQS, disk) leaves the message on the queue,
 invisible for a short backoff (LEW_RETRY_DELAY_S, shorter than the long poll), so this worker
@@ -17,8 +24,9 @@ takes it again on its next poll and, after the queue's maximum receives, it land
 dead-letter queue. A job whose PNG exists is skipped, at its start and again before anything
 is uploaded: when a stalled worker's heartbeat lapsed and another worker rendered the job
 meanwhile, the late attempt uploads nothing (neither its picture nor an error) over the other's
-result. The worker exits 0 after one empty poll, and on SIGTERM hands an unfinished
-job back to the queue (a finished one is uploaded and deleted first) and exits.
+result. The worker exits 0 after an empty poll once LEW_IDLE_S have passed since its last job
+(0: after the first empty poll), and on SIGTERM hands an unfinished job back to the queue (a
+finished one is uploaded and deleted first) and exits.
 
 Standard library and boto3 only (Debian bookworm's python3-boto3 1.26): the endpoint override is
 passed to every client explicitly because that boto3 does not read AWS_ENDPOINT_URL itself.
@@ -69,6 +77,8 @@ POLL_S = 0.25
 STOP_GRACE_S = 5.0
 # Consecutive failed receives before the worker gives up (the launcher starts a new task).
 MAX_RECEIVE_FAILURES = 5
+# The most bands a still is split into (lew's parts::MAX_BANDS).
+MAX_BANDS = 64
 # The work dir between job folder creations, and a job folder once the worker's own files are in
 # it: nobody may create, remove or replace anything there, not even the worker's own user (as
 # which POV-Ray runs in the image, and whose scenes cannot chmod); the render user may pass
@@ -78,6 +88,15 @@ LOCKED_DIR_MODE = 0o511
 OPEN_DIR_MODE = 0o711
 # Why a job whose PNG appeared while this worker rendered it uploads nothing.
 SUPERSEDED = "output exists (written meanwhile by another attempt)"
+# Folders outside the job folder that a scene can write to (mode 1777). In the image, under the
+# task definition's read-only root filesystem, these are the container's own /dev/shm and
+# /dev/mqueue mounts, which no task definition setting removes on Fargate (see
+# Worker.leftovers_removed); TEMP_DIRS are writable only when the worker runs outside such a
+# container.
+SHARED_MEMORY_DIRS = ("/dev/shm", "/dev/mqueue")
+TEMP_DIRS = ("/tmp", "/var/tmp")
+# How deep the worker looks into folders anyone may write to inside those (/tmp/.X11-unix ...).
+MAX_SHARED_DEPTH = 4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,6 +115,7 @@ class Settings:
     visibility_timeout_s: int = 900
     heartbeat_s: float = 60
     retry_delay_s: int = 10
+    idle_s: float = 0
     work_dir: Path = Path("/scratch")
     povray_threads: int = 1
     povray: str = "povray"
@@ -145,6 +165,9 @@ class Settings:
             # After an infrastructure error the message comes back this much later: within the
             # worker's next long poll, so the same worker retries it.
             retry_delay_s=number("LEW_RETRY_DELAY_S", 10, int, 0, 43200),
+            # How long a worker keeps polling after its last job (a warm worker saves the next
+            # render Fargate's start); 0: it exits after the first empty poll.
+            idle_s=number("LEW_IDLE_S", 0, float, 0, 3600),
             work_dir=Path(get("LEW_WORK_DIR", "/scratch")).absolute(),
             povray_threads=number("LEW_POVRAY_THREADS", default_threads(), int, 1),
             povray=get("LEW_POVRAY", "povray"),
@@ -208,12 +231,28 @@ def one_line(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Part:
+    """What of its scene a job renders, as the launcher split it (see lew's src/parts.rs):
+    frames `frames[0]..frames[1]` of an animation, or band `band` (from 1) of the `rows` bands
+    of a still (1-based, inclusive row ranges, top to bottom)."""
+
+    frames: tuple[int, int] | None = None
+    band: int | None = None
+    rows: tuple[tuple[int, int], ...] = ()
+
+    def band_rows(self) -> tuple[int, int]:
+        assert self.band is not None
+        return self.rows[self.band - 1]
+
+
+@dataclass(frozen=True)
 class Job:
     bucket: str
     key: str
     job_id: str | None = None
     size: int | None = None
     etag: str | None = None
+    part: Part | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +263,40 @@ class OutputKeys:
     log: str
     error: str
     started: str
+    base: str = ""  # renders/<job>/<name>: the others are this plus a suffix
+
+    # An animation's frames: renders/<job>/<name>/<name><n>.png, numbered as POV-Ray numbers
+    # its files. A part's files (bands, markers, logs) live in renders/<job>/<name>.parts/ and
+    # a still's bands are deleted once the image is stitched.
+
+    def frame(self, frame: int, digits: int) -> str:
+        return f"{self.base}/{self.name}{frame:0{digits}d}.png"
+
+    def frame_error(self, frame: int, digits: int) -> str:
+        return f"{self.base}/{self.name}{frame:0{digits}d}.error.txt"
+
+    def frames_prefix(self) -> str:
+        return f"{self.base}/{self.name}"
+
+    def parts_prefix(self) -> str:
+        return f"{self.base}.parts/"
+
+    def band(self, index: int) -> str:
+        return f"{self.base}.parts/band-{index}.png"
+
+    def band_log(self, index: int) -> str:
+        return f"{self.base}.parts/band-{index}.log"
+
+    def frames_log(self, first: int, last: int) -> str:
+        return f"{self.base}.parts/frames-{first}-{last}.log"
+
+    def started_for(self, part: Part | None) -> str:
+        if part is not None and part.band is not None:
+            return f"{self.base}.parts/band-{part.band}.started.json"
+        if part is not None and part.frames is not None:
+            first, last = part.frames
+            return f"{self.base}.parts/frames-{first}-{last}.started.json"
+        return self.started
 
 
 def output_keys(key: str, input_prefix: str, output_prefix: str) -> OutputKeys:
@@ -249,6 +322,7 @@ def output_keys(key: str, input_prefix: str, output_prefix: str) -> OutputKeys:
         log=base + ".log",
         error=base + ".error.txt",
         started=base + ".started.json",
+        base=base,
     )
 
 
@@ -293,7 +367,40 @@ def _parse_lew_job(data: dict[str, Any]) -> Job:
         job_id=str(job_id) if job_id else None,
         size=size if isinstance(size, int) else None,
         etag=etag if isinstance(etag, str) else None,
+        part=_parse_part(data.get("part")),
     )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _parse_part(data: Any) -> Part | None:
+    """A job's part: `{"frames": [a, b]}` or `{"band": i, "rows": [[s, e], ...]}`."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise BadMessage("lew job part is not an object")
+    frames = data.get("frames")
+    if frames is not None:
+        if not (isinstance(frames, list) and len(frames) == 2 and all(map(_is_int, frames))):
+            raise BadMessage(f"lew job part frames {frames!r} is not [first, last]")
+        if frames[1] < frames[0] or frames[1] - frames[0] >= MAX_FRAMES:
+            raise BadMessage(f"lew job part frames {frames!r} is not a range of frames")
+        return Part(frames=(frames[0], frames[1]))
+    band, rows = data.get("band"), data.get("rows")
+    if not isinstance(rows, list) or not rows or len(rows) > MAX_BANDS:
+        raise BadMessage(f"lew job part rows {rows!r} is not a list of bands")
+    parsed: list[tuple[int, int]] = []
+    for pair in rows:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(map(_is_int, pair))):
+            raise BadMessage(f"lew job part rows {rows!r} is not a list of [first, last] rows")
+        if pair[0] < 1 or pair[1] < pair[0] or (parsed and pair[0] != parsed[-1][1] + 1):
+            raise BadMessage(f"lew job part rows {rows!r} are not consecutive bands")
+        parsed.append((pair[0], pair[1]))
+    if not _is_int(band) or not 1 <= band <= len(parsed):
+        raise BadMessage(f"lew job part band {band!r} is not one of the {len(parsed)} bands")
+    return Part(band=band, rows=tuple(parsed))
 
 
 def _parse_s3_event(records: Any) -> list[Job]:
@@ -583,22 +690,59 @@ def povray_error(output: str, returncode: int | None = None) -> str:
     return f"POV-Ray failed (exit status {returncode})"
 
 
-def log_tail(output: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(output.rstrip("\n").splitlines()[-lines:])
+_PHASE = re.compile(r"^==== \[")
+# Debian's POV-Ray says this on every run; it is never the problem.
+_NOISE = "cannot open the user configuration file"
+
+
+def error_block(output: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The lines of POV-Ray's output that belong to its error, not its option banner: what
+    follows the last phase header (`==== [Parsing...] ====`), else what follows the first
+    fatal message (an option problem comes before any phase), else the last lines."""
+    all_lines = [line for line in output.rstrip().splitlines() if _NOISE not in line]
+    start = None
+    for number, line in enumerate(all_lines):
+        if _PHASE.match(line):
+            start = number + 1
+    if start is None:
+        start = next(
+            (n for n, line in enumerate(all_lines) if any(m in line for m in POVRAY_ERROR_MARKERS)),
+            max(0, len(all_lines) - lines),
+        )
+    return "\n".join(all_lines[start:][-lines:])
 
 
 def error_text(error: SceneError) -> str:
-    """The body of <name>.error.txt: the reason, a blank line, the tail of POV-Ray's output."""
+    """The body of <name>.error.txt: the reason, a blank line, POV-Ray's lines about it."""
     if error.output is None:
         return error.reason + "\n"
-    return f"{error.reason}\n\n{log_tail(error.output)}\n"
+    return f"{error.reason}\n\n{error_block(error.output)}\n"
 
 
-def worker_ini(output_file: Path, library_paths: list[Path], size: tuple[int, int]) -> str:
+@dataclass(frozen=True)
+class Frames:
+    """Frames `first..last` of an animation declared as Initial..Final in the scene's .ini."""
+
+    initial: int
+    final: int
+    first: int
+    last: int
+
+
+def worker_ini(
+    output_file: Path,
+    library_paths: list[Path],
+    size: tuple[int, int],
+    frames: Frames | None = None,
+    rows: tuple[int, int] | None = None,
+) -> str:
     """The .ini given after the scene's own, overriding what must not be the scene's choice.
 
     `size` is the image size check_image_size accepted: restated here, it is the size POV-Ray
-    renders, whatever an .ini included by the scene's own says.
+    renders, whatever an .ini included by the scene's own says. A still is frame 1 of 1; an
+    animation's frames are restated as the scene's .ini declared them, and the subset picks the
+    job's frames: POV-Ray then gives each frame the clock value it has in the whole animation.
+    `rows` renders one band (POV-Ray writes the whole image, black outside the band).
     """
     width, height = size
     lines = [
@@ -610,9 +754,18 @@ def worker_ini(output_file: Path, library_paths: list[Path], size: tuple[int, in
         "Output_To_File=on",
         "Output_File_Type=N",
         f'Output_File_Name="{output_file}"',
-        "Initial_Frame=1",
-        "Final_Frame=1",
     ]
+    if frames is None:
+        lines += ["Initial_Frame=1", "Final_Frame=1"]
+    else:
+        lines += [
+            f"Initial_Frame={frames.initial}",
+            f"Final_Frame={frames.final}",
+            f"Subset_Start_Frame={frames.first}",
+            f"Subset_End_Frame={frames.last}",
+        ]
+    if rows is not None:
+        lines += [f"Start_Row={rows[0]}", f"End_Row={rows[1]}"]
     lines += [f'Library_Path="{path}"' for path in library_paths]
     for command in (
         "Pre_Scene_Command",
@@ -657,42 +810,187 @@ MAX_PIXELS = 100_000_000
 MAX_SIDE = 32768
 # POV-Ray's size where no .ini sets one (its built-in default, and Debian's povray.ini).
 DEFAULT_SIZE = (800, 600)
-_SIZE_SETTING = re.compile(r"^\s*(width|height)\s*=\s*(\d+)", re.IGNORECASE)
-_SIZE_SWITCH = re.compile(r"(?:^|\s)[+-]([wh])(\d+)", re.IGNORECASE)
+# POV-Ray 3.7 renders (and anti-aliases) in blocks of this many rows and columns.
+DEFAULT_BLOCK = 32
+# The most frames one scene may have (lew's ini::MAX_FRAMES).
+MAX_FRAMES = 10_000
 _SECTION_LABEL = re.compile(r"^\s*\[")
+_SETTING = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*(.*)$")
+_NUMBER = re.compile(r"^[-+]?[0-9.]*")
+# .ini setting names (lower case) and switch names, longest first, of what the worker acts on;
+# None for switches that look alike but set something else (+KF is the final clock).
+_SETTINGS = {
+    "width": "width",
+    "height": "height",
+    "initial_frame": "initial_frame",
+    "final_frame": "final_frame",
+    "subset_start_frame": "subset_start",
+    "subset_end_frame": "subset_end",
+    "frame_step": "frame_step",
+    "render_block_size": "block_size",
+}
+_SWITCHES = (
+    ("kfi", "initial_frame"),
+    ("kff", "final_frame"),
+    ("stp", "frame_step"),
+    ("bs", "block_size"),
+    ("sf", "subset_start"),
+    ("ef", "subset_end"),
+    ("ki", None),
+    ("kf", None),
+    ("sr", None),
+    ("er", None),
+    ("sc", None),
+    ("ec", None),
+    ("w", "width"),
+    ("h", "height"),
+)
+_NAMES = {
+    "width": "Width",
+    "height": "Height",
+    "initial_frame": "Initial_Frame",
+    "final_frame": "Final_Frame",
+    "subset_start": "Subset_Start_Frame",
+    "subset_end": "Subset_End_Frame",
+    "frame_step": "Frame_Step",
+    "block_size": "Render_Block_Size",
+}
 
 
-def declared_size(ini_text: str) -> tuple[int, int]:
-    """The image size an .ini asks for (`Width=`/`Height=` or `+W`/`+H`; the last one wins),
-    POV-Ray's 800x600 where it says nothing.
+@dataclass(frozen=True)
+class IniSettings:
+    """What a scene's .ini asks for that the worker acts on (lew's src/ini.rs reads the same)."""
+
+    width: int = DEFAULT_SIZE[0]
+    height: int = DEFAULT_SIZE[1]
+    initial_frame: int = 1
+    final_frame: int = 1
+    subset_start: int | None = None
+    subset_end: int | None = None
+    block_size: int = DEFAULT_BLOCK
+
+    def is_animation(self) -> bool:
+        """More than one frame in Initial..Final (a one-frame subset is still numbered)."""
+        return self.final_frame > self.initial_frame
+
+    def frames(self) -> tuple[int, int]:
+        """The frames POV-Ray would render: Initial..Final, narrowed by the subset."""
+        first = self.initial_frame if self.subset_start is None else self.subset_start
+        last = self.final_frame if self.subset_end is None else self.subset_end
+        return max(first, self.initial_frame), min(last, self.final_frame)
+
+    def digits(self) -> int:
+        """Digits of a frame number in POV-Ray's file names: as many as the final frame needs."""
+        return len(str(max(self.final_frame, 0)))
+
+
+def ini_settings(ini_text: str) -> IniSettings:
+    """The settings an .ini asks for (`Key=value` or `+X` switches; the last one wins).
 
     Only the lines before the first `[section]` label count: POV-Ray reads no further in an .ini
     named without a section, as the worker names the scene's. What an .ini included from this
-    one says does not count either: the worker's own .ini restates this size (worker_ini).
+    one says does not count either: the worker's own .ini restates these (worker_ini).
+    SceneError for what lew cannot honour (a fractional subset, a frame step, negative frames).
     """
-    size = {"w": DEFAULT_SIZE[0], "h": DEFAULT_SIZE[1]}
+    values: dict[str, int] = {}
     for raw in ini_text.splitlines():
         if _SECTION_LABEL.match(raw):
             break
         line = raw.split(";", 1)[0]
-        setting = _SIZE_SETTING.match(line)
-        if setting:
-            size[setting.group(1)[0].lower()] = int(setting.group(2))
-        for switch in _SIZE_SWITCH.finditer(line):
-            size[switch.group(1).lower()] = int(switch.group(2))
-    return size["w"], size["h"]
+        setting = _SETTING.match(line)
+        if setting and setting.group(1).lower() in _SETTINGS:
+            _set(values, _SETTINGS[setting.group(1).lower()], setting.group(2).strip())
+        for word in line.split():
+            if word[:1] not in "+-" or len(word) < 2:
+                continue
+            switch = word[1:]
+            for prefix, field_name in _SWITCHES:
+                if switch.lower().startswith(prefix):
+                    value = switch[len(prefix) :]
+                    if field_name and value and all(c.isdigit() or c == "." for c in value):
+                        _set(values, field_name, value)
+                    break
+    settings = IniSettings(
+        width=max(values.get("width", DEFAULT_SIZE[0]), 0),
+        height=max(values.get("height", DEFAULT_SIZE[1]), 0),
+        initial_frame=values.get("initial_frame", 1),
+        final_frame=values.get("final_frame", 1),
+        subset_start=values.get("subset_start"),
+        subset_end=values.get("subset_end"),
+        block_size=min(max(values.get("block_size", DEFAULT_BLOCK), 4), 1 << 16),
+    )
+    _check_frames(settings)
+    return settings
+
+
+def _set(values: dict[str, int], field_name: str, value: str) -> None:
+    name = _NAMES[field_name]
+    number = _NUMBER.match(value)
+    text = number.group(0) if number else ""
+    if "." in text and field_name in ("subset_start", "subset_end"):
+        raise SceneError(
+            f"{name}={value}: a fraction of the animation is not supported; give a frame "
+            "number, or choose frames with `lew render --frames`"
+        )
+    try:
+        n = int(text.lstrip("+"))
+    except ValueError:
+        return  # POV-Ray refuses it itself, with its own message
+    if field_name == "frame_step":
+        if n != 1:
+            raise SceneError(
+                f"{name}={value}: lew renders every frame of an animation; remove {name}, or "
+                "choose frames with `lew render --frames`"
+            )
+        return
+    values[field_name] = n
+
+
+def _check_frames(s: IniSettings) -> None:
+    if s.initial_frame < 0 or s.final_frame < 0:
+        raise SceneError(
+            f"Initial_Frame={s.initial_frame} / Final_Frame={s.final_frame}: lew renders frames "
+            "numbered from 0 up"
+        )
+    if s.final_frame < s.initial_frame:
+        raise SceneError(
+            f"Final_Frame={s.final_frame} comes before Initial_Frame={s.initial_frame}"
+        )
+    if s.is_animation():
+        first, last = s.frames()
+        if last < first:
+            raise SceneError(
+                "Subset_Start_Frame/Subset_End_Frame select no frame of "
+                f"{s.initial_frame}-{s.final_frame}"
+            )
+        if last - first + 1 > MAX_FRAMES:
+            raise SceneError(
+                f"the animation has {last - first + 1} frames; lew renders at most {MAX_FRAMES} "
+                "per scene (choose some with `lew render --frames`)"
+            )
+
+
+def declared_size(ini_text: str) -> tuple[int, int]:
+    """The image size an .ini asks for, POV-Ray's 800x600 where it says nothing."""
+    settings = ini_settings(ini_text)
+    return settings.width, settings.height
 
 
 def check_image_size(ini_text: str) -> tuple[int, int]:
     """The image size the scene asks for (which the worker's own .ini then restates);
     SceneError when it is larger than the worker renders."""
     width, height = declared_size(ini_text)
+    check_size((width, height))
+    return width, height
+
+
+def check_size(size: tuple[int, int]) -> None:
+    width, height = size
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
         raise SceneError(
             f"the scene asks for a {width}x{height} image; the limit is {MAX_SIDE} pixels a "
             f"side and {MAX_PIXELS // 1_000_000} megapixels"
         )
-    return width, height
 
 
 # No file the worker or POV-Ray writes may grow past this (a runaway scene gets SIGXFSZ):
@@ -731,6 +1029,11 @@ class RenderUser:
         entry = pwd.getpwnam("nobody")
         return cls(uid=entry.pw_uid, gid=entry.pw_gid)
 
+    @property
+    def runs_as(self) -> int:
+        """The uid POV-Ray runs as."""
+        return os.geteuid() if self.uid is None else self.uid
+
     def give(self, path: Path) -> None:
         """Hands a folder tree to the render user (only it, and root, can then write there)."""
         if self.uid is None or self.gid is None:
@@ -749,32 +1052,44 @@ class RenderResult:
     seconds: float
 
 
-def run_povray(
+@dataclass(frozen=True)
+class PovrayRun:
+    """How one POV-Ray process ended."""
+
+    returncode: int | None
+    timed_out: bool
+    output: str
+    log_path: Path
+    seconds: float
+
+
+def _run_povray(
     settings: Settings,
     povray: str,
     ini: Path,
     scene_root: Path,
     private_dir: Path,
-    out_dir: Path,
     user: RenderUser,
     stop: StopState,
-    size: tuple[int, int],
-) -> RenderResult:
-    """Renders `size` pixels with the scene's ini plus the worker's own; SceneError when
-    POV-Ray fails, Interrupted when SIGTERM stopped it.
+    own_ini_text: str,
+    label: str,
+    timeout_s: float,
+) -> PovrayRun:
+    """Runs POV-Ray once with the scene's ini plus the worker's own (`own_ini_text`).
 
     `private_dir` (the job folder) holds the worker's own .ini and POV-Ray's log, both
-    read-only; before POV-Ray starts it is locked (LOCKED_DIR_MODE), so POV-Ray, even as the
-    worker's own user, can write only in `scene_root` and `out_dir`.
+    read-only; while POV-Ray runs it is locked (LOCKED_DIR_MODE), so POV-Ray, even as the
+    worker's own user, can write only in `scene_root` and its output folder. `label` tells the
+    files of several runs of one job apart.
     """
     if '"' in ini.name or any(ord(c) < 32 for c in ini.name):
         raise SceneError(f"the .ini file name {ini.name!r} cannot be passed to POV-Ray")
-    image = out_dir / OUTPUT_NAME
-    own_ini = private_dir / WORKER_INI_NAME
-    library = [scene_root, Path(SYSTEM_INCLUDE_DIR)]
+    # A later run of the same job: the worker writes its files, then locks the folder again.
+    os.chmod(private_dir, OPEN_DIR_MODE)
+    own_ini = private_dir / WORKER_INI_NAME.replace(".ini", f"{label}.ini")
     with _create_read_only(own_ini) as ini_file:
-        ini_file.write(worker_ini(image, library, size).encode())
-    log_path = private_dir / "povray.log"
+        ini_file.write(own_ini_text.encode())
+    log_path = private_dir / f"povray{label}.log"
     # POV-Ray splits unquoted arguments at spaces; quoted, a name may hold anything but '"'.
     command = [povray, f'"./{ini.name}"', f'"{own_ini}"', f"+WT{settings.povray_threads}"]
     kwargs: dict[str, Any] = {}
@@ -797,24 +1112,104 @@ def run_povray(
         )
         stop.process = process
         try:
-            timed_out = _wait_for_povray(process, started + settings.render_timeout_s, stop)
+            timed_out = _wait_for_povray(process, started + timeout_s, stop)
         finally:
             stop.process = None
             kill_group(process, signal.SIGKILL)  # anything POV-Ray left in its group
-    seconds = time.monotonic() - started
-    output = read_output(log_path)
-    finished = not timed_out and process.returncode == 0 and _is_regular_file(image)
-    if finished:
+    return PovrayRun(
+        returncode=process.returncode,
+        timed_out=timed_out,
+        output=read_output(log_path),
+        log_path=log_path,
+        seconds=time.monotonic() - started,
+    )
+
+
+def run_povray(
+    settings: Settings,
+    povray: str,
+    ini: Path,
+    scene_root: Path,
+    private_dir: Path,
+    out_dir: Path,
+    user: RenderUser,
+    stop: StopState,
+    size: tuple[int, int],
+    rows: tuple[int, int] | None = None,
+) -> RenderResult:
+    """Renders one image of `size` pixels (or its band `rows`); SceneError when POV-Ray fails,
+    Interrupted when SIGTERM stopped it."""
+    image = out_dir / OUTPUT_NAME
+    library = [scene_root, Path(SYSTEM_INCLUDE_DIR)]
+    text = worker_ini(image, library, size, rows=rows)
+    timeout = settings.render_timeout_s
+    run = _run_povray(settings, povray, ini, scene_root, private_dir, user, stop, text, "", timeout)
+    output = run.output
+    result = RenderResult(image=image, output=output, log_path=run.log_path, seconds=run.seconds)
+    if not run.timed_out and run.returncode == 0 and _is_regular_file(image):
         # Rendered, even if SIGTERM came just after: the image is kept, not rendered again.
-        return RenderResult(image=image, output=output, log_path=log_path, seconds=seconds)
+        return result
     stop.check()
-    if timed_out:
+    if run.timed_out:
         raise SceneError(f"render timed out after {settings.render_timeout_s:g} s", output)
-    if process.returncode != 0:
-        raise SceneError(povray_error(output, process.returncode), output)
-    if not _is_regular_file(image):
-        raise SceneError("POV-Ray finished without writing an image", output)
-    return RenderResult(image=image, output=output, log_path=log_path, seconds=seconds)
+    if run.returncode != 0:
+        raise SceneError(povray_error(output, run.returncode), output)
+    raise SceneError("POV-Ray finished without writing an image", output)
+
+
+@dataclass(frozen=True)
+class FramesResult:
+    """What one POV-Ray run of frames left: the frames it wrote, and the frame it failed on."""
+
+    images: dict[int, Path]
+    run: PovrayRun
+    failed: int | None = None
+    reason: str | None = None
+
+
+_FRAME_FILE = re.compile(r"^frame(\d+)\.png$")
+
+
+def run_povray_frames(
+    settings: Settings,
+    povray: str,
+    ini: Path,
+    scene_root: Path,
+    private_dir: Path,
+    out_dir: Path,
+    user: RenderUser,
+    stop: StopState,
+    size: tuple[int, int],
+    frames: Frames,
+) -> FramesResult:
+    """Renders frames `first..last` in one POV-Ray run. POV-Ray stops at the first frame that
+    fails; the frames before it are kept and that frame is named with the reason. The timeout
+    is the render timeout for each frame of the run."""
+    library = [scene_root, Path(SYSTEM_INCLUDE_DIR)]
+    text = worker_ini(out_dir / "frame.png", library, size, frames=frames)
+    count = frames.last - frames.first + 1
+    timeout = settings.render_timeout_s * count
+    label = f"-{frames.first}"
+    run = _run_povray(
+        settings, povray, ini, scene_root, private_dir, user, stop, text, label, timeout
+    )
+    images: dict[int, Path] = {}
+    for path in out_dir.iterdir():
+        match = _FRAME_FILE.match(path.name)
+        if match and _is_regular_file(path) and frames.first <= int(match.group(1)) <= frames.last:
+            images[int(match.group(1))] = path
+    missing = [n for n in range(frames.first, frames.last + 1) if n not in images]
+    if not missing:
+        return FramesResult(images=images, run=run)
+    if stop.requested.is_set():
+        return FramesResult(images=images, run=run)  # the caller hands the rest back
+    if run.timed_out:
+        reason = f"render timed out after {settings.render_timeout_s:g} s a frame"
+    elif run.returncode != 0:
+        reason = povray_error(run.output, run.returncode)
+    else:
+        reason = "POV-Ray finished without writing this frame"
+    return FramesResult(images=images, run=run, failed=missing[0], reason=reason)
 
 
 def _create_read_only(path: Path) -> BinaryIO:
@@ -876,11 +1271,176 @@ def others_can_traverse(path: Path) -> bool:
     return all(os.stat(folder).st_mode & stat.S_IXOTH for folder in (path, *path.parents))
 
 
+def forbid_message_queues() -> None:
+    """No POSIX message queue can be created by this process or POV-Ray (RLIMIT_MSGQUEUE 0, which
+    binds root as well): a scene's write into /dev/mqueue fails instead of leaving a queue there.
+
+    (The task definition's systemControls could set fs.mqueue.queues_max to 0, which AWS
+    documents as supported on Fargate; this limit does it for POV-Ray with no AWS setting, also
+    where the worker runs outside Fargate.)"""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
+
+
+def shared_dirs(user: RenderUser) -> tuple[Path, ...]:
+    """Where a job could leave files outside its folder, for the worker to clear after it.
+
+    /tmp and /var/tmp only when POV-Ray runs as `nobody` (the worker is root): as the worker's
+    own user it runs in the image, where they are read-only, and outside a container that user's
+    other programs create files there too, which must not be taken for a job's.
+    """
+    names = SHARED_MEMORY_DIRS + (TEMP_DIRS if user.uid is not None else ())
+    return tuple(Path(name) for name in names)
+
+
+def scan_shared(folders: tuple[Path, ...]) -> dict[Path, os.stat_result]:
+    """Every entry of `folders` (missing ones are empty), and of the folders anyone may write to
+    inside them, by path; not following links."""
+    found: dict[Path, os.stat_result] = {}
+    pending = [(folder, 0) for folder in folders]
+    while pending:
+        folder, depth = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            found[Path(entry.path)] = info
+            world_writable = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH
+            if world_writable and depth < MAX_SHARED_DEPTH:
+                pending.append((Path(entry.path), depth + 1))
+    return found
+
+
+def _left_by(
+    uid: int, before: dict[Path, os.stat_result], now: dict[Path, os.stat_result]
+) -> list[Path]:
+    """The entries of `now` that `uid` owns and whose names were not in `before`.
+
+    A name that was there before is left alone even if the job wrote to it: that is the
+    owner's file (in the image the folders start empty and every new name goes after its job,
+    so no such file can come from an earlier job)."""
+    return sorted(path for path, info in now.items() if info.st_uid == uid and path not in before)
+
+
+def remove_leftovers(
+    folders: tuple[Path, ...], before: dict[Path, os.stat_result], uid: int
+) -> tuple[list[str], list[str]]:
+    """Removes what the user `uid` created in `folders` since `before` (scan_shared's), leaving
+    everything else alone; returns what was removed and what could not be (with the reason)."""
+    removed: list[str] = []
+    errors: dict[Path, str] = {}
+    for path in _left_by(uid, before, scan_shared(folders)):
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed.append(str(path))
+        except FileNotFoundError:
+            continue  # inside a folder removed just before
+        except OSError as error:
+            errors[path] = error.strerror or str(error)
+    # Whatever is still there, a removal that failed or an entry that appeared meanwhile, counts.
+    left = _left_by(uid, before, scan_shared(folders))
+    problems = [f"{path}: {errors.get(path, 'still there after its removal')}" for path in left]
+    return removed, problems
+
+
 def _is_regular_file(path: Path) -> bool:
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Parts: frames and bands
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A scene unpacked in its job folder, with its .ini's settings."""
+
+    folder: Path  # the job folder (private to the worker)
+    root: Path  # the unpacked scene
+    out_dir: Path  # where POV-Ray writes
+    ini: Path
+    settings: IniSettings
+
+
+def part_fields(part: Part | None) -> dict[str, str]:
+    """A part as log and marker fields."""
+    if part is None:
+        return {}
+    if part.frames is not None:
+        return {"frames": f"{part.frames[0]}-{part.frames[1]}"}
+    return {"band": f"{part.band}/{len(part.rows)}"}
+
+
+def runs(numbers: list[int]) -> list[tuple[int, int]]:
+    """Sorted numbers as runs of consecutive ones: [1, 2, 3, 7, 8] -> [(1, 3), (7, 8)]."""
+    out: list[tuple[int, int]] = []
+    for n in numbers:
+        if out and n == out[-1][1] + 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return out
+
+
+def stitch_bands(bands: list[tuple[Path, tuple[int, int]]], dest: Path) -> None:
+    """Writes the image whose rows `first..last` (1-based) come from each band's PNG, in order.
+
+    POV-Ray writes a band as the whole image, black outside it. The PNGs are decoded and
+    encoded with pypng (Debian's python3-png), which keeps what POV-Ray wrote: 8 or 16 bits,
+    grey or colour, with or without alpha, and the gamma. Rows stream from one band at a time,
+    so a large image is never whole in memory.
+    """
+    import png
+
+    first_path = bands[0][0]
+    width, height, _, info = png.Reader(filename=str(first_path)).read()
+    shape = {k: info.get(k) for k in ("bitdepth", "greyscale", "alpha", "planes")}
+
+    def rows() -> Iterator[Any]:
+        for path, (start, end) in bands:
+            w, h, pixels, band_info = png.Reader(filename=str(path)).read()
+            band_shape = {k: band_info.get(k) for k in shape}
+            if (w, h) != (width, height) or band_shape != shape:
+                raise SceneError(
+                    f"band {path.name} is {w}x{h} {band_shape}, not {width}x{height} {shape}"
+                )
+            for number, row in enumerate(pixels, start=1):
+                if number > end:
+                    break
+                if number >= start:
+                    yield row
+
+    writer = png.Writer(
+        width,
+        height,
+        greyscale=bool(shape["greyscale"]),
+        alpha=bool(shape["alpha"]),
+        bitdepth=shape["bitdepth"],
+        gamma=info.get("gamma"),
+    )
+    with open(dest, "wb") as out:
+        writer.write(out, rows())
+
+
+def band_logs(logs: list[str], rows: tuple[tuple[int, int], ...]) -> str:
+    """The stitched image's log: each band's POV-Ray output under a heading."""
+    parts = []
+    for index, (text, (start, end)) in enumerate(zip(logs, rows, strict=True), start=1):
+        parts.append(
+            f"==== band {index} of {len(rows)}: rows {start}-{end} ====\n{text.rstrip()}\n"
+        )
+    return "\n".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -943,6 +1503,26 @@ def download_zip(s3: Any, job: Job, target: Path, max_bytes: int, stop: StopStat
         body.close()
 
 
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """Every key under `prefix`."""
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents") or [])
+    return keys
+
+
+def delete_keys(s3: Any, bucket: str, keys: list[str]) -> None:
+    """Deletes `keys` (gone already is fine), 1000 at a time (DeleteObjects' limit)."""
+    for start in range(0, len(keys), 1000):
+        batch = keys[start : start + 1000]
+        response = s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+        )
+        errors = response.get("Errors") or []
+        if errors:
+            raise RuntimeError(f"cannot delete {len(errors)} part(s), e.g. {errors[0]}")
+
+
 def upload_log(s3: Any, bucket: str, key: str, log_path: Path) -> None:
     size = log_path.stat().st_size
     with open(log_path, "rb") as source:
@@ -957,14 +1537,31 @@ def upload_log(s3: Any, bucket: str, key: str, log_path: Path) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/plain; charset=utf-8")
 
 
+# SQS keeps a received message hidden for at most 12 hours from the receive ("If you try to
+# extend the visibility timeout beyond the maximum, your request is rejected", the
+# ChangeMessageVisibility reference). The worker counts from a moment after SQS does: the
+# margin covers the time between the two.
+SQS_MAX_HIDDEN_S = 43200
+HIDDEN_MARGIN_S = 30
+
+
+def visibility_extension(wanted_s: int, held_s: float) -> int:
+    """The visibility timeout a heartbeat may ask for after holding a message `held_s` seconds:
+    `wanted_s`, or what is left of SQS's 12 hours (0 when nothing is)."""
+    left = int(SQS_MAX_HIDDEN_S - HIDDEN_MARGIN_S - held_s)
+    return max(0, min(wanted_s, left))
+
+
 class Heartbeat:
-    """While a job is held, keeps extending its message's visibility."""
+    """While a job is held, keeps extending its message's visibility, within the 12 hours SQS
+    allows from the receive (it starts right after the receive)."""
 
     def __init__(self, sqs: Any, settings: Settings, receipt: str, key: str | None) -> None:
         self._sqs = sqs
         self._settings = settings
         self._receipt = receipt
         self._key = key
+        self._received = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -977,15 +1574,28 @@ class Heartbeat:
         self._thread.join()
 
     def _run(self) -> None:
+        wanted = self._settings.visibility_timeout_s
         while not self._stop.wait(self._settings.heartbeat_s):
-            try:
-                self._sqs.change_message_visibility(
-                    QueueUrl=self._settings.queue_url,
-                    ReceiptHandle=self._receipt,
-                    VisibilityTimeout=self._settings.visibility_timeout_s,
+            timeout = visibility_extension(wanted, time.monotonic() - self._received)
+            if timeout < wanted:
+                # Said once: from here the job becomes visible again when its 12 hours are up.
+                log(
+                    "heartbeat_limit",
+                    key=self._key,
+                    visible_again_in_s=timeout,
+                    reason="SQS keeps a received message hidden for at most 12 hours",
                 )
-            except Exception as error:
-                log("heartbeat_error", key=self._key, error=describe(error))
+            if timeout > 0:
+                try:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self._settings.queue_url,
+                        ReceiptHandle=self._receipt,
+                        VisibilityTimeout=timeout,
+                    )
+                except Exception as error:
+                    log("heartbeat_error", key=self._key, error=describe(error))
+            if timeout < wanted:
+                return
 
 
 def describe(error: BaseException) -> str:
@@ -1005,11 +1615,17 @@ class Worker:
         self.stop = stop
         self.user = RenderUser.detect()
         self.owns_work_dir = lock_work_dir(settings.work_dir)
+        self.job_started = time.monotonic()
+        self.shared_dirs = shared_dirs(self.user)
+        # Why this worker takes no more jobs: it could not clear what a job left behind.
+        self.refusal: str | None = None
 
     # -- the loop
 
     def run(self) -> int:
         failures = 0
+        idle_since = time.monotonic()
+        waiting = False  # said so since the last job
         while not self.stop.requested.is_set():
             try:
                 response = self.sqs.receive_message(
@@ -1030,10 +1646,21 @@ class Worker:
             failures = 0
             messages = response.get("Messages") or []
             if not messages:
-                log("exit", reason="queue empty", code=0)
-                return 0
+                idle = time.monotonic() - idle_since
+                if idle >= self.settings.idle_s:
+                    log("exit", reason="queue empty", code=0)
+                    return 0
+                if not waiting:
+                    waiting = True
+                    log("waiting", for_s=round(self.settings.idle_s - idle, 1))
+                continue
+            waiting = False
             if not self.handle_message(messages[0]):
                 break
+            idle_since = time.monotonic()
+        if self.refusal is not None:
+            log("exit", reason=self.refusal, code=1)
+            return 1
         log("exit", reason="stopped", code=0)
         return 0
 
@@ -1061,19 +1688,21 @@ class Worker:
             for job in jobs:
                 outcome = self.process_job(job, attempt)
                 outcomes.append(outcome)
-                if outcome == "interrupted":
+                if outcome == "interrupted" or self.refusal is not None:
                     break
         key = jobs[0].key if len(jobs) == 1 else None
-        if "interrupted" in outcomes:
+        if "interrupted" in outcomes or len(outcomes) < len(jobs):
+            # Jobs left undone (SIGTERM, or this worker refuses more): for another worker.
             self.hand_back(receipt, key)
             return False
         # Every job is finished (or failed for a reason outside the scene): a SIGTERM that came
-        # meanwhile stops the worker only after the message is dealt with.
+        # meanwhile, or a job this worker could not clear up after, stops the worker only after
+        # the message is dealt with.
         if "infra_error" in outcomes:
             self.retry_later(receipt, key)
         else:
             self.delete(receipt, key)
-        return not self.stop.requested.is_set()
+        return not self.stop.requested.is_set() and self.refusal is None
 
     def delete(self, receipt: str, key: str | None) -> None:
         try:
@@ -1114,57 +1743,264 @@ class Worker:
             log("ignored", job_id=job.job_id, key=job.key, reason=str(error))
             return "ignored"
         job_id = job.job_id or keys.job_id
-        ids = {"job_id": job_id, "key": job.key}
+        ids: dict[str, Any] = {"job_id": job_id, "key": job.key, **part_fields(job.part)}
         started = time.monotonic()
+        part = job.part
         try:
-            if object_exists(self.s3, job.bucket, keys.png):
-                log("skipped", **ids, output=keys.png, reason="output exists")
-                return "skipped"
-            self.stop.check()
-            marker = {
-                "job_id": job_id,
-                "key": job.key,
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "attempt": attempt,
-            }
-            self.s3.put_object(
-                Bucket=job.bucket,
-                Key=keys.started,
-                Body=json.dumps(marker).encode(),
-                ContentType="application/json",
-            )
-            log("job_started", **ids, attempt=attempt)
-            with self.job_folder() as folder:
-                try:
-                    result = self.render(job, keys, folder)
-                except SceneError as error:
-                    if self.superseded(job, keys, ids, error.reason):
-                        return "skipped"
-                    self.report_scene_error(job, keys, error, folder)
-                    return "scene_error"
-                if self.superseded(job, keys, ids, None):
+            if part is None or part.frames is None:
+                # A still (or its band) is done once its image is there.
+                if object_exists(self.s3, job.bucket, keys.png):
+                    log("skipped", **ids, output=keys.png, reason="output exists")
                     return "skipped"
-                # Rendered: uploaded even when SIGTERM has come (the task has stopTimeout for it).
-                upload_log(self.s3, job.bucket, keys.log, result.log_path)
-                image_fd = os.open(result.image, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-                with os.fdopen(image_fd, "rb") as image:
-                    self.s3.put_object(
-                        Bucket=job.bucket, Key=keys.png, Body=image, ContentType="image/png"
-                    )
-            log(
-                "rendered",
-                **ids,
-                output=keys.png,
-                seconds=round(time.monotonic() - started, 3),
-                render_seconds=round(result.seconds, 3),
-            )
-            return "rendered"
+                if part is not None and object_exists(self.s3, job.bucket, keys.band(part.band)):
+                    # Rendered by an earlier attempt: only the stitch may be missing.
+                    self.stitch_if_complete(job, keys, part, ids)
+                    return "skipped"
+            self.stop.check()
+            self.put_marker(job, keys, job_id, attempt)
+            log("job_started", **ids, attempt=attempt)
+            self.job_started = started
+            with self.leftovers_removed(ids), self.job_folder() as folder:
+                return self.render_job(job, keys, ids, folder)
         except Interrupted:
             log("interrupted", **ids)
             return "interrupted"
         except Exception as error:
             log("infra_error", **ids, error=describe(error))
             return "infra_error"
+
+    def put_marker(self, job: Job, keys: OutputKeys, job_id: str, attempt: int) -> None:
+        marker = {
+            "job_id": job_id,
+            "key": job.key,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "attempt": attempt,
+            **part_fields(job.part),
+        }
+        self.s3.put_object(
+            Bucket=job.bucket,
+            Key=keys.started_for(job.part),
+            Body=json.dumps(marker).encode(),
+            ContentType="application/json",
+        )
+
+    def render_job(self, job: Job, keys: OutputKeys, ids: dict[str, Any], folder: Path) -> str:
+        """Renders the job's part in `folder` and uploads what it produced."""
+        try:
+            scene = self.prepare(job, keys, folder)
+        except SceneError as error:
+            # The scene itself is broken (a bad zip, no .ini): every part of it would fail alike.
+            if self.superseded(job, keys, ids, error.reason):
+                return "skipped"
+            self.report_scene_error(job, keys, error, folder)
+            return "scene_error"
+        part = job.part
+        if scene.settings.is_animation():
+            first, last = (
+                part.frames if part is not None and part.frames else scene.settings.frames()
+            )
+            return self.render_frames(job, keys, ids, scene, first, last)
+        if part is not None and part.band is not None:
+            return self.render_band(job, keys, ids, scene, part)
+        return self.render_still(job, keys, ids, scene)
+
+    def render_still(self, job: Job, keys: OutputKeys, ids: dict[str, Any], scene: Scene) -> str:
+        try:
+            result = self.povray_run(scene)
+        except SceneError as error:
+            if self.superseded(job, keys, ids, error.reason):
+                return "skipped"
+            self.report_scene_error(job, keys, error, scene.folder)
+            return "scene_error"
+        if self.superseded(job, keys, ids, None):
+            return "skipped"
+        # Rendered: uploaded even when SIGTERM has come (the task has stopTimeout for it).
+        upload_log(self.s3, job.bucket, keys.log, result.log_path)
+        self.put_file(job.bucket, keys.png, result.image)
+        return self.rendered(ids, output=keys.png, render_seconds=result.seconds)
+
+    def render_band(
+        self, job: Job, keys: OutputKeys, ids: dict[str, Any], scene: Scene, part: Part
+    ) -> str:
+        """One band of a still; the worker that uploads the last band stitches the image."""
+        assert part.band is not None
+        rows = part.band_rows()
+        if rows[1] > scene.settings.height:
+            raise SceneError(f"band rows {rows[0]}-{rows[1]} are outside the image")
+        try:
+            result = self.povray_run(scene, rows=rows)
+        except SceneError as error:
+            if self.superseded(job, keys, ids, error.reason):
+                return "skipped"
+            error.reason = one_line(
+                f"band {part.band} of {len(part.rows)} (rows {rows[0]}-{rows[1]}): {error.reason}"
+            )
+            self.report_scene_error(job, keys, error, scene.folder)
+            return "scene_error"
+        if self.superseded(job, keys, ids, None):
+            return "skipped"
+        upload_log(self.s3, job.bucket, keys.band_log(part.band), result.log_path)
+        self.put_file(job.bucket, keys.band(part.band), result.image)
+        outcome = self.rendered(ids, output=keys.band(part.band), render_seconds=result.seconds)
+        self.stitch_if_complete(job, keys, part, ids, scene.folder)
+        return outcome
+
+    def render_frames(
+        self, job: Job, keys: OutputKeys, ids: dict[str, Any], scene: Scene, first: int, last: int
+    ) -> str:
+        """Frames `first..last` of an animation, skipping those already in S3. A frame that
+        fails gets its own error report and the frames after it are still rendered."""
+        settings = scene.settings
+        digits = settings.digits()
+        done = self.existing_frames(job, keys)
+        todo = [n for n in range(first, last + 1) if n not in done]
+        if not todo:
+            log("skipped", **ids, reason="every frame exists")
+            return "skipped"
+        outcome = "rendered"
+        uploaded: list[int] = []
+        render_seconds = 0.0
+        for run_first, run_last in runs(todo):
+            start = run_first
+            while start <= run_last:
+                frames = Frames(settings.initial_frame, settings.final_frame, start, run_last)
+                result = self.povray_frames(scene, frames)
+                for number, image in sorted(result.images.items()):
+                    key = keys.frame(number, digits)
+                    if object_exists(self.s3, job.bucket, key):
+                        log("skipped", **ids, output=key, reason=SUPERSEDED)
+                    else:
+                        self.put_file(job.bucket, key, image)
+                        uploaded.append(number)
+                    image.unlink()
+                render_seconds += result.run.seconds
+                upload_log(
+                    self.s3, job.bucket, keys.frames_log(start, run_last), result.run.log_path
+                )
+                if result.failed is None:
+                    self.stop.check()  # SIGTERM stopped it: the rest goes back to the queue
+                    break
+                outcome = "scene_error"
+                self.report_frame_error(job, keys, ids, result, digits)
+                start = result.failed + 1
+        if uploaded:
+            self.rendered(
+                ids,
+                output=keys.frame(uploaded[0], digits),
+                uploaded_frames=len(uploaded),
+                render_seconds=render_seconds,
+            )
+        return outcome
+
+    def rendered(self, ids: dict[str, Any], render_seconds: float, **fields: Any) -> str:
+        log(
+            "rendered",
+            **ids,
+            **fields,
+            seconds=round(time.monotonic() - self.job_started, 3),
+            render_seconds=round(render_seconds, 3),
+        )
+        return "rendered"
+
+    def report_frame_error(
+        self, job: Job, keys: OutputKeys, ids: dict[str, Any], result: FramesResult, digits: int
+    ) -> None:
+        assert result.failed is not None
+        image_key = keys.frame(result.failed, digits)
+        if object_exists(self.s3, job.bucket, image_key):
+            log("skipped", **ids, output=image_key, reason=SUPERSEDED, failure=result.reason)
+            return
+        error = SceneError(f"frame {result.failed}: {result.reason}", result.run.output)
+        key = keys.frame_error(result.failed, digits)
+        self.s3.put_object(
+            Bucket=job.bucket,
+            Key=key,
+            Body=error_text(error).encode("utf-8"),
+            ContentType="text/plain; charset=utf-8",
+        )
+        log("scene_error", **ids, frame=result.failed, reason=error.reason, output=key)
+
+    def existing_frames(self, job: Job, keys: OutputKeys) -> set[int]:
+        """The frame numbers whose images are already in S3 (a job run again renders only the
+        others)."""
+        prefix = keys.frames_prefix()
+        numbers: set[int] = set()
+        for key in list_keys(self.s3, job.bucket, prefix):
+            rest = key[len(prefix) :]
+            if rest.endswith(".png") and rest[:-4].isdigit():
+                numbers.add(int(rest[:-4]))
+        return numbers
+
+    def stitch_if_complete(
+        self,
+        job: Job,
+        keys: OutputKeys,
+        part: Part,
+        ids: dict[str, Any],
+        folder: Path | None = None,
+    ) -> None:
+        """Stitches the still once every band is in S3. Two workers that finish together both
+        stitch the same bytes from the same bands, and S3 keeps one; a band deleted under one
+        of them means the other has finished."""
+        count = len(part.rows)
+        listed = set(list_keys(self.s3, job.bucket, keys.parts_prefix()))
+        missing = [i for i in range(1, count + 1) if keys.band(i) not in listed]
+        if missing:
+            log("band_done", **ids, waiting_for=missing)
+            return
+        with contextlib.ExitStack() as stack:
+            if folder is None:
+                folder = stack.enter_context(self.job_folder())
+            else:
+                os.chmod(folder, OPEN_DIR_MODE)  # locked while POV-Ray ran; it has finished
+            work = Path(tempfile.mkdtemp(prefix="stitch-", dir=folder))
+            bands = []
+            for index, rows in enumerate(part.rows, start=1):
+                target = work / f"band-{index}.png"
+                if not self.download_if_there(job.bucket, keys.band(index), target):
+                    log("skipped", **ids, output=keys.png, reason="stitched by another worker")
+                    return
+                bands.append((target, rows))
+            stitched = work / "stitched.png"
+            stitch_bands(bands, stitched)
+            logs = [self.read_if_there(job.bucket, keys.band_log(i)) for i in range(1, count + 1)]
+            self.s3.put_object(
+                Bucket=job.bucket,
+                Key=keys.log,
+                Body=band_logs(logs, part.rows).encode("utf-8"),
+                ContentType="text/plain; charset=utf-8",
+            )
+            self.put_file(job.bucket, keys.png, stitched)
+        delete_keys(self.s3, job.bucket, sorted(listed))
+        log("stitched", **ids, output=keys.png, bands=count)
+
+    def download_if_there(self, bucket: str, key: str, target: Path) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.download_file(bucket, key, str(target))
+        except ClientError as error:
+            if is_missing(error):
+                return False
+            raise
+        return True
+
+    def read_if_there(self, bucket: str, key: str) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        except ClientError as error:
+            if is_missing(error):
+                return ""
+            raise
+        with contextlib.closing(body):
+            return body.read().decode("utf-8", errors="replace")
+
+    def put_file(self, bucket: str, key: str, path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as image:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=image, ContentType="image/png")
 
     def superseded(
         self, job: Job, keys: OutputKeys, ids: dict[str, Any], failure: str | None
@@ -1191,6 +2027,42 @@ class Worker:
             os.chmod(self.settings.work_dir, LOCKED_DIR_MODE)
 
     @contextlib.contextmanager
+    def leftovers_removed(self, ids: dict[str, Any]) -> Iterator[None]:
+        """Whatever the job creates in the folders outside the work dir that POV-Ray can write
+        (shared_dirs) is removed when it ends, so no later job of this worker, from another
+        upload, can read it; a worker that cannot do that takes no more jobs (self.refusal).
+
+        Only entries that were not there when the job started and that the render user owns
+        are removed, so a worker outside a container leaves everyone else's files alone.
+        Taking /dev/shm away would be better, but Fargate's task definition cannot: AWS's page
+        "Amazon ECS task definition differences for the Fargate launch type" says of
+        linuxParameters "The devices, sharedMemorySize, and tmpfs parameters are not
+        supported", and lists ipcMode among the parameters "not valid in Fargate tasks".
+        /dev/mqueue is closed by forbid_message_queues too; this removal is the second line.
+        """
+        try:
+            before = scan_shared(self.shared_dirs)
+        except OSError as error:
+            self.refusal = f"cannot list the shared folders to clear after jobs: {describe(error)}"
+            log("fatal", **ids, reason=self.refusal)
+            raise
+        try:
+            yield
+        finally:
+            try:
+                removed, problems = remove_leftovers(self.shared_dirs, before, self.user.runs_as)
+            except OSError as error:
+                removed, problems = [], [describe(error)]
+            if removed:
+                log("leftovers_removed", **ids, paths=removed)
+            if problems:
+                self.refusal = (
+                    "what a job left outside its folder could not be removed, so this worker "
+                    "takes no more jobs: " + "; ".join(problems)
+                )
+                log("fatal", **ids, reason=self.refusal)
+
+    @contextlib.contextmanager
     def job_folder(self) -> Iterator[Path]:
         """A new folder for one job; run_povray locks it once the worker's files are in it."""
         with self.work_dir_open():
@@ -1205,7 +2077,8 @@ class Worker:
             with self.work_dir_open():
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def render(self, job: Job, keys: OutputKeys, folder: Path) -> RenderResult:
+    def prepare(self, job: Job, keys: OutputKeys, folder: Path) -> Scene:
+        """Downloads and unpacks the scene into `folder`, picks its .ini and reads its settings."""
         zip_path = folder / "scene.zip"
         download_zip(self.s3, job, zip_path, self.settings.max_zip_bytes, self.stop)
         self.stop.check()
@@ -1218,19 +2091,40 @@ class Worker:
         )
         zip_path.unlink()
         ini = scene_root.joinpath(*choose_ini(files, keys.name).parts)
-        size = check_image_size(ini.read_text(errors="replace"))
+        settings = ini_settings(ini.read_text(errors="replace"))
+        check_size((settings.width, settings.height))
         self.user.give(scene_root)
         self.user.give(out_dir)
+        return Scene(folder=folder, root=scene_root, out_dir=out_dir, ini=ini, settings=settings)
+
+    def povray_run(self, scene: Scene, rows: tuple[int, int] | None = None) -> RenderResult:
+        size = (scene.settings.width, scene.settings.height)
         return run_povray(
             self.settings,
             self.povray,
-            ini,
-            scene_root,
-            folder,
-            out_dir,
+            scene.ini,
+            scene.root,
+            scene.folder,
+            scene.out_dir,
             self.user,
             self.stop,
             size,
+            rows=rows,
+        )
+
+    def povray_frames(self, scene: Scene, frames: Frames) -> FramesResult:
+        size = (scene.settings.width, scene.settings.height)
+        return run_povray_frames(
+            self.settings,
+            self.povray,
+            scene.ini,
+            scene.root,
+            scene.folder,
+            scene.out_dir,
+            self.user,
+            self.stop,
+            size,
+            frames,
         )
 
     def report_scene_error(
@@ -1263,6 +2157,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         return 2
     make_non_dumpable()
     limit_file_size()
+    forbid_message_queues()
     povray = shutil.which(settings.povray)
     if povray is None:
         log("fatal", reason=f"POV-Ray not found: {settings.povray!r}")
@@ -1283,6 +2178,18 @@ def main(env: Mapping[str, str] | None = None) -> int:
             reason=f"LEW_WORK_DIR {settings.work_dir} is writable by the render user (this "
             "worker's own user) but not owned by it, so the worker cannot make it read-only: "
             "POV-Ray can write there, outside its job folder; give the worker's user the folder",
+        )
+    writable_temp = [name for name in TEMP_DIRS if user.uid is None and os.access(name, os.W_OK)]
+    if writable_temp:
+        # Not fatal either: the image under the task definition's read-only root filesystem has
+        # them read-only; this shows a container run with writable ones (podman's --read-only
+        # mounts them as tmpfs unless --read-only-tmpfs=false), or a worker outside a container.
+        log(
+            "warning",
+            reason=f"{' and '.join(writable_temp)} writable by the render user (this worker's "
+            "own user): a scene can leave files there for later jobs, which the worker does not "
+            "clear (it cannot tell them from that user's other files); run the image with a "
+            "read-only root filesystem and no tmpfs there, as the task definition does",
         )
     if user.uid is not None and not others_can_traverse(settings.work_dir):
         log(

@@ -9,6 +9,7 @@ wrapper around the real client, so the rest of each call still goes to moto.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -24,6 +25,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
+from testkit.iam import queue_policy_for_s3
 
 LAUNCHER_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(LAUNCHER_DIR))
@@ -114,7 +116,19 @@ def s3_record(
     }
 
 
-def s3_event(*records: dict[str, Any]) -> dict[str, Any]:
+def s3_event(*records: dict[str, Any], put: bool = True) -> dict[str, Any]:
+    """The event of `records`. As when S3 sends it, the objects exist (the launcher reads each
+    object's metadata): they are put into moto first, unless `put` is false."""
+    if put:
+        s3 = boto3.client("s3")
+        for record in records:
+            bucket = ((record.get("s3") or {}).get("bucket") or {}).get("name")
+            raw_key = ((record.get("s3") or {}).get("object") or {}).get("key")
+            if not bucket or not isinstance(raw_key, str):
+                continue
+            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+                s3.create_bucket(Bucket=bucket)
+            s3.put_object(Bucket=bucket, Key=urllib.parse.unquote_plus(raw_key), Body=b"")
     return {"Records": list(records)}
 
 
@@ -131,6 +145,8 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 
 
 def lew_task_arns(ecs: Any, cluster: str) -> list[str]:
+    """The tasks the launcher started that run (ListTasks takes startedBy only as its one
+    filter, and then lists the tasks whose desired status is RUNNING)."""
     return ecs.list_tasks(cluster=cluster, startedBy="lew-launcher")["taskArns"]
 
 
@@ -206,7 +222,7 @@ def stack(aws: Aws, unique: str, monkeypatch: pytest.MonkeyPatch) -> Stack:
     sqs, ecs, ec2, subnets = aws.sqs, aws.ecs, aws.ec2, aws.subnets
     queue_url = sqs.create_queue(QueueName=f"lew-{unique}-jobs")["QueueUrl"]
     cluster = f"lew-{unique}"
-    ecs.create_cluster(clusterName=cluster)
+    ecs.create_cluster(clusterName=cluster, capacityProviders=["FARGATE", "FARGATE_SPOT"])
     family = f"lew-{unique}-worker"
     arn = ""
     for image in ("worker:old", "worker:new"):  # two revisions: RunTask must take the latest
@@ -234,7 +250,7 @@ def stack(aws: Aws, unique: str, monkeypatch: pytest.MonkeyPatch) -> Stack:
     monkeypatch.setenv("LEW_SUBNETS", ",".join(subnets))
     monkeypatch.setenv("LEW_SECURITY_GROUPS", sg)
     # the launcher's own clients, fresh for every test (so injected wrappers never leak)
-    monkeypatch.setattr(launcher, "_CLIENTS", {"sqs": sqs, "ecs": ecs})
+    monkeypatch.setattr(launcher, "_CLIENTS", {"sqs": sqs, "ecs": ecs, "s3": boto3.client("s3")})
     # no sleeping between SendMessageBatch retries
     monkeypatch.setattr(launcher, "SEND_BACKOFF_S", 0.0)
     return Stack(
@@ -319,7 +335,7 @@ def test_three_records_queue_three_jobs_and_start_three_tasks(
     monkeypatch.setattr(launcher, "_CLIENTS", {})  # the launcher makes its own clients here
     keys = ["scenes/a/a.zip", "scenes/b/b.zip", "scenes/c.zip"]
     result = launcher.handler(s3_event(*(s3_record(k, etag=k) for k in keys)), None)
-    assert sorted(launcher._CLIENTS) == ["ecs", "sqs"]
+    assert sorted(launcher._CLIENTS) == ["ecs", "s3", "sqs"]
 
     bodies = drain(stack.sqs, stack.queue_url)
     assert sorted((b["job_id"], b["key"]) for b in bodies) == [
@@ -420,6 +436,10 @@ def test_events_that_moto_s3_really_emits(stack: Stack, unique: str) -> None:
         "Attributes"
     ]["QueueArn"]
     s3.create_bucket(Bucket=stack.bucket)
+    # S3 checks that it may send to the queue before it stores the configuration.
+    stack.sqs.set_queue_attributes(
+        QueueUrl=events_url, Attributes={"Policy": queue_policy_for_s3(events_arn, stack.bucket)}
+    )
     s3.put_bucket_notification_configuration(
         Bucket=stack.bucket,
         NotificationConfiguration={
@@ -576,10 +596,7 @@ def test_task_cap_counts_only_running_tasks_of_the_launcher(
         s3_event(*(s3_record(f"scenes/j{i}/s.zip", etag=str(i)) for i in range(5))), None
     )
     assert result == {"queued": 5, "skipped": 0, "started": 2, "running": 2}
-    running = stack.ecs.list_tasks(
-        cluster=stack.cluster, startedBy="lew-launcher", desiredStatus="RUNNING"
-    )["taskArns"]
-    assert len(running) == 4
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 4
     assert events(log_lines(capsys), "tasks") == [
         {"event": "tasks", "running": 2, "starting": 2, "max_tasks": 4, "new_jobs": 5}
     ]
@@ -587,7 +604,9 @@ def test_task_cap_counts_only_running_tasks_of_the_launcher(
     # at the cap: jobs are queued, no task is started, and that is not an error
     result = launcher.handler(s3_event(s3_record("scenes/late/s.zip")), None)
     assert result == {"queued": 1, "skipped": 0, "started": 0, "running": 4}
-    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 5  # 4 running + 1 stopped
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 4
+    stopped = stack.ecs.list_tasks(cluster=stack.cluster, desiredStatus="STOPPED")["taskArns"]
+    assert stopped == [mine[0]]
     assert len(drain(stack.sqs, stack.queue_url)) == 6
 
 
@@ -935,3 +954,82 @@ def test_parse_records_keeps_order_and_reports_skips() -> None:
         "duplicate record for the same object",
         "record has no bucket name or object key",
     ]
+
+
+# --- scenes that lew render split into parts -------------------------------------------------
+
+
+def put_with_parts(stack: Stack, key: str, parts: str) -> dict[str, Any]:
+    """Uploads `key` with lew render's plan in its metadata; returns its event record."""
+    s3 = boto3.client("s3")
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=stack.bucket)
+    s3.put_object(Bucket=stack.bucket, Key=key, Body=b"zip", Metadata={"lew-parts": parts})
+    return s3_record(key, bucket=stack.bucket)
+
+
+def test_an_animation_is_queued_as_runs_of_frames(stack: Stack) -> None:
+    record = put_with_parts(stack, "scenes/j/anim.zip", "frames=1-10/3")
+    result = launcher.handler(s3_event(record, put=False), None)
+
+    bodies = drain(stack.sqs, stack.queue_url)
+    assert sorted(tuple(b["part"]["frames"]) for b in bodies) == [(1, 3), (4, 6), (7, 9), (10, 10)]
+    assert {b["key"] for b in bodies} == {"scenes/j/anim.zip"}
+    assert result["queued"] == 4
+    # as many workers as parts, up to max_tasks (4)
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 4
+
+
+def test_a_split_still_is_queued_as_bands(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEW_MAX_TASKS", "2")
+    record = put_with_parts(stack, "scenes/j/big.zip", "rows=1-64,65-160,161-240")
+    result = launcher.handler(s3_event(record, put=False), None)
+
+    bodies = drain(stack.sqs, stack.queue_url)
+    assert sorted(b["part"]["band"] for b in bodies) == [1, 2, 3]
+    assert all(b["part"]["rows"] == [[1, 64], [65, 160], [161, 240]] for b in bodies)
+    assert result == {"queued": 3, "skipped": 0, "started": 2, "running": 0}
+
+
+def test_a_plan_that_cannot_be_read_renders_the_scene_whole(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = put_with_parts(stack, "scenes/j/odd.zip", "frames=9-1/1")
+    launcher.handler(s3_event(record, put=False), None)
+
+    (body,) = drain(stack.sqs, stack.queue_url)
+    assert "part" not in body
+    (bad,) = events(log_lines(capsys), "bad_parts")
+    assert bad["key"] == "scenes/j/odd.zip"
+
+
+def test_an_object_deleted_before_the_launch_is_skipped(stack: Stack) -> None:
+    result = launcher.handler(s3_event(s3_record("scenes/j/gone.zip"), put=False), None)
+    assert drain(stack.sqs, stack.queue_url) == []
+    assert lew_task_arns(stack.ecs, stack.cluster) == []
+    assert result["skipped"] == 1
+
+
+def test_plans_are_read_strictly() -> None:
+    assert launcher.parse_parts("frames=0-4/2") == [
+        {"frames": [0, 1]},
+        {"frames": [2, 3]},
+        {"frames": [4, 4]},
+    ]
+    assert launcher.parse_parts("rows=1-32,33-40") == [
+        {"band": 1, "rows": [[1, 32], [33, 40]]},
+        {"band": 2, "rows": [[1, 32], [33, 40]]},
+    ]
+    for bad in (
+        "frames=1-5",
+        "frames=5-1/1",
+        "frames=1-5/0",
+        "frames=0-100000/1",
+        "rows=1-32",
+        "rows=1-32,40-50",
+        "rows=0-5,6-9",
+        "tiles=4",
+        "",
+    ):
+        with pytest.raises(ValueError):
+            launcher.parse_parts(bad)

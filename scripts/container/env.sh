@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Local container build + registry environment for tests (no Docker engine needed).
 #
-# `lew push-image` drives the `docker` CLI (or `podman`). On machines without a Docker engine
-# this script stands one in: a rootful podman API service (Docker-compatible socket, vfs
+# `lew push-image` drives the `docker` CLI (or `podman`; installed when missing, docker.io's
+# for the CLI). On machines without a Docker engine this script stands one in: a rootful podman API service (Docker-compatible socket, vfs
 # storage, runc, chroot build isolation) and Debian's `docker-registry` on a loopback port with
 # htpasswd (bcrypt) auth over plain HTTP, so build, login and push can be tested for real.
 # `FROM debian:bookworm-slim` resolves locally: a debootstrap'ed minbase rootfs is built once,
@@ -191,6 +191,10 @@ ensure_packages() {
   for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
   done
+  # The tests drive the docker CLI (the default worker.container_cli) against podman's service.
+  # Any `docker` on PATH will do; without one, Debian's: bookworm ships the CLI only inside
+  # docker.io, with an engine that is installed but never started here.
+  command -v docker >/dev/null || missing+=(docker.io)
   ((${#missing[@]} == 0)) && return 0
   [[ ${LEW_SKIP_APT:-} == 1 ]] && die "missing packages: ${missing[*]} (LEW_SKIP_APT=1)"
   log "installing ${missing[*]} (apt-get)"

@@ -186,6 +186,7 @@ pub const CALLS: &[Call] = &[
             ("lambda:ListTags", Function),
         ],
     ),
+    call("Lambda", "ListTags", &[("lambda:ListTags", Function)]),
     call(
         "Lambda",
         "CreateFunction",

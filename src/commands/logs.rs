@@ -87,8 +87,11 @@ pub async fn run(args: &LogsArgs, ctx: &Ctx) -> Result<LogsReport> {
     let mut seen: HashMap<String, i64> = HashMap::new();
     let mut all = Vec::new();
     let stream = !json;
-    let ctrl_c = tokio::signal::ctrl_c();
+    // tokio installs its SIGINT handler when this is first polled: polled once now, Ctrl-C is
+    // caught from the first line that says lew is waiting on. (Fused: a finished one stays so.)
+    let ctrl_c = futures::FutureExt::fuse(tokio::signal::ctrl_c());
     tokio::pin!(ctrl_c);
+    let _ = futures::poll!(&mut ctrl_c);
     loop {
         let batch = tokio::select! {
             batch = logs::events(&d, &group, from, args.job.as_deref(), &mut seen) => batch?,

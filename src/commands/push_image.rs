@@ -2,15 +2,14 @@
 //! the app's ECR repository, and registers a task definition revision that runs it pinned by
 //! digest (a tag can be moved; a digest cannot).
 //!
-//! The default tag is a hash of the embedded worker sources: when ECR already has it, nothing is
-//! built or pushed. `LEW_ECR_REGISTRY=host[:port]` sends the image to another registry than the
-//! account's ECR (a mirror or pull-through setup, or a local registry in tests).
+//! The one path it takes: the repository's URI and a login (token and proxy endpoint) from
+//! ECR, `login --password-stdin`, a push to that URI, and the digest read back from ECR. The
+//! default tag is a hash of the embedded worker sources: when ECR already has it, nothing is
+//! built or pushed. The ECR calls live in `resources::registry`; this module orchestrates.
 
 use std::fmt;
 
 use anyhow::{Context as _, Result, bail};
-use aws_sdk_ecr::types::ImageIdentifier;
-use base64::Engine as _;
 use serde::Serialize;
 
 use super::Ctx;
@@ -106,30 +105,15 @@ pub async fn run(args: &PushImageArgs, ctx: &Ctx) -> Result<PushReport> {
         ));
     }
 
-    let override_host = std::env::var("LEW_ECR_REGISTRY")
-        .ok()
-        .filter(|h| !h.is_empty());
-    let repo_uri = repo
-        .repository_uri()
-        .map(str::to_string)
-        .unwrap_or_else(|| d.repository_uri());
-    let (host, path) = match &override_host {
-        Some(host) => (host.clone(), d.names.repository.clone()),
-        None => {
-            let (h, p) = repo_uri
-                .split_once('/')
-                .context("ECR returned a repository URI without a path")?;
-            (h.to_string(), p.to_string())
-        }
-    };
+    // Where ECR says the repository is: the image is pushed there and runs from there.
+    let uri = registry::uri(&d, &repo);
     let tag = args.tag.clone().unwrap_or_else(embedded::worker_source_tag);
-    let image = format!("{host}/{path}:{tag}");
+    let image = format!("{uri}:{tag}");
 
     // The default tag names the sources: if ECR has it, this worker was pushed already.
-    let already = if override_host.is_none() && args.tag.is_none() {
-        ecr_digest(&d, &tag).await?
-    } else {
-        None
+    let already = match &args.tag {
+        None => registry::image_digest(&d, &tag).await?,
+        Some(_) => None,
     };
     let (digest, pushed) = match already {
         Some(digest) => {
@@ -137,20 +121,10 @@ pub async fn run(args: &PushImageArgs, ctx: &Ctx) -> Result<PushReport> {
                 .line(format!("{image} is already in ECR; not building it again"));
             (digest, false)
         }
-        None => {
-            let digest = build_and_push(&d, ctx, &host, &image, override_host.is_some()).await?;
-            let digest = match digest {
-                Some(digest) => digest,
-                None if override_host.is_none() => ecr_digest(&d, &tag)
-                    .await?
-                    .with_context(|| format!("pushed {image}, but ECR does not list it"))?,
-                None => bail!("pushed {image}, but the push printed no digest"),
-            };
-            (digest, true)
-        }
+        None => (build_and_push(&d, ctx, &uri, &tag).await?, true),
     };
 
-    let pinned = format!("{host}/{path}@{digest}");
+    let pinned = format!("{uri}@{digest}");
     let mut spec = Spec::from_registered(&current);
     let (arn, new_revision) = if spec.image == pinned {
         (
@@ -174,42 +148,10 @@ pub async fn run(args: &PushImageArgs, ctx: &Ctx) -> Result<PushReport> {
     })
 }
 
-/// The digest ECR holds for `tag`, if any.
-async fn ecr_digest(d: &Deployment, tag: &str) -> Result<Option<String>> {
-    let out = d
-        .aws
-        .ecr
-        .describe_images()
-        .repository_name(&d.names.repository)
-        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-        .send()
-        .await;
-    match out {
-        Ok(out) => Ok(out
-            .image_details()
-            .first()
-            .and_then(|i| i.image_digest())
-            .map(str::to_string)),
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(aws_sdk_ecr::operation::describe_images::DescribeImagesError::ImageNotFoundException(_))
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e).context("cannot look up the worker image in ECR"),
-    }
-}
-
-/// Builds the embedded worker, logs in with a fresh ECR token (on stdin) and pushes.
-async fn build_and_push(
-    d: &Deployment,
-    ctx: &Ctx,
-    host: &str,
-    image: &str,
-    overridden: bool,
-) -> Result<Option<String>> {
+/// Builds the embedded worker as `uri:tag`, logs in with a fresh ECR login (the password on
+/// the CLI's stdin), pushes, and returns the digest ECR then holds for the tag.
+async fn build_and_push(d: &Deployment, ctx: &Ctx, uri: &str, tag: &str) -> Result<String> {
+    let image = format!("{uri}:{tag}");
     let cli = container::Cli::new(
         &d.cfg.worker.container_cli,
         ctx.progress.level() >= Level::Verbose,
@@ -222,41 +164,32 @@ async fn build_and_push(
             .with_context(|| format!("cannot write the build context ({name})"))?;
     }
     let step = ctx.progress.step(format!("building {image}"));
-    cli.build(context.path(), image).await?;
+    cli.build(context.path(), &image).await?;
     step.finish("built");
 
-    let token = d
-        .aws
-        .ecr
-        .get_authorization_token()
-        .send()
-        .await
-        .context("cannot get an ECR login token")?;
-    let data = token
-        .authorization_data()
-        .first()
-        .context("ECR returned no authorization data")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(data.authorization_token().unwrap_or_default())
-        .context("ECR returned a token that is not base64")?;
-    let decoded = String::from_utf8(decoded).context("ECR returned a token that is not text")?;
-    let (user, password) = decoded
-        .split_once(':')
-        .context("ECR returned a token without a user name")?;
-    // Log in where the image goes: the account's registry, or the configured one.
-    let login_host = if overridden {
-        host.to_string()
-    } else {
-        data.proxy_endpoint()
-            .map(|e| e.trim_start_matches("https://").to_string())
-            .unwrap_or_else(|| host.to_string())
-    };
-    let step = ctx.progress.step(format!("logging in to {login_host}"));
-    cli.login(&login_host, user, password).await?;
+    let login = registry::login(d, uri).await?;
+    let step = ctx
+        .progress
+        .step(format!("logging in to {}", login.registry));
+    cli.login(&login.registry, &login.user, login.password())
+        .await?;
     step.clear();
 
     let step = ctx.progress.step(format!("pushing {image}"));
-    let digest = cli.push(image).await?;
+    let printed = cli.push(&image).await?;
     step.finish("pushed");
+
+    // What runs is what ECR holds for the tag: read it back rather than trust the CLI's output.
+    let digest = registry::image_digest(d, tag)
+        .await?
+        .with_context(|| format!("pushed {image}, but ECR does not list it"))?;
+    if let Some(printed) = printed
+        && printed != digest
+    {
+        bail!(
+            "pushed {image} as {printed}, but ECR holds {digest} for the tag: another push moved \
+             it meanwhile; run `lew push-image` again"
+        );
+    }
     Ok(digest)
 }

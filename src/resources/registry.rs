@@ -1,13 +1,22 @@
 //! The ECR repository `lew-<app>-worker` that holds the worker image: scanned on push, with a
 //! lifecycle rule that keeps the last few images so old pushes do not pile up storage costs.
+//! Also what `push-image` asks ECR: where the repository is, a registry login, and the digest
+//! ECR holds for a tag.
 
-use anyhow::{Context as _, Result};
+use std::fmt;
+
+use anyhow::{Context as _, Result, bail};
 use aws_sdk_ecr::error::SdkError;
 use aws_sdk_ecr::operation::create_repository::CreateRepositoryError;
 use aws_sdk_ecr::operation::delete_repository::DeleteRepositoryError;
+use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
 use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesError;
 use aws_sdk_ecr::operation::get_lifecycle_policy::GetLifecyclePolicyError;
-use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Repository, Tag};
+use aws_sdk_ecr::types::{
+    AuthorizationData, ImageIdentifier, ImageScanningConfiguration, ImageTagMutability, Repository,
+    Tag,
+};
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_policy};
@@ -53,6 +62,109 @@ pub async fn find(d: &Deployment) -> Result<Option<Repository>> {
             Ok(None)
         }
         Err(e) => Err(e).with_context(|| format!("cannot look up ECR repository {name}")),
+    }
+}
+
+/// The repository's URI as ECR names it (`registry-host/name`): images are pushed there and
+/// task definitions run them from there. ECR's own answer, not one built from the account and
+/// region, so any endpoint ECR uses (another partition, an emulator's registry) is honoured.
+pub fn uri(d: &Deployment, repo: &Repository) -> String {
+    repo.repository_uri()
+        .map(str::to_string)
+        .unwrap_or_else(|| d.repository_uri())
+}
+
+/// A login to the account's registry from ECR: where `docker login` goes, as whom, and the
+/// password (a token valid for 12 hours), which `Debug` never shows.
+pub struct Login {
+    pub registry: String,
+    pub user: String,
+    password: String,
+}
+
+impl Login {
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("registry", &self.registry)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A fresh login (GetAuthorizationToken). `repository_uri` names the registry when ECR gives no
+/// proxy endpoint.
+pub async fn login(d: &Deployment, repository_uri: &str) -> Result<Login> {
+    let out = d
+        .aws
+        .ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .context("cannot get an ECR login token")?;
+    let data = out
+        .authorization_data()
+        .first()
+        .context("ECR returned no authorization data")?;
+    login_from(data, repository_uri)
+}
+
+/// The token decodes to `user:password`; the proxy endpoint is the registry's URL, of which
+/// `docker login` takes the host.
+fn login_from(data: &AuthorizationData, repository_uri: &str) -> Result<Login> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(data.authorization_token().unwrap_or_default())
+        .context("ECR returned a token that is not base64")?;
+    let decoded = String::from_utf8(decoded).context("ECR returned a token that is not text")?;
+    let Some((user, password)) = decoded.split_once(':') else {
+        bail!("ECR returned a token without a user name");
+    };
+    let registry = match data.proxy_endpoint() {
+        Some(endpoint) => endpoint
+            .split_once("://")
+            .map_or(endpoint, |(_, rest)| rest)
+            .trim_end_matches('/')
+            .to_string(),
+        None => repository_uri
+            .split_once('/')
+            .map_or(repository_uri, |(host, _)| host)
+            .to_string(),
+    };
+    Ok(Login {
+        registry,
+        user: user.to_string(),
+        password: password.to_string(),
+    })
+}
+
+/// The digest ECR holds for `tag` in the repository, if it holds the tag.
+pub async fn image_digest(d: &Deployment, tag: &str) -> Result<Option<String>> {
+    let out = d
+        .aws
+        .ecr
+        .describe_images()
+        .repository_name(&d.names.repository)
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await;
+    match out {
+        Ok(out) => Ok(out
+            .image_details()
+            .first()
+            .and_then(|i| i.image_digest())
+            .map(str::to_string)),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), DescribeImagesError::ImageNotFoundException(_)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).context("cannot look up the worker image in ECR"),
     }
 }
 
@@ -325,6 +437,85 @@ mod tests {
                     .build(),
             )
         })
+    }
+
+    fn token(text: &str, endpoint: Option<&str>) -> AuthorizationData {
+        AuthorizationData::builder()
+            .authorization_token(base64::engine::general_purpose::STANDARD.encode(text))
+            .set_proxy_endpoint(endpoint.map(str::to_string))
+            .build()
+    }
+
+    #[test]
+    fn a_login_goes_to_the_proxy_endpoint_with_the_decoded_token() {
+        let uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/lew-unit-worker";
+        let login = login_from(
+            &token(
+                "AWS:se:cret",
+                Some("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+            ),
+            uri,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                login.registry.as_str(),
+                login.user.as_str(),
+                login.password()
+            ),
+            (
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                "AWS",
+                "se:cret"
+            )
+        );
+        assert!(!format!("{login:?}").contains("se:cret"), "{login:?}");
+        // A plain-HTTP endpoint (a registry on loopback) and none at all.
+        let login = login_from(&token("AWS:x", Some("http://localhost:5000/")), uri).unwrap();
+        assert_eq!(login.registry, "localhost:5000");
+        let login = login_from(&token("AWS:x", None), uri).unwrap();
+        assert_eq!(
+            login.registry,
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn a_token_that_is_not_user_and_password_is_refused_without_showing_it() {
+        let err = login_from(&token("no-colon-here", None), "h/r").unwrap_err();
+        assert!(
+            err.to_string().contains("without a user name")
+                && !err.to_string().contains("no-colon"),
+            "{err}"
+        );
+        let bad = AuthorizationData::builder()
+            .authorization_token("not base64!")
+            .build();
+        assert!(
+            login_from(&bad, "h/r")
+                .unwrap_err()
+                .to_string()
+                .contains("not base64")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tag_ecr_does_not_hold_has_no_digest() {
+        let missing = mock!(Client::describe_images)
+            .match_requests(|r| {
+                r.repository_name() == Some("lew-unit-worker")
+                    && r.image_ids().first().and_then(|i| i.image_tag()) == Some("v1")
+            })
+            .then_error(|| {
+                DescribeImagesError::ImageNotFoundException(
+                    aws_sdk_ecr::types::error::ImageNotFoundException::builder()
+                        .meta(meta("ImageNotFoundException", "not found"))
+                        .build(),
+                )
+            });
+        let (d, _) = Mocks::new().ecr(&[&missing]).deployment().await;
+
+        assert_eq!(image_digest(&d, "v1").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -76,6 +76,7 @@ pub fn environment(d: &Deployment, queue_url: &str) -> BTreeMap<String, String> 
         ),
         ("LEW_HEARTBEAT_S", heartbeat.to_string()),
         ("LEW_POVRAY_THREADS", threads.to_string()),
+        ("LEW_IDLE_S", c.worker.idle_s.to_string()),
         ("LEW_WORK_DIR", SCRATCH.to_string()),
         ("AWS_REGION", d.aws.region.clone()),
         ("AWS_DEFAULT_REGION", d.aws.region.clone()),
@@ -253,26 +254,27 @@ pub async fn current(d: &Deployment) -> Result<Option<(TaskDefinition, bool)>> {
 }
 
 /// The image a new revision should run: the current one if it is from lew's repository (a
-/// digest `push-image` pinned), else the repository's `latest` tag.
-pub fn image_to_keep(d: &Deployment, current: Option<&TaskDefinition>) -> String {
-    let repo = d.repository_uri();
-    // `push-image` may have pushed to another registry (LEW_ECR_REGISTRY): that is lew's too.
-    let mut ours = vec![repo.clone()];
-    if let Ok(host) = std::env::var("LEW_ECR_REGISTRY")
-        && !host.is_empty()
-    {
-        ours.push(format!("{host}/{}", d.names.repository));
-    }
+/// digest `push-image` pinned), else the repository's `latest` tag. lew's repository is the URI
+/// derived from the account and region, or `repository_uri` as ECR names it (see
+/// [`ensure_when`]).
+pub fn image_to_keep(
+    d: &Deployment,
+    current: Option<&TaskDefinition>,
+    repository_uri: Option<&str>,
+) -> String {
+    let derived = d.repository_uri();
     current
         .map(Spec::from_registered)
         .map(|s| s.image)
         .filter(|img| {
-            ours.iter().any(|prefix| {
-                img.strip_prefix(prefix.as_str())
-                    .is_some_and(|rest| rest.starts_with('@') || rest.starts_with(':'))
-            })
+            std::iter::once(derived.as_str())
+                .chain(repository_uri)
+                .any(|repo| {
+                    img.strip_prefix(repo)
+                        .is_some_and(|rest| rest.starts_with('@') || rest.starts_with(':'))
+                })
         })
-        .unwrap_or_else(|| format!("{repo}:latest"))
+        .unwrap_or_else(|| format!("{derived}:latest"))
 }
 
 /// Registers a new revision when the current one differs from the desired one.
@@ -297,7 +299,16 @@ pub async fn ensure_when(
         return Err(super::not_ours(KIND, &family, &d.cfg.app));
     }
     let current = current.map(|(td, _)| td);
-    let image = image_to_keep(d, current.as_ref());
+    let mut image = image_to_keep(d, current.as_ref(), None);
+    // An image `push-image` pinned comes from the repository URI ECR answers, which is not
+    // always the derived one (another endpoint, an emulator's registry). Asked only then, so a
+    // setup on AWS makes no extra call.
+    if let Some(td) = &current
+        && Spec::from_registered(td).image != image
+        && let Some(repo) = super::registry::find(d).await?
+    {
+        image = image_to_keep(d, Some(td), repo.repository_uri());
+    }
     let want = desired(d, &queue_url, &image);
     let Some(td) = current else {
         if mode == Mode::Apply {
@@ -516,5 +527,48 @@ pub async fn gone(d: &Deployment, arn: &str) -> Result<bool> {
         })),
         Err(e) if no_such_revision(&e) => Ok(true),
         Err(e) => Err(e).with_context(|| format!("cannot look up task definition {arn}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::mock::Mocks;
+
+    fn running(image: &str) -> TaskDefinition {
+        TaskDefinition::builder()
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name(CONTAINER)
+                    .image(image)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn an_image_from_lews_repository_is_kept_wherever_ecr_says_that_is() {
+        let (d, _) = Mocks::new().deployment().await;
+        let derived = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/lew-unit-worker";
+        let digest = format!("@sha256:{}", "a".repeat(64));
+        assert_eq!(image_to_keep(&d, None, None), format!("{derived}:latest"));
+        let pinned = format!("{derived}{digest}");
+        assert_eq!(image_to_keep(&d, Some(&running(&pinned)), None), pinned);
+        // Pushed to the URI ECR answered (here an emulator's registry): lew's only when ECR
+        // named that URI.
+        let elsewhere = format!("localhost:5000/lew-unit-worker{digest}");
+        let td = running(&elsewhere);
+        assert_eq!(
+            image_to_keep(&d, Some(&td), None),
+            format!("{derived}:latest")
+        );
+        let uri = Some("localhost:5000/lew-unit-worker");
+        assert_eq!(image_to_keep(&d, Some(&td), uri), elsewhere);
+        // Another repository whose name starts the same is not lew's.
+        let other = format!("localhost:5000/lew-unit-worker-copy{digest}");
+        assert_eq!(
+            image_to_keep(&d, Some(&running(&other)), uri),
+            format!("{derived}:latest")
+        );
     }
 }

@@ -193,6 +193,60 @@ ESCAPE_POV = (
 )
 FOREVER_POV = "#while (true)\n#end\n" + GOOD_POV
 
+# Where a scene leaves something for a later job, outside its own folder: the folders every
+# process of a container can write to (/dev/shm, /dev/mqueue; /tmp and /var/tmp unless the
+# root filesystem is read-only). A later job of the same worker, from another upload, must not
+# find it there. The test removes these paths from this machine before and after its run.
+PLANTED = {
+    "dev-shm": "/dev/shm/lew-hostile-planted.inc",
+    "dev-mqueue": "/dev/mqueue/lew-hostile-planted",
+    "tmp": "/tmp/lew-hostile-planted.inc",
+    "var-tmp": "/var/tmp/lew-hostile-planted.inc",
+}
+CREATED_INI = "/dev/shm/lew-hostile-created.ini"
+PLANTED_PATHS = (*PLANTED.values(), CREATED_INI)
+
+
+def plant_pov(path: str) -> str:
+    """Writes an include file at `path` (#fopen for writing reaches any path: POV-Ray 3.7 does
+    not enforce its own I/O restrictions)."""
+    return (
+        f'#fopen Out "{path}" write\n'
+        '#write (Out, "#declare Planted = 1;\\n")\n'
+        "#fclose Out\n" + GOOD_POV
+    )
+
+
+def include_pov(path: str) -> str:
+    return f'#include "{path}"\n' + GOOD_POV
+
+
+def open_pov(path: str) -> str:
+    """Opens `path` for reading (a message queue or an .ini cannot be #included as a scene)."""
+    return f'#fopen In "{path}" read\n#fclose In\n' + GOOD_POV
+
+
+def leftover_scenes() -> dict[str, Callable[[], tuple[str, bytes]]]:
+    """Per place: a scene that plants a file there, and one that reads it back."""
+    cases: dict[str, Callable[[], tuple[str, bytes]]] = {}
+    for place, path in PLANTED.items():
+        read = open_pov if place == "dev-mqueue" else include_pov
+        plant = f"plant-{place}"
+        cases[f"plants-in-{place}"] = lambda n=plant, p=path: (f"{n}.zip", scene(n, plant_pov(p)))
+        reader = f"read-{place}"
+        cases[f"reads-from-{place}"] = lambda n=reader, p=path, r=read: (
+            f"{n}.zip",
+            scene(n, r(p)),
+        )
+    created_ini = ini() + f"Create_Ini={CREATED_INI}\n"
+    cases["plants-with-create-ini"] = lambda: (
+        "createini.zip",
+        make_zip([("createini.ini", created_ini), ("scene.pov", GOOD_POV)]),
+    )
+    cases["reads-created-ini"] = lambda: ("readini.zip", scene("readini", open_pov(CREATED_INI)))
+    return cases
+
+
 LONG = "n" * 300
 
 # Every case of the manifest: file name -> bytes.
@@ -263,6 +317,31 @@ SCENES: dict[str, Callable[[], tuple[str, bytes]]] = {
         "huge.zip",
         make_zip([("huge.ini", ini(width=100000, height=100000)), ("scene.pov", GOOD_POV)]),
     ),
+    "frame-step": lambda: (
+        "stepped.zip",
+        make_zip(
+            [("stepped.ini", ini() + "Final_Frame=9\nFrame_Step=3\n"), ("scene.pov", GOOD_POV)]
+        ),
+    ),
+    "fractional-subset": lambda: (
+        "fraction.zip",
+        make_zip(
+            [
+                ("fraction.ini", ini() + "+KFF20 +SF0.5\n"),
+                ("scene.pov", GOOD_POV),
+            ]
+        ),
+    ),
+    "million-frames": lambda: (
+        "endless.zip",
+        make_zip([("endless.ini", ini() + "Final_Frame=1000000\n"), ("scene.pov", GOOD_POV)]),
+    ),
+    "backwards-frames": lambda: (
+        "backwards.zip",
+        make_zip(
+            [("backwards.ini", ini() + "Initial_Frame=9\nFinal_Frame=2\n"), ("scene.pov", GOOD_POV)]
+        ),
+    ),
     "non-utf8-entry-name": lambda: ("bytes.zip", non_utf8_name_zip("bytes")),
     "long-entry-name": lambda: ("longentry.zip", scene("longentry", GOOD_POV, (LONG, ""))),
     "long-entry-path": lambda: (
@@ -273,6 +352,7 @@ SCENES: dict[str, Callable[[], tuple[str, bytes]]] = {
     "key-s3-event-encoded": lambda: ("a+b c%2Fd.zip", scene("a+b c%2Fd")),
     "long-scene-name": lambda: ("l" * 250 + ".zip", scene("l" * 250)),
     "dot-scene-name": lambda: (".hidden.zip", scene(".hidden")),
+    **leftover_scenes(),
 }
 
 # A scene file name that is not UTF-8 cannot be written portably from a str key: made apart.

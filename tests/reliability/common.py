@@ -214,6 +214,8 @@ class Runner:
             "0.25",
             "--task-env",
             "LEW_WAIT_TIME_S=1",
+            "--task-env",
+            "LEW_IDLE_S=0",
             "--work-dir",
             self.work,
             *(extra or []),

@@ -263,7 +263,11 @@ def faults(args: argparse.Namespace) -> int:
             total_requests += stats["requests"]
             for kind, count in stats["faults"].items():
                 totals[kind] = totals.get(kind, 0) + count
-            converged += result.ok
+            # A run through a proxy that faulted nothing showed nothing about faults.
+            faulted = sum(stats["faults"].values())
+            if faulted == 0:
+                result.problems.append("no fault was injected: the run proved nothing")
+            converged += result.ok and faulted > 0
             duplicate_runs += bool(result.duplicates)
             leak_runs += bool(result.left)
             double_renders += result.renders > 1 or result.pngs > 1
@@ -272,7 +276,7 @@ def faults(args: argparse.Namespace) -> int:
                 f"faults {json.dumps(stats['faults'], sort_keys=True)}"
             )
             result.print()
-            if not result.ok:
+            if not result.ok or faulted == 0:
                 failures.append(f"run {run} (app {app}, seed {seed})")
     finally:
         proxy.close()
@@ -288,6 +292,9 @@ def faults(args: argparse.Namespace) -> int:
     )
     if failures:
         say("faults: runs that did not converge: " + ", ".join(failures))
+    if args.runs < 1:
+        say("faults: no run was made")
+        return 1
     return 0 if converged == args.runs else 1
 
 
@@ -336,7 +343,11 @@ def replays(args: argparse.Namespace) -> int:
         with open(root / "proxy.log", encoding="utf-8") as log:
             log.seek(offset)
             records = [json.loads(line) for line in log if line.strip()]
-        operations = sorted({r["op"] for r in records if r["mutating"]})
+        calls: dict[str, int] = {}
+        for r in records:
+            if r["mutating"]:
+                calls[r["op"]] = calls.get(r["op"], 0) + 1
+        operations = sorted(calls)
         seeds = {nth: replay_seed(nth) for nth in range(1, args.nth + 1)}
         say(
             f"replays: {len(operations)} mutating operations in a cycle (setup, setup, render, "
@@ -345,16 +356,20 @@ def replays(args: argparse.Namespace) -> int:
         )
         for op in operations:
             for nth, seed in seeds.items():
+                if nth > calls[op]:
+                    continue  # the reference cycle makes this call fewer than nth times
                 proxy.configure(fault_rate=0.5, faults=["reset-after"], fault_match=[op], seed=seed)
                 result = cycle(proxy, aws, args.moto, root, app_name("r", tried + 1))
                 tried += 1
                 replayed = sum(len(s.faults) for s in result.steps)
                 replayed_total += replayed
-                held += result.ok
-                say(
-                    f"{op:<40} call {nth}: {replayed} replayed -> {'ok' if result.ok else 'FAILED'}"
-                )
-                if not result.ok:
+                # A cycle in which the call was not replayed checked nothing.
+                ok = result.ok and replayed > 0
+                held += ok
+                say(f"{op:<40} call {nth}: {replayed} replayed -> {'ok' if ok else 'FAILED'}")
+                if replayed == 0:
+                    say("    nothing was replayed: the operation's call never met the fault")
+                if not ok:
                     result.print()
                     failures.append(f"{op} (call {nth})")
     finally:
@@ -367,6 +382,9 @@ def replays(args: argparse.Namespace) -> int:
     )
     if failures:
         say("replays: did not hold: " + ", ".join(failures))
+    if tried == 0:
+        say("replays: no cycle was tried")
+        return 1
     return 0 if held == tried else 1
 
 

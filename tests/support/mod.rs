@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod foreign;
 pub mod proxy;
 pub mod read;
 pub mod terminal;
@@ -57,6 +58,11 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// A server started with `envs` too, e.g. `LEW_EMULATOR_ECR_REGISTRY` (plain otherwise).
+    pub fn start_with(envs: &[(&str, &str)]) -> Moto {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = repo.join(".venv/bin/python");
         let port = {
@@ -71,6 +77,8 @@ impl Moto {
                 "MOTO_RECORDER_FILEPATH",
                 recording.path().join("moto_recording"),
             )
+            .env_remove("LEW_EMULATOR_ECR_REGISTRY")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -6,9 +6,14 @@ do:
   endpoint is a port nobody answers, so no call can have been made), or accepts it (it then
   goes on to AWS: here, moto with no setup, so "run `lew setup` first"); `lew render --local`
   refuses it the same way, or renders it with the outcome in `local`;
-- worker: every case is queued and the worker runs once over all of them and then a good scene:
+- worker: every case is queued and the worker runs over all of them and then a good scene:
   each case's error.txt names the problem (or its PNG exists), the worker exits 0, and the good
-  scene after them renders;
+  scene after them renders. This runs twice: the worker as a plain process, and the real image
+  run as the task definition has Fargate run it (scripts/container/fargate-run.sh; skipped
+  without scripts/test's container environment, except in CI). The render timeout in the
+  manifest's worker_env is short, for the cases that must time out; they run in a second
+  worker run with it, the others in a first one with a timeout far longer than any of them
+  needs (a loaded machine must not turn a scene that renders into one that timed out);
 - config: `lew setup --dry-run` with the case's lew.toml exits 2 naming the key.
 
 Cases marked `known_bug` in the manifest show a lew bug (reported in issue 6): the test expects
@@ -20,6 +25,7 @@ builds it before pytest runs); without it they are skipped, except in CI.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -29,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +54,8 @@ LEW = Path(
     or REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "debug" / "lew"
 )
 DEAD_ENDPOINT = "http://127.0.0.1:9"
+# Runs the worker image as the task definition has Fargate run it.
+FARGATE_RUN = REPO / "scripts" / "container" / "fargate-run.sh"
 
 _spec = importlib.util.spec_from_file_location("lew_make_corpus", HOSTILE / "make_corpus.py")
 assert _spec is not None and _spec.loader is not None
@@ -204,13 +212,117 @@ def test_a_hostile_config_is_refused_naming_the_key(
 
 
 # ---------------------------------------------------------------------------------------------
-# The worker: every case in one run, then a good scene
+# The worker: every case, then a good scene (in two runs: see the module docstring)
+
+
+def _container_env() -> None:
+    """Whether scripts/test started the container environment (the podman service); outside CI
+    the image tests are skipped without it, as the Rust image tests are."""
+    if os.environ.get("CONTAINER_HOST"):
+        return
+    if os.environ.get("CI"):
+        pytest.fail("CI runs the worker image tests: scripts/test did not export CONTAINER_HOST")
+    pytest.skip("no container environment (LEW_TEST_SKIP_CONTAINER=1?)")
+
+
+@pytest.fixture(scope="module")
+def worker_image() -> Iterator[str]:
+    """The worker image, built as `lew push-image` builds it (docker, a context of just the
+    Dockerfile and worker.py), so its layers are the ones the image tests cache."""
+    _container_env()
+    context = Path(tempfile.mkdtemp(prefix="lew-hostile-image-"))
+    tag = f"localhost/lew-hostile-worker:{uuid.uuid4().hex[:12]}"
+    try:
+        shutil.copy(REPO / "worker" / "Dockerfile", context / "Dockerfile")
+        shutil.copy(WORKER, context / "worker.py")
+        build = subprocess.run(
+            ["docker", "build", "-q", "-t", tag, str(context)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        assert build.returncode == 0, build.stderr[-3000:]
+        yield tag
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+        subprocess.run(["docker", "rmi", tag], capture_output=True, check=False, timeout=120)
+
+
+# Runs the worker over the queue with these LEW_ settings and this work dir; returns the run.
+RunWorker = Callable[[dict[str, str], Path], subprocess.CompletedProcess[str]]
+
+
+def _remove_planted() -> None:
+    """The files the planting cases write, when a worker run as a plain process left them on
+    this machine (only a worker without the cleanup does)."""
+    for path in make_corpus.PLANTED_PATHS:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(path)
+
+
+def _as_plain_process(settings: dict[str, str], work: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEW_")}
+    env.update(settings, LEW_WORK_DIR=str(work))
+    work.chmod(0o755)
+    return subprocess.run(
+        [_worker_python(), str(WORKER)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd="/",
+        check=False,
+    )
+
+
+def _in_image(image: str) -> RunWorker:
+    def run(settings: dict[str, str], work: Path) -> subprocess.CompletedProcess[str]:
+        # Values reach the container from this environment (`-e NAME`), not the command line.
+        names = [*settings, "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        names += ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        env = {**os.environ, **settings}
+        options = [arg for name in names for arg in ("-e", name)]
+        return subprocess.run(
+            [str(FARGATE_RUN), str(work), image, *options],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd="/",
+            check=False,
+        )
+
+    return run
 
 
 @needs_povray
 def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
     corpus: dict[str, Path], moto_endpoint: str
 ) -> None:
+    """As a plain process (here as root: POV-Ray runs as nobody)."""
+    _remove_planted()
+    try:
+        run_the_corpus(corpus, _as_plain_process, "a plain process")
+        # Nothing a job planted is left on this machine either.
+        left = [path for path in make_corpus.PLANTED_PATHS if os.path.lexists(path)]
+        assert left == [], f"left behind by the worker: {left}"
+    finally:
+        _remove_planted()
+
+
+def test_the_worker_image_survives_the_corpus_run_as_fargate_runs_it(
+    corpus: dict[str, Path], moto_endpoint: str, worker_image: str
+) -> None:
+    """In the real image, as the task definition has Fargate run it (read-only root filesystem
+    without tmpfs, /scratch as the image has it, the image's non-root user)."""
+    run_the_corpus(corpus, _in_image(worker_image), "the image")
+
+
+def run_the_corpus(corpus: dict[str, Path], run_worker: RunWorker, how: str) -> None:
+    """Queues every worker case of the manifest, then a good scene; one worker run goes through
+    them (in two runs: see the module docstring), and each case must have had its expected
+    outcome."""
     suffix = uuid.uuid4().hex[:10]
     s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}))
     sqs = boto3.client("sqs")
@@ -220,16 +332,18 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=placement)
     queue = sqs.create_queue(QueueName=f"lew-hostile-{suffix}")["QueueUrl"]
     work = Path(tempfile.mkdtemp(prefix="lew-hostile-work-", dir="/tmp"))
-    work.chmod(0o755)
     messages = make_corpus.messages(bucket)
 
     expected: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (base key, expectation)
+    short = MANIFEST["worker_env"]["LEW_RENDER_TIMEOUT_S"]
+    bodies: tuple[list[str], list[str]] = ([], [])  # (first run, second run with `short`)
     for case in CASES:
         want = case.get("worker")
         if want is None:
             continue
+        times_out = f"render timed out after {short} s" in want.get("error", "")
         if case["id"].startswith("message-"):
-            sqs.send_message(QueueUrl=queue, MessageBody=messages[case["id"]])
+            bodies[times_out].append(messages[case["id"]])
             expected[case["id"]] = ("", want)
             continue
         path = corpus[case["id"]]
@@ -239,45 +353,52 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
             body = messages[case["id"]]
         else:
             body = json.dumps({"version": 1, "job_id": case["id"], "bucket": bucket, "key": key})
-        sqs.send_message(QueueUrl=queue, MessageBody=body)
+        bodies[times_out].append(body)
         expected[case["id"]] = (f"renders/{case['id']}/{path.name.removesuffix('.zip')}", want)
     good_key = "scenes/good/good.zip"
     s3.put_object(Bucket=bucket, Key=good_key, Body=make_corpus.scene("good"))
-    sqs.send_message(
-        QueueUrl=queue,
-        MessageBody=json.dumps({"version": 1, "job_id": "good", "bucket": bucket, "key": good_key}),
-    )
+    good = json.dumps({"version": 1, "job_id": "good", "bucket": bucket, "key": good_key})
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEW_")}
-    env.update(
-        LEW_QUEUE_URL=queue,
-        LEW_WORK_DIR=str(work),
-        LEW_WAIT_TIME_S="0",
-        LEW_POVRAY_THREADS="1",
-        **MANIFEST["worker_env"],
-    )
-    started = time.monotonic()
-    try:
-        worker = subprocess.run(
-            [_worker_python(), str(WORKER)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd="/",
-            check=False,
+    def run_all(queued: list[str], render_timeout: str) -> tuple[list[Any], float]:
+        for body in queued:
+            sqs.send_message(QueueUrl=queue, MessageBody=body)
+        settings = {
+            "LEW_QUEUE_URL": queue,
+            "LEW_WAIT_TIME_S": "0",
+            "LEW_POVRAY_THREADS": "1",
+            **MANIFEST["worker_env"],
+            "LEW_RENDER_TIMEOUT_S": render_timeout,
+        }
+        started = time.monotonic()
+        worker = run_worker(settings, work)
+        assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+        lines = worker.stdout.splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")], (
+            time.monotonic() - started
         )
+
+    # The short timeout is only for the scenes that must reach it: 600 s elsewhere only bounds
+    # a hang (the first run queues the good scene last).
+    try:
+        events, first_s = run_all([*bodies[0], good], "600")
+        more, second_s = run_all(bodies[1], short)
+        events += more
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    seconds = time.monotonic() - started
-    events = [json.loads(line) for line in worker.stdout.splitlines() if line.startswith("{")]
-    assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+    assert bodies[1], "no case expects the short render timeout: the manifest changed?"
 
     def get(key: str) -> bytes | None:
         try:
             return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except s3.exceptions.NoSuchKey:
             return None
+
+    def position(event: str, job_id: str) -> int:
+        """Where the first `event` of that job is in the worker's log (-1 if nowhere)."""
+        return next(
+            (i for i, e in enumerate(events) if e["event"] == event and e.get("job_id") == job_id),
+            -1,
+        )
 
     failures = []
     held = 0
@@ -294,13 +415,26 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
             png, error = get(base + ".png"), get(base + ".error.txt")
             ok = png is not None and png[:4] == b"\x89PNG" and error is None
             detail = "rendered" if ok else f"no PNG (error: {error!r})"
+        elif want.get("planted"):
+            # Either outcome: the case that reads it back is the check.
+            png, error = get(base + ".png"), get(base + ".error.txt")
+            ok = (png is None) != (error is None)
+            first = error.decode("utf-8", "replace").splitlines()[0] if error else ""
+            detail = f"write refused: {first[:120]}" if error else "planted (the scene rendered)"
         else:
             error, png = get(base + ".error.txt"), get(base + ".png")
             first = error.decode("utf-8", "replace").splitlines()[0] if error else ""
             ok = want["error"] in first and png is None
             detail = first[:160] if error else "no error.txt"
+        if "after" in want:
+            # The file was planted before this job looked for it: the earlier job had ended.
+            ended = max(position(e, want["after"]) for e in ("rendered", "scene_error"))
+            began = position("job_started", case_id)
+            if not 0 <= ended < began:
+                ok = False
+                detail += f" (but it did not start after {want['after']} ended)"
         held += ok
-        print(f"worker: {case_id}: {'ok' if ok else 'WRONG'}: {detail}")
+        print(f"worker ({how}): {case_id}: {'ok' if ok else 'WRONG'}: {detail}")
         if not ok:
             failures.append(f"{case_id}: expected {want}, got {detail}")
     good = get("renders/good/good.png")
@@ -315,8 +449,12 @@ def test_the_worker_survives_the_corpus_and_then_renders_a_good_scene(
         "ApproximateNumberOfMessagesNotVisible": "0",
     }
     print(
-        f"hostile corpus, worker: {held}/{len(expected)} cases gave their expected outcome in one "
-        f"worker run of {seconds:.0f} s (exit {worker.returncode}); the good scene queued after "
-        "them rendered; the queue is empty"
+        f"hostile corpus, worker as {how}: {held}/{len(expected)} cases gave their expected "
+        f"outcome in two worker runs: {len(bodies[0])} with a 600 s render timeout and then a "
+        f"good scene, which rendered ({first_s:.0f} s, exit 0), and {len(bodies[1])} that must "
+        f"time out with {short} s ({second_s:.0f} s, exit 0); the queue is empty"
     )
     assert not failures, "\n".join(failures)
+    # No warning: in the image, none about /tmp or /var/tmp being writable (the container is as
+    # strict as the task definition) nor about the work dir.
+    assert [e for e in events if e["event"] == "warning"] == []

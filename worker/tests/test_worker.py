@@ -12,11 +12,13 @@ LEW_TEST_WORKER_PYTHON overrides the choice.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -37,6 +39,8 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 from botocore.config import Config
+from testkit.iam import queue_policy_for_s3
+from testkit.sqs import create_queue_with_redrive
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "worker" / "worker.py"
@@ -285,9 +289,8 @@ def make_stack(
         attributes["RedrivePolicy"] = json.dumps(
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}
         )
-    queue_url = sqs.create_queue(QueueName=f"lew-worker-test-{suffix}", Attributes=attributes)[
-        "QueueUrl"
-    ]
+    # A dead-letter queue is usable a second after it is created: wait for it as lew does.
+    queue_url = create_queue_with_redrive(sqs, f"lew-worker-test-{suffix}", attributes)
     work_dir = traversable_dir("lew-worker-test-")
     stack = Stack(s3, sqs, bucket, queue_url, work_dir, dlq_url)
     return stack, lambda: shutil.rmtree(work_dir, ignore_errors=True)
@@ -786,6 +789,146 @@ def test_scene_writes_only_in_its_scene_and_out_folders(escape_run: tuple[Stack,
     assert list(stack.work_dir.iterdir()) == []
 
 
+def plants(path: str) -> str:
+    """POV-Ray statements writing an include file at `path` for a later job to find."""
+    return f'#fopen Out "{path}" write\n#write (Out, "#declare Planted = 1;\\n")\n#fclose Out\n'
+
+
+@pytest.mark.parametrize("as_root", [True, False], ids=["worker-root", "worker-non-root"])
+def test_nothing_a_job_writes_outside_its_folder_reaches_the_next_job(
+    as_root: bool, moto_endpoint: str, unique: str
+) -> None:
+    """A scene writes an include file into /dev/shm (and, with POV-Ray running as nobody, /tmp
+    and /var/tmp); a later job of the same worker #includes it and must not find it.
+
+    worker-non-root is the image's case: POV-Ray runs as the worker's own user, /tmp and
+    /var/tmp are left to the read-only root filesystem (here they are writable, which the
+    worker says in a warning).
+    """
+    if as_root and not IS_ROOT:
+        pytest.skip("needs root")
+    stack, cleanup = make_stack(unique)
+    tag = uuid.uuid4().hex[:10]
+    places = {"dev-shm": f"/dev/shm/lew-worker-test-{tag}.inc"}
+    if as_root:
+        places |= {"tmp": f"/tmp/lew-worker-test-{tag}.inc"}
+        places |= {"var-tmp": f"/var/tmp/lew-worker-test-{tag}.inc"}
+    try:
+        user = None
+        if not as_root and IS_ROOT:
+            if not nobody_can_run_the_worker():
+                pytest.skip(f"{WORKER_PYTHON} with boto3 is not usable by nobody")
+            os.chown(stack.work_dir, NOBODY.pw_uid, NOBODY.pw_gid)
+            user = NOBODY.pw_uid
+        for place, path in places.items():
+            planter = tiny_pov(plants(path))
+            stack.submit(f"scenes/plant-{place}/plant.zip", scene_zip("plant", planter))
+        for place, path in places.items():
+            reader = f'#include "{path}"\n' + tiny_pov()
+            stack.submit(f"scenes/read-{place}/read.zip", scene_zip("read", reader))
+        run = stack.run(user=user)
+        assert run.returncode == 0, run.stderr
+        for place, path in places.items():
+            # The write worked: the file was there when the planting job ended ...
+            assert png_size(stack.get(f"renders/plant-{place}/plant.png") or b"") == (64, 48)
+            # ... and gone when the next one looked.
+            error = first_line(stack.get(f"renders/read-{place}/read.error.txt"))
+            assert f"Cannot open include file {path}" in error
+            assert not os.path.lexists(path)
+        removed = sorted(path for e in run.named("leftovers_removed") for path in e["paths"])
+        assert removed == sorted(places.values())
+        warnings = [e["reason"] for e in run.named("warning")]
+        if as_root:
+            assert warnings == []
+        else:
+            assert any("writable by the render user" in w and "/tmp" in w for w in warnings)
+    finally:
+        for path in places.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        cleanup()
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root for a file nobody can remove (chattr +i)")
+def test_a_worker_that_cannot_clear_up_after_a_job_takes_no_more(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job leaves a file the worker cannot remove: the job's message is dealt with, the next
+    job is left on the queue for another worker, and the worker exits 1 saying why.
+
+    The worker runs in this process with one shared folder of this test's (on tmpfs, where
+    `chattr +i` works) and POV-Ray as root (a stand-in script), which makes its file immutable.
+    """
+    shared = Path(tempfile.mkdtemp(prefix="lew-worker-test-", dir="/dev/shm"))
+    tools = traversable_dir("lew-fake-povray-")
+    stuck = shared / "stuck"
+    try:
+        fake = tools / "povray"
+        fake.write_text(f"#!/bin/sh\n: > {stuck}\n/usr/bin/chattr +i {stuck} || exit 9\nexit 3\n")
+        fake.chmod(0o755)
+        stack.submit("scenes/first-job/first.zip", scene_zip("first"))
+        stack.submit("scenes/second-job/second.zip", scene_zip("second"))
+        settings = worker.Settings.from_env(stack.env(LEW_POVRAY=str(fake)))
+        stop = worker.StopState()
+        runner = worker.Worker(settings, stack.s3, stack.sqs, str(fake), stop)
+        runner.user = worker.RenderUser()  # POV-Ray as this process's user: root
+        runner.shared_dirs = (shared,)
+        code = runner.run()
+        events = parse_events(capsys.readouterr().out)
+        [failed] = [e for e in events if e["event"] == "scene_error"]
+        if failed["reason"] == "POV-Ray failed (exit status 9)":
+            pytest.skip(f"chattr +i does not work in {shared.parent}")
+        assert code == 1
+        [fatal] = [e for e in events if e["event"] == "fatal"]
+        assert fatal["job_id"] == "first-job"
+        assert f"{stuck}: Operation not permitted" in fatal["reason"]
+        assert events[-1] == {"event": "exit", "reason": fatal["reason"], "code": 1}
+        assert [e["job_id"] for e in events if e["event"] == "job_started"] == ["first-job"]
+        # The first job is done (its error reported, its message deleted); the second waits.
+        assert "exit status 3" in first_line(stack.get("renders/first-job/first.error.txt"))
+        assert stack.depth() == (1, 0)
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], capture_output=True, check=False)
+        shutil.rmtree(shared, ignore_errors=True)
+        shutil.rmtree(tools, ignore_errors=True)
+
+
+def test_leftovers_are_only_the_render_users_new_entries(tmp_path: Path) -> None:
+    """What remove_leftovers takes: new entries of that user, also inside a folder anyone may
+    write to; not what was there before, nor anyone else's."""
+    shared = tmp_path / "shm"
+    shared.mkdir()
+    (shared / "before.txt").write_text("there before the job")
+    (shared / "replaced.txt").write_text("there before the job")
+    open_folder = shared / "open"
+    open_folder.mkdir()
+    open_folder.chmod(0o1777)
+    own = os.geteuid()
+    before = worker.scan_shared((shared,))
+    # A name that was there before is the owner's, whatever the job does to it.
+    (shared / "replaced.txt").unlink()
+    (shared / "replaced.txt").write_text("another file of that name")
+    (shared / "new.txt").write_text("left by the job")
+    (shared / "new-folder").mkdir()
+    (shared / "new-folder" / "inside.txt").write_text("left by the job")
+    (open_folder / "nested.txt").write_text("left by the job")
+    removed, problems = worker.remove_leftovers((shared,), before, own)
+    assert problems == []
+    assert sorted(removed) == sorted(
+        str(shared / name) for name in ("new.txt", "new-folder", "open/nested.txt")
+    )
+    assert sorted(path.name for path in shared.iterdir()) == ["before.txt", "open", "replaced.txt"]
+    assert list(open_folder.iterdir()) == []
+    # Someone else's new file stays: the worker clears only what the render user made.
+    if IS_ROOT:
+        before = worker.scan_shared((shared,))
+        theirs = shared / "theirs.txt"
+        theirs.write_text("another user's")
+        os.chown(theirs, NOBODY.pw_uid, NOBODY.pw_gid)
+        assert worker.remove_leftovers((shared,), before, own) == ([], [])
+        assert theirs.exists()
+
+
 def test_both_body_formats(stack: Stack) -> None:
     # Two scenes uploaded before the bucket notifies the queue, announced by a hand-written
     # two-record S3 event; then real S3 -> SQS notifications from moto (which, like S3, sends a
@@ -803,6 +946,11 @@ def test_both_body_formats(stack: Stack) -> None:
     queue_arn = stack.sqs.get_queue_attributes(
         QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
+    # S3 checks that it may send to the queue before it stores the configuration.
+    stack.sqs.set_queue_attributes(
+        QueueUrl=stack.queue_url,
+        Attributes={"Policy": queue_policy_for_s3(queue_arn, stack.bucket)},
+    )
     stack.s3.put_bucket_notification_configuration(
         Bucket=stack.bucket,
         NotificationConfiguration={
@@ -937,7 +1085,9 @@ def test_heartbeat_keeps_a_long_render_invisible(
     The render never ends on its own (SLOW_POV), and the events prove it was still running when
     the test was done watching: it ends "interrupted" by the SIGTERM sent after that.
     """
-    visibility = 3
+    # Long enough that a heartbeat (every 0.25 s) delayed by a loaded machine still lands in
+    # time: the margin is the whole timeout, not a fraction of a second.
+    visibility = 8
     stack, cleanup = make_stack(unique, visibility=visibility)
     try:
         stack.submit("scenes/slow-job/slow.zip", scene_zip("slow", SLOW_POV))
@@ -951,8 +1101,8 @@ def test_heartbeat_keeps_a_long_render_invisible(
             # The message was received before the marker was written: once `visibility` s more
             # have passed, it has been held past its visibility timeout. Without heartbeats it
             # reappears (the loop waits for that, however long it takes: a bound only against a
-            # hang); with them it must not, for twice that long.
-            watched_until = time.monotonic() + (2 * visibility if heartbeat else 120)
+            # hang); with them it must still be hidden 2 s past that deadline.
+            watched_until = time.monotonic() + (visibility + 2 if heartbeat else 120)
             seen = False
             while not seen and time.monotonic() < watched_until:
                 seen = probe_visible(stack)
@@ -965,9 +1115,43 @@ def test_heartbeat_keeps_a_long_render_invisible(
         tail = [e for e in events if e in ("job_started", "interrupted", "handed_back", "exit")]
         assert tail[-4:] == ["job_started", "interrupted", "handed_back", "exit"], events
         assert "rendered" not in events and "scene_error" not in events
+        assert "heartbeat_error" not in events
         assert seen is not heartbeat
     finally:
         cleanup()
+
+
+def test_a_heartbeat_extends_only_within_the_12_hours_sqs_allows() -> None:
+    limit = worker.SQS_MAX_HIDDEN_S - worker.HIDDEN_MARGIN_S
+    assert worker.visibility_extension(900, 60) == 900
+    assert worker.visibility_extension(900, limit - 900) == 900
+    assert worker.visibility_extension(900, limit - 899.5) == 899
+    assert worker.visibility_extension(900, limit) == 0
+    assert worker.visibility_extension(900, limit + 3600) == 0
+    # A visibility timeout at SQS's maximum leaves less than itself after any time held.
+    assert worker.visibility_extension(43200, 1) == limit - 1
+
+
+def test_heartbeats_with_a_12_hour_visibility_are_not_refused(stack: Stack) -> None:
+    """With a visibility timeout of 12 hours every heartbeat asking for 12 hours more is past
+    SQS's limit (12 hours from the receive): the heartbeat asks for what is left, says so once,
+    and stops."""
+    stack.submit("scenes/long-job/long.zip", scene_zip("long", SLOW_POV))
+    process = stack.start(
+        LEW_VISIBILITY_TIMEOUT_S="43200", LEW_HEARTBEAT_S="0.25", LEW_RENDER_TIMEOUT_S="600"
+    )
+    try:
+        wait_for_object(stack, "renders/long-job/long.started.json")
+        time.sleep(1.5)  # several heartbeat intervals
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    events = parse_events(stdout)
+    assert [e for e in events if e["event"] == "heartbeat_error"] == []
+    [limit] = [e for e in events if e["event"] == "heartbeat_limit"]
+    assert 43000 < limit["visible_again_in_s"] < 43200
+    assert limit["key"] == "scenes/long-job/long.zip"
 
 
 def test_sigterm_hands_the_message_back(stack: Stack) -> None:
@@ -1060,6 +1244,7 @@ fi
 echo "--- environment"
 /usr/bin/env
 echo "--- end"
+/bin/grep "Max msgqueue size" /proc/self/limits
 exit 3
 """
 
@@ -1093,6 +1278,8 @@ def test_povray_runs_confined(as_root: bool, moto_endpoint: str, unique: str) ->
         environment = log.split("--- environment\n")[1].split("--- end")[0]
         assert "AWS_" not in environment and "LEW_" not in environment
         assert "HOME=" not in environment
+        # It cannot create a message queue (in /dev/mqueue or by mq_open): its limit is 0 bytes.
+        assert re.search(r"^Max msgqueue size\s+0\s+0\s", log, re.MULTILINE), log
     finally:
         cleanup()
         shutil.rmtree(tools, ignore_errors=True)

@@ -5,19 +5,21 @@
 
 mod cloud;
 mod local;
+mod plan;
 pub mod report;
 mod stage;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 pub use self::report::{RenderReport, SceneResult, State};
 use super::Ctx;
 use crate::cli::RenderArgs;
 use crate::error::UsageError;
 use crate::scene::{self, Scene};
+use crate::video;
+use plan::Planned;
 
 pub async fn run(args: &RenderArgs, ctx: &Ctx) -> Result<RenderReport> {
     let cfg = ctx.config()?;
@@ -47,17 +49,74 @@ pub async fn run(args: &RenderArgs, ctx: &Ctx) -> Result<RenderReport> {
         ))
         .into());
     }
-    // `--no-wait` downloads nothing, so an image already there is no reason to refuse.
-    let writes = args.local || !args.no_wait;
-    let targets = output_targets(&scenes, &args.out, args.force, writes)?;
+    if let Some(video) = &args.video {
+        video::check_format(video).map_err(UsageError::new)?;
+    }
+    // With --local, the parts run as local processes; in the cloud, on up to max_tasks tasks.
+    let workers = if args.local {
+        args.jobs.unwrap_or_else(local::cpus)
+    } else {
+        cfg.worker.max_tasks
+    };
+    let planned = plan::plan(scenes, args, &cfg, workers).map_err(UsageError::new)?;
+    for note in planned.iter().filter_map(|p| p.note.as_ref()) {
+        ctx.progress.line(note);
+    }
+    let ffmpeg = args.video.as_ref().and_then(|_| video::find());
+    if let Some(p) = planned.iter().find(|p| p.is_animation())
+        && args.video.is_some()
+        && ffmpeg.is_none()
+    {
+        ctx.progress.warn(video::missing(&p.target));
+    }
 
     let mut report = if args.local {
-        local::render(&cfg, ctx, &scenes, &targets).await?
+        local::render(&cfg, ctx, &planned, workers).await?
     } else {
-        cloud::render(args, ctx, &scenes, &targets).await?
+        cloud::render(args, ctx, &planned).await?
     };
+    if let Some(path) = &args.video {
+        make_video(&mut report, &planned, ffmpeg.as_deref(), args.fps, path).await;
+    }
     report.scenes.append(&mut invalid);
     Ok(report)
+}
+
+/// Assembles the animation's frames into `path` once every frame is here.
+async fn make_video(
+    report: &mut RenderReport,
+    planned: &[Planned],
+    ffmpeg: Option<&Path>,
+    fps: u32,
+    path: &Path,
+) {
+    let Some((p, result)) = planned
+        .iter()
+        .zip(report.scenes.iter_mut())
+        .find(|(p, _)| p.is_animation())
+    else {
+        return;
+    };
+    let why_not = match (result.state, ffmpeg) {
+        (State::Done, Some(ffmpeg)) => {
+            let frames = video::Frames {
+                folder: &p.target,
+                name: &p.scene.name,
+                digits: p.scene.settings.digits(),
+                first: p.frames().map_or(1, |f| f.0),
+            };
+            match video::assemble(ffmpeg, &frames, fps, path).await {
+                Ok(()) => {
+                    result.video = Some(path.to_path_buf());
+                    return;
+                }
+                Err(e) => crate::error::one_line(&e),
+            }
+        }
+        (State::Done, None) => video::missing(&p.target),
+        _ => "not every frame was rendered, so no video was made".to_string(),
+    };
+    report.video_error = Some(why_not);
 }
 
 /// Loads every scene; the invalid ones come back as results with their reason.
@@ -80,38 +139,4 @@ fn load_scenes(args: &RenderArgs, ctx: &Ctx) -> (Vec<Scene>, Vec<SceneResult>) {
         }
     }
     (ok, invalid)
-}
-
-/// Where each image will be written; refuses (before any work) to overwrite or to write two
-/// scenes to one file. Nothing is checked on disk or created when nothing will be `writes`.
-fn output_targets(scenes: &[Scene], out: &Path, force: bool, writes: bool) -> Result<Vec<PathBuf>> {
-    if writes && out.exists() && !out.is_dir() {
-        return Err(UsageError::new(format!("--out {} is not a folder", out.display())).into());
-    }
-    let mut seen = BTreeMap::new();
-    let mut targets = Vec::new();
-    for s in scenes {
-        let target = out.join(format!("{}.png", s.name));
-        if let Some(other) = seen.insert(target.clone(), s.source.clone()) {
-            return Err(UsageError::new(format!(
-                "{} and {} would both render to {}; rename one of them",
-                other.display(),
-                s.source.display(),
-                target.display()
-            ))
-            .into());
-        }
-        if writes && target.exists() && !force {
-            return Err(UsageError::new(format!(
-                "{} already exists; pass --force to overwrite it, or --out to write elsewhere",
-                target.display()
-            ))
-            .into());
-        }
-        targets.push(target);
-    }
-    if writes {
-        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    }
-    Ok(targets)
 }

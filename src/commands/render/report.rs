@@ -43,6 +43,33 @@ pub struct SceneResult {
     /// The last stage seen while waiting (queued, task running, rendering ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<String>,
+    /// An animation's frames or a split still's bands, as far as they got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Parts>,
+    /// The video `--video` made of the frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video: Option<PathBuf>,
+}
+
+/// What became of a scene's frames or bands.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Parts {
+    /// `frames` or `bands`.
+    pub kind: &'static str,
+    pub total: usize,
+    pub done: usize,
+    pub rendering: usize,
+    /// The jobs the scene was queued as.
+    pub jobs: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedFrame>,
+}
+
+/// A frame that failed, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailedFrame {
+    pub frame: i64,
+    pub error: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +83,58 @@ pub struct RenderReport {
     /// Why lew stopped waiting, if it did not see every scene finish.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_waiting: Option<String>,
+    /// What the render cost on Fargate (cloud renders that were waited for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// Why `--video` made no video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_error: Option<String>,
+}
+
+/// The Fargate time a render used, and its price.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cost {
+    /// What the render made, in words: `120 frames`, `2 images`.
+    pub made: String,
+    /// Seconds the workers spent on the render's jobs (from each job's start marker to its
+    /// last result, as S3 dates them).
+    pub task_seconds: u64,
+    /// At most this many more: each worker's wait for more work after its last job.
+    pub idle_seconds_at_most: u64,
+    pub usd: f64,
+    pub idle_usd_at_most: f64,
+    pub prices: crate::pricing::Estimate,
+}
+
+impl fmt::Display for Cost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::pricing::dollars;
+        let minutes = |s: u64| s as f64 / 60.0;
+        write!(
+            f,
+            "{}, {:.1} task-minutes, {}",
+            self.made,
+            minutes(self.task_seconds),
+            dollars(self.usd)
+        )?;
+        if self.idle_seconds_at_most > 0 {
+            write!(
+                f,
+                " (+ at most {:.1} task-minutes, {}, of workers waiting for more work: \
+                 worker.idle_s)",
+                minutes(self.idle_seconds_at_most),
+                dollars(self.idle_usd_at_most)
+            )?;
+        }
+        if self.prices.estimate {
+            write!(
+                f,
+                "; estimated at {} On-Demand prices of {}",
+                self.prices.priced_as, self.prices.prices_read
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for RenderReport {
@@ -65,13 +144,24 @@ impl fmt::Display for RenderReport {
         }
         for s in &self.scenes {
             match s.state {
-                State::Done => writeln!(
-                    f,
-                    "{:<WORD_WIDTH$} {} → {}",
-                    "done",
-                    s.scene.display(),
-                    s.image.as_deref().unwrap_or(Path::new("?")).display()
-                )?,
+                State::Done => {
+                    write!(
+                        f,
+                        "{:<WORD_WIDTH$} {} → {}",
+                        "done",
+                        s.scene.display(),
+                        s.image.as_deref().unwrap_or(Path::new("?")).display()
+                    )?;
+                    match &s.parts {
+                        Some(p) if p.kind == "frames" => write!(f, " ({} frames)", p.done)?,
+                        Some(p) => write!(f, " (stitched from {} bands)", p.total)?,
+                        None => {}
+                    }
+                    writeln!(f)?;
+                    if let Some(video) = &s.video {
+                        writeln!(f, "{:<WORD_WIDTH$} {}", "video", video.display())?;
+                    }
+                }
                 State::Submitted => writeln!(
                     f,
                     "{:<WORD_WIDTH$} {} → s3://{}/{}",
@@ -107,6 +197,12 @@ impl fmt::Display for RenderReport {
                 }
             }
         }
+        if let Some(why) = &self.video_error {
+            writeln!(f, "{:<WORD_WIDTH$} {why}", "NO VIDEO")?;
+        }
+        if let Some(cost) = &self.cost {
+            writeln!(f, "{:<WORD_WIDTH$} {cost}", "cost")?;
+        }
         if let Some(why) = &self.stopped_waiting {
             write!(f, "{why}")?;
         }
@@ -116,10 +212,11 @@ impl fmt::Display for RenderReport {
 
 impl Report for RenderReport {
     fn exit_code(&self) -> u8 {
-        if self
-            .scenes
-            .iter()
-            .any(|s| matches!(s.state, State::Failed | State::Invalid))
+        if self.video_error.is_some()
+            || self
+                .scenes
+                .iter()
+                .any(|s| matches!(s.state, State::Failed | State::Invalid))
         {
             1
         } else if self.scenes.iter().any(|s| s.state == State::Pending) {
@@ -143,6 +240,8 @@ impl SceneResult {
             error: None,
             log_tail: None,
             stage: None,
+            parts: None,
+            video: None,
         }
     }
 
@@ -158,8 +257,21 @@ impl SceneResult {
             error: Some(error),
             log_tail: None,
             stage: None,
+            parts: None,
+            video: None,
         }
     }
+}
+
+/// POV-Ray's lines about a failure, for its report: the error block, without the lines the
+/// reason already says (the reason is those lines, unwrapped), at most [`LOG_TAIL`] of them.
+pub fn details(reason: &str, block: &str) -> Option<String> {
+    let kept: Vec<&str> = block
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !reason.contains(l.trim()))
+        .collect();
+    let text = kept[kept.len().saturating_sub(LOG_TAIL)..].join("\n");
+    (!text.is_empty()).then_some(text)
 }
 
 /// The last `lines` lines of `text`.
