@@ -45,6 +45,8 @@ struct Inner {
     multi: Option<MultiProgress>,
     /// Whether stderr gets colour (`--color`, NO_COLOR, a terminal: see `crate::output`).
     colour: bool,
+    /// The spinners of the steps running now, newest last (terminal only).
+    live: std::sync::Mutex<Vec<ProgressBar>>,
 }
 
 impl Progress {
@@ -65,6 +67,7 @@ impl Progress {
                 level,
                 multi,
                 colour,
+                live: Default::default(),
             }),
         }
     }
@@ -88,6 +91,23 @@ impl Progress {
         if self.inner.level >= Level::Normal {
             self.print(msg.as_ref());
         }
+    }
+
+    /// A wait within a running step ("waiting for IAM propagation (2/12)"): on a terminal it
+    /// is shown on the newest running step's spinner, replaced by what comes next, as the
+    /// resources' own progress is; without one, a line of its own.
+    pub fn waiting(&self, msg: impl AsRef<str>) {
+        if self.inner.level < Level::Normal {
+            return;
+        }
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.retain(|bar| !bar.is_finished());
+            if let Some(bar) = live.last() {
+                bar.set_message(msg.as_ref().to_string());
+                return;
+            }
+        }
+        self.print(msg.as_ref());
     }
 
     /// Detail shown only with -v.
@@ -134,6 +154,9 @@ impl Progress {
             );
             bar.set_prefix(label.clone());
             bar.enable_steady_tick(Duration::from_millis(120));
+            if let Ok(mut live) = self.inner.live.lock() {
+                live.push(bar.clone());
+            }
             bar
         });
         Step {

@@ -90,7 +90,7 @@ fn piped_progress_lines_carry_the_time() {
     let progress: Vec<&str> = run
         .stderr
         .lines()
-        .filter(|l| l.contains(&format!("sqs queue {p}-jobs:")))
+        .filter(|l| l.ends_with(&format!("sqs queue {p}-jobs: created")))
         .collect();
     assert_eq!(progress.len(), 1, "{}", run.stderr);
     for line in run.stderr.lines() {

@@ -460,7 +460,7 @@ async fn apply_invocation(d: &Deployment, have: &Invocation) -> Result<()> {
             match put {
                 Ok(_) => return Ok(()),
                 Err(e) if destination_not_allowed_yet(&e) && attempt < IAM_ATTEMPTS => {
-                    d.progress.line(format!(
+                    d.progress.waiting(format!(
                         "lambda function {name}: waiting for IAM propagation of the dead-letter \
                          queue permission ({attempt}/{IAM_ATTEMPTS})"
                     ));

@@ -439,7 +439,7 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
                 return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
             }
             Err(e) if e.code() == Some("DependencyViolation") && attempt < ATTEMPTS => {
-                d.progress.line(format!(
+                d.progress.waiting(format!(
                     "security group {name}: still used by network interfaces of stopped tasks, \
                      waiting ({attempt}/{ATTEMPTS})"
                 ));

@@ -333,7 +333,7 @@ async fn create(d: &Deployment, name: &str, attrs: &[(Attr, String)]) -> Result<
                 if matches!(e.err(), CreateQueueError::QueueDeletedRecently(_))
                     && attempt < ATTEMPTS =>
             {
-                d.progress.line(format!(
+                d.progress.waiting(format!(
                     "sqs queue {name}: deleted less than 60 s ago, waiting to re-create it \
                      ({attempt}/{ATTEMPTS})"
                 ));
@@ -370,7 +370,7 @@ where
 }
 
 async fn wait_for_dead_letter_queue(d: &Deployment, name: &str, wait: u32) {
-    d.progress.line(format!(
+    d.progress.waiting(format!(
         "sqs queue {name}: the dead-letter queue {} was just created, waiting until SQS can \
          use it ({wait}/{})",
         d.names.dlq,

@@ -353,7 +353,7 @@ async fn write_notifications(
             ))));
         }
         if !ours.is_empty() && attempt < PERMISSION_ATTEMPTS {
-            d.progress.line(format!(
+            d.progress.waiting(format!(
                 "s3 notification {name}: waiting for S3 to see the launcher's permission \
                  ({attempt}/{PERMISSION_ATTEMPTS})"
             ));
