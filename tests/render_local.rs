@@ -170,14 +170,28 @@ fn invalid_scenes_are_rejected_before_anything_runs() {
 #[test]
 fn a_missing_povray_is_named_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
+    // No povray on PATH: how to install it.
     let run = Lew::new()
         .dir(dir.path())
-        .env("LEW_POVRAY", "/nonexistent/povray")
+        .env("PATH", "/nonexistent")
+        .env_remove("LEW_POVRAY")
         .args(["render", "--local"])
         .arg(demo_scene())
         .code(1);
     assert!(
         run.stderr.contains("apt-get install povray"),
+        "{}",
+        run.stderr
+    );
+    // LEW_POVRAY naming nothing: the variable is the mistake, not the installation.
+    let run = Lew::new()
+        .dir(dir.path())
+        .env("LEW_POVRAY", "/nope")
+        .args(["render", "--local"])
+        .arg(demo_scene())
+        .code(2);
+    assert!(
+        run.stderr.contains("LEW_POVRAY=/nope: no such program"),
         "{}",
         run.stderr
     );
