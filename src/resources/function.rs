@@ -20,7 +20,9 @@ use aws_sdk_lambda::operation::list_tags::ListTagsError;
 use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
 use aws_sdk_lambda::operation::put_function_event_invoke_config::PutFunctionEventInvokeConfigError;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{DestinationConfig, Environment, FunctionCode, OnFailure, Runtime};
+use aws_sdk_lambda::types::{
+    DestinationConfig, Environment, FunctionCode, LastUpdateStatus, OnFailure, Runtime, State,
+};
 use serde::Serialize;
 
 use super::network::Network;
@@ -301,7 +303,8 @@ pub async fn ensure_when(
         outcome = outcome.note(UNRESERVABLE);
     }
 
-    if mode == Mode::Apply {
+    if mode == Mode::Apply && (code_differs || have != want || settle_differs) {
+        wait_ready(d, &existing).await?;
         if code_differs {
             lambda
                 .update_function_code()
@@ -332,6 +335,27 @@ pub async fn ensure_when(
         }
     }
     Ok(outcome.with_changes(changes))
+}
+
+/// Waits until a function found by this run can be changed: one created by a run that was
+/// stopped right after CreateFunction is still Pending, and one whose update that run started
+/// is still InProgress; AWS refuses changes to either ("Lambda function states").
+async fn wait_ready(d: &Deployment, existing: &GetFunctionOutput) -> Result<()> {
+    let config = existing.configuration();
+    let name = &d.names.function;
+    if config.and_then(|c| c.state()) == Some(&State::Pending) {
+        d.aws
+            .lambda
+            .wait_until_function_active_v2()
+            .function_name(name)
+            .wait(WAIT)
+            .await
+            .with_context(|| format!("Lambda function {name} did not become active"))?;
+    }
+    if config.and_then(|c| c.last_update_status()) == Some(&LastUpdateStatus::InProgress) {
+        wait_updated(d).await?;
+    }
+    Ok(())
 }
 
 async fn wait_updated(d: &Deployment) -> Result<()> {
@@ -791,24 +815,20 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn an_account_without_concurrency_to_reserve_is_not_asked_again_and_again() {
-        use aws_sdk_lambda::operation::get_account_settings::GetAccountSettingsOutput;
+    /// GetFunction's answer for the function exactly as lew creates it, in `state`.
+    async fn as_lew_left_it(
+        network: &Network,
+        state: State,
+    ) -> impl Fn() -> aws_sdk_lambda::operation::get_function::GetFunctionOutput + Send + Sync + 'static
+    {
         use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
-        use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigOutput;
-        use aws_sdk_lambda::types::{AccountLimit, FunctionConfiguration, Runtime};
+        use aws_sdk_lambda::types::FunctionConfiguration;
 
-        let network = Network {
-            vpc_id: "vpc-1".into(),
-            subnets: vec!["subnet-1".into()],
-            security_groups: vec!["sg-1".into()],
-        };
-        // The function as lew left it, but without a reservation (the account refused it).
         let (probe, _) = Mocks::new().deployment().await;
-        let want = desired(&probe, "https://queue", &network);
+        let want = desired(&probe, "https://queue", network);
         let tags = crate::resources::mock::lew_tags();
         let sha = embedded::code_sha256(&embedded::launcher_zip());
-        let get = mock!(Client::get_function).then_output(move || {
+        move || {
             let env = want.lambda_environment();
             tags.iter()
                 .fold(GetFunctionOutput::builder(), |b, (k, v)| b.tags(k, v))
@@ -825,10 +845,27 @@ mod tests {
                                 .build(),
                         )
                         .code_sha256(&sha)
+                        .state(state.clone())
                         .build(),
                 )
                 .build()
-        });
+        }
+    }
+
+    #[tokio::test]
+    async fn an_account_without_concurrency_to_reserve_is_not_asked_again_and_again() {
+        use aws_sdk_lambda::operation::get_account_settings::GetAccountSettingsOutput;
+        use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigOutput;
+        use aws_sdk_lambda::types::AccountLimit;
+
+        let network = Network {
+            vpc_id: "vpc-1".into(),
+            subnets: vec!["subnet-1".into()],
+            security_groups: vec!["sg-1".into()],
+        };
+        // The function as lew left it, but without a reservation (the account refused it).
+        let get =
+            mock!(Client::get_function).then_output(as_lew_left_it(&network, State::Active).await);
         let retries = mock!(Client::get_function_event_invoke_config).then_output(|| {
             GetFunctionEventInvokeConfigOutput::builder()
                 .maximum_retry_attempts(ASYNC_RETRIES)
@@ -877,6 +914,76 @@ mod tests {
             "{outcome:?}"
         );
         assert_eq!(account.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_function_left_pending_by_a_stopped_run_is_waited_for_before_it_is_configured() {
+        use aws_sdk_lambda::operation::get_account_settings::GetAccountSettingsOutput;
+        use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyOutput;
+        use aws_sdk_lambda::operation::put_function_event_invoke_config::PutFunctionEventInvokeConfigOutput;
+        use aws_sdk_lambda::types::AccountLimit;
+        use aws_sdk_lambda::types::error::ResourceNotFoundException;
+
+        let network = Network {
+            vpc_id: "vpc-1".into(),
+            subnets: vec!["subnet-1".into()],
+            security_groups: vec!["sg-1".into()],
+        };
+        // A run stopped right after CreateFunction: the function is still Pending and has
+        // neither its retry settings nor its reservation.
+        let get =
+            mock!(Client::get_function).then_output(as_lew_left_it(&network, State::Pending).await);
+        let until_active = mock!(Client::get_function)
+            .sequence()
+            .output(as_lew_left_it(&network, State::Pending).await)
+            .output(as_lew_left_it(&network, State::Active).await)
+            .build();
+        let no_invoke_config =
+            mock!(Client::get_function_event_invoke_config).then_error(move || {
+                GetFunctionEventInvokeConfigError::ResourceNotFoundException(
+                    ResourceNotFoundException::builder()
+                        .meta(crate::resources::mock::meta(
+                            "ResourceNotFoundException",
+                            "The function has no event invoke config",
+                        ))
+                        .build(),
+                )
+            });
+        let account = mock!(Client::get_account_settings).then_output(|| {
+            GetAccountSettingsOutput::builder()
+                .account_limit(
+                    AccountLimit::builder()
+                        .concurrent_executions(1000)
+                        .unreserved_concurrent_executions(1000)
+                        .build(),
+                )
+                .build()
+        });
+        let put_invoke_config = mock!(Client::put_function_event_invoke_config)
+            .then_output(|| PutFunctionEventInvokeConfigOutput::builder().build());
+        let reserve = mock!(Client::put_function_concurrency)
+            .then_output(|| PutFunctionConcurrencyOutput::builder().build());
+        let (d, _) = Mocks::new()
+            .lambda(&[
+                // In this order; a call out of it matches no rule and fails the test.
+                &get,
+                &no_invoke_config,
+                &account,
+                &until_active,
+                &put_invoke_config,
+                &reserve,
+            ])
+            .deployment()
+            .await;
+
+        ensure(&d, "https://queue", &network, Mode::Apply)
+            .await
+            .unwrap();
+
+        // The waiter read it until Active; the settings were put only after that, once each.
+        assert_eq!(until_active.num_calls(), 2);
+        assert_eq!(put_invoke_config.num_calls(), 1);
+        assert_eq!(reserve.num_calls(), 1);
     }
 
     #[tokio::test]
