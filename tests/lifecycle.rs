@@ -72,6 +72,7 @@ async fn setup_from_nothing_creates_every_resource_as_specified() {
         "lambda function",
         "lambda permission",
         "s3 notification",
+        "eventbridge rule",
     ] {
         assert!(
             acts.iter().any(|(r, _, _)| r == kind),

@@ -10,6 +10,7 @@ mod image;
 mod json_output;
 mod launcher_wiring;
 mod lifecycle;
+mod reconcile;
 mod render;
 mod render_local;
 mod security;
