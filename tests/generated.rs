@@ -105,3 +105,24 @@ fn event_rules() {
         .collect();
     assert_json_snapshot!(rules);
 }
+
+#[test]
+fn bucket_lifecycle_rules() {
+    let d = deployment("");
+    let rules: Vec<_> = bucket::lifecycle_rules(&d)
+        .iter()
+        .map(|r| {
+            json!({
+                "ID": r.id(),
+                "Filter": {"Prefix": r.filter().and_then(|f| f.prefix())},
+                "Status": r.status().as_str(),
+                "AbortIncompleteMultipartUpload": {
+                    "DaysAfterInitiation": r
+                        .abort_incomplete_multipart_upload()
+                        .and_then(|a| a.days_after_initiation()),
+                },
+            })
+        })
+        .collect();
+    assert_json_snapshot!(rules);
+}
