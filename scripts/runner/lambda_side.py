@@ -15,6 +15,7 @@ Duration" only in the REPORT of a cold start. Environments are closed when the r
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import re
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from testkit.iam import as_list, conditions_hold
 
 from .aws import Aws, error_code
 from .lambda_code import CodeStore, CodeUnavailable
@@ -476,6 +478,30 @@ class Invoker:
             thread.start()
         for thread in threads:
             thread.join(timeout=10)
+
+
+def invoke_allowed(policy: str | None, service: str, context: dict[str, str]) -> tuple[bool, str]:
+    """Whether a function's resource policy lets `service` (e.g. s3.amazonaws.com) invoke it
+    for a request with `context` (aws:sourcearn, aws:sourceaccount), and which statement does."""
+    if not policy:
+        return False, f"the function has no resource policy (no permission for {service})"
+    for statement in as_list(json.loads(policy).get("Statement", [])):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+        if principal != "*" and service not in services:
+            continue
+        actions = as_list(statement.get("Action", []))
+        if not any(fnmatch.fnmatchcase("lambda:InvokeFunction", a) for a in actions):
+            continue
+        if conditions_hold(statement.get("Condition"), context):
+            return True, f"statement {statement.get('Sid', '?')}"
+    return False, (
+        f"no statement of the function's resource policy allows {service} to call "
+        f"lambda:InvokeFunction for {context.get('aws:sourcearn')} in account "
+        f"{context.get('aws:sourceaccount')}"
+    )
 
 
 def runnable_problem(configuration: dict[str, Any]) -> str | None:
