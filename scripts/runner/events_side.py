@@ -327,23 +327,28 @@ class EventBus:
         self._fire_now.set()
 
     def _schedule_loop(self) -> None:
+        pause = 0.0
         while not self._closing.is_set():
-            now = self._fire_now.wait(1.0)
+            # Rules are read again at least every second (a rule added, changed, disabled).
+            now = self._fire_now.wait(min(1.0, pause))
             self._fire_now.clear()
             if self._closing.is_set():
                 return
             try:
-                self._fire_due(everything=now)
+                pause = self._fire_due(everything=now)
             except Exception as error:  # a bug here must not silently end the schedules
                 self._out.error("schedules", error)
+                pause = 1.0
 
-    def _fire_due(self, everything: bool) -> None:
+    def _fire_due(self, everything: bool) -> float:
+        """Fires what is due (everything, when asked); returns the seconds to the next due."""
         try:
             rules = [r for r in self._rules() if r.get("ScheduleExpression")]
         except (ClientError, BotoCoreError) as error:
             self._out.error("schedules", error)
-            return
+            return 1.0
         clock = time.monotonic()
+        next_due = 1.0
         for rule in rules:
             arn = rule["Arn"]
             # A rate expression starts when the rule is created: here, when it is first seen.
@@ -364,7 +369,9 @@ class EventBus:
                     )
                 continue
             if everything or clock - first >= period:
-                self._last_fired[arn] = clock
+                # On the rate's own beat (not drifting by how late this pass came), unless asked.
+                self._last_fired[arn] = clock if everything else max(first + period, clock - 1)
+                next_due = min(next_due, self._last_fired[arn] + period - clock)
                 event = scheduled_event(arn, account=self._account, region=self._aws.region)
                 with self._lock:
                     self._out(
@@ -374,6 +381,9 @@ class EventBus:
                         asked=everything or None,
                     )
                     self._to_targets(rule, event)
+            else:
+                next_due = min(next_due, first + period - clock)
+        return max(0.01, next_due)
 
     # -- targets
 
