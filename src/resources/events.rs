@@ -484,6 +484,45 @@ async fn ensure_one(
     Ok(outcome)
 }
 
+/// The launcher's permission for each rule that exists, added where it is missing or differs
+/// (`lew deploy-lambda`: a function recreated by hand has lost them, and EventBridge's
+/// invocations would fail unseen). The rules themselves are `setup`'s.
+pub async fn ensure_permissions(d: &Deployment) -> Result<Vec<Outcome>> {
+    let (policy, found) = futures::join!(
+        policy_statements(d),
+        futures::future::join_all(Which::ALL.map(|w| find(d, w.name(d))))
+    );
+    let policy = policy?;
+    let mut outcomes = Vec::new();
+    for (which, found) in Which::ALL.into_iter().zip(found) {
+        if found?.is_none() {
+            continue;
+        }
+        let outcome = Outcome::new(
+            super::trigger::PERMISSION_KIND,
+            format!("{} ({})", d.names.function, which.statement_id()),
+        );
+        let have = policy
+            .iter()
+            .find(|s| s.get("Sid").and_then(Value::as_str) == Some(which.statement_id()));
+        match have {
+            Some(have) if same_statement(have, &permission_statement(d, which)) => {
+                outcomes.push(outcome.with_changes(Vec::new()));
+            }
+            Some(_) => {
+                remove_permission(d, which).await?;
+                add_permission(d, which).await?;
+                outcomes.push(outcome.with_changes(vec!["source rule differs".into()]));
+            }
+            None => {
+                add_permission(d, which).await?;
+                outcomes.push(outcome.created());
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
 fn tags(d: &Deployment) -> Vec<Tag> {
     d.tags()
         .into_iter()
