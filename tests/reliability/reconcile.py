@@ -86,8 +86,9 @@ TASK_ENV = [
     "--task-env",
     "LEW_POVRAY_THREADS=1",
 ]
-# Seconds into the render at which the worker is killed, run after run.
-DELAYS = [0.8, 0.2, 1.5, 0.5, 1.1, 0.1, 1.8, 0.35, 0.65, 1.3]
+# How far into the render the worker is killed, run after run: shares of the time the clean
+# render took (this machine's pace decides the seconds).
+SHARES = [0.4, 0.1, 0.75, 0.25, 0.55, 0.05, 0.85, 0.18, 0.33, 0.65]
 
 
 def slow_scene(folder: Path, name: str = "slow") -> Path:
@@ -157,13 +158,30 @@ class World:
         try:
             out = self.folder / "clean"
             run = lew(
-                self.folder, moto, "render", "--timeout", "5m", "--out", str(out), str(self.scene)
+                self.folder,
+                moto,
+                "--output",
+                "json",
+                "render",
+                "--timeout",
+                "5m",
+                "--out",
+                str(out),
+                str(self.scene),
             )
             if run.code != 0:
                 raise RuntimeError(f"the clean render failed:\n{run.tail()}")
         finally:
             runner.close()
         self.reference = killed.pixels((out / "slow.png").read_bytes())
+        job = run.json()["job_id"]
+        rendered = [
+            e
+            for e in worker_events(self.aws, name)
+            if e.get("event") == "rendered" and e.get("job_id") == job
+        ]
+        # How long POV-Ray took for the whole picture, for when to kill a worker.
+        self.render_s = float(rendered[0]["render_seconds"])
 
     def depths(self) -> dict[str, tuple[int, int]]:
         sqs = self.aws["sqs"]
@@ -233,10 +251,14 @@ def kill_run(world: World, case: str, n: int, period: float) -> Run:
             "POV-Ray of the first worker",
             60,
         )
-        delay = DELAYS[(n - 1) % len(DELAYS)]
+        delay = SHARES[(n - 1) % len(SHARES)] * world.render_s
         time.sleep(delay)  # how far into the render the crash comes
+        # A kill after the render would measure nothing: POV-Ray must still be at work.
+        rendering = any(_comm(p) == "povray" for p in descendants(first["pid"]))
         killed_at = time.monotonic()
         kill_tree(first["pid"])
+        if not rendering:
+            raise RuntimeError(f"POV-Ray had finished {delay:.2f} s in: the kill came too late")
         png = f"renders/{job}/slow.png"
 
         def rendered() -> bool:
@@ -262,7 +284,8 @@ def kill_run(world: World, case: str, n: int, period: float) -> Run:
                 "an ECS event reached the launcher though every one was dropped",
             )
         r.facts.append(
-            f"killed {delay:.2f} s into the render; the {'schedule' if lost else 'stop event'} "
+            f"killed {delay:.2f} s into a {world.render_s:.1f} s render; the "
+            f"{'schedule' if lost else 'stop event'} "
             f"started a task, which rendered it {took:.1f} s after the kill"
         )
     except (TimeoutError, RuntimeError) as error:
@@ -365,7 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     root = Path(tempfile.mkdtemp(prefix="lew-rel-reconcile-"))
     world = World(args.moto, root, f"rc{int(time.time()) % 100000}")
-    say(f"reconcile: app {world.app}; clean render of the killed-worker test's scene done")
+    say(
+        f"reconcile: app {world.app}; the killed-worker test's scene renders in "
+        f"{world.render_s:.1f} s here (clean render, the reference picture)"
+    )
     runs: list[Run] = []
     for case, count in (("kills", args.kills), ("lost", args.lost)):
         for n in range(1, count + 1):
