@@ -88,7 +88,7 @@ TASK_ENV = [
 ]
 # How far into the render the worker is killed, run after run: shares of the time the clean
 # render took (this machine's pace decides the seconds).
-SHARES = [0.4, 0.1, 0.75, 0.25, 0.55, 0.05, 0.85, 0.18, 0.33, 0.65]
+SHARES = [0.3, 0.08, 0.55, 0.2, 0.42, 0.04, 0.6, 0.14, 0.25, 0.5]
 
 
 def slow_scene(folder: Path, name: str = "slow") -> Path:
