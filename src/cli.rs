@@ -19,7 +19,8 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100,
     after_long_help = "Exit codes: 0 success; 1 the operation failed; 2 usage or configuration \
                        error (nothing was changed); 3 `render` timed out (the jobs keep running); \
-                       130 interrupted while waiting (the jobs keep running)."
+                       4 `status` found a resource missing or drifted; 130 interrupted while \
+                       waiting (the jobs keep running)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -28,7 +29,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The flags every command takes, listed apart from each command's own in its help.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Configuration file [default: ./lew.toml; a missing default file means all defaults]
     #[arg(long, global = true, env = "LEW_CONFIG", value_name = "PATH")]
@@ -50,13 +53,24 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
-    /// More progress detail on stderr (repeat for more)
+    /// More progress detail on stderr; -vv also every AWS call lew makes
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
     /// No progress on stderr, only results and errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,21 +82,82 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a commented lew.toml with every default filled in
+    #[command(after_help = examples::INIT)]
     Init(InitArgs),
     /// Create or converge every AWS resource; safe to re-run
+    #[command(after_help = examples::SETUP)]
     Setup(SetupArgs),
     /// Zip the embedded launcher and create or update the Lambda function
+    #[command(after_help = examples::DEPLOY_LAMBDA)]
     DeployLambda,
     /// Build the worker image, push it to ECR and register a task definition pinned by digest
+    #[command(after_help = examples::PUSH_IMAGE)]
     PushImage(PushImageArgs),
     /// Upload scenes, wait for the renders and download the images
+    #[command(after_help = examples::RENDER)]
     Render(RenderArgs),
-    /// Show every resource (present / missing / drifted), queue depths and running tasks
+    /// Show every resource (present / missing / drifted), queue depths and running tasks;
+    /// exit 4 when a resource is missing or drifted
+    #[command(after_help = examples::STATUS)]
     Status,
     /// Show the CloudWatch logs of the launcher or the worker
+    #[command(after_help = examples::LOGS)]
     Logs(LogsArgs),
     /// Delete everything setup created (the bucket and its data only with --delete-data)
+    #[command(after_help = examples::TEARDOWN)]
     Teardown(TeardownArgs),
+    /// Print the least-privilege IAM policy a CI deploy role needs for setup, deploy-lambda,
+    /// push-image and status of this app
+    #[command(after_help = examples::IAM_POLICY)]
+    IamPolicy,
+}
+
+/// The examples at the end of each command's help, as `cargo help` and `sam --help` end with
+/// them. A test parses every `lew ...` line here, so none can go stale.
+mod examples {
+    pub const INIT: &str = "\
+Examples:
+  lew init                                    write ./lew.toml with every default
+  lew --config prod.toml init                 write prod.toml instead";
+    pub const SETUP: &str = "\
+Examples:
+  lew setup --dry-run                         what would be created or changed, changing nothing
+  lew setup                                   create what is missing, repair what drifted
+  lew --profile prod --region eu-west-1 setup
+                                              in another account and region";
+    pub const DEPLOY_LAMBDA: &str = "\
+Examples:
+  lew deploy-lambda                           only the launcher function (code and settings)";
+    pub const PUSH_IMAGE: &str = "\
+Examples:
+  lew push-image                              build and push the worker (skipped if unchanged)
+  lew push-image --tag v2                     under a tag of your choice
+  lew --output json push-image                for CI: one JSON document on stdout";
+    pub const RENDER: &str = "\
+Examples:
+  lew render scene.zip                        render in the cloud, wait, download scene.png
+  lew render assets/lew-demo --out images     zip a scene folder on the fly; image in images/
+  lew render a.zip b.zip --no-wait            upload both and return; they render meanwhile
+  lew render --local scene.zip                render on this machine with a local povray";
+    pub const STATUS: &str = "\
+Examples:
+  lew status                                  what exists, queue depths, recent renders
+  lew --output json status                    the same as one JSON document (exit 4 if not
+                                              everything is in place)";
+    pub const LOGS: &str = "\
+Examples:
+  lew logs                                    the worker's lines of the last 10 minutes
+  lew logs launcher --since 1h                what the launcher did in the last hour
+  lew logs worker --follow --job 20261127-232330-644189
+                                              one job's lines, as they come";
+    pub const TEARDOWN: &str = "\
+Examples:
+  lew teardown                                lists what goes and what stays, then asks
+  lew teardown --yes --delete-data            everything, the bucket and its data too (CI)";
+    pub const IAM_POLICY: &str = "\
+Examples:
+  lew iam-policy > deploy-policy.json         the policy of the app in ./lew.toml
+  lew --config prod.toml iam-policy           of another app (and account, with --profile)";
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +317,59 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_ends_its_help_with_examples_that_parse() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let examples: Vec<&str> = help
+                .lines()
+                .filter_map(|l| l.trim_start().strip_prefix("lew "))
+                .collect();
+            assert!(
+                !examples.is_empty(),
+                "lew {} has no examples",
+                sub.get_name()
+            );
+            for example in examples {
+                // The command is what comes before the comment column (two spaces or more),
+                // without a shell's redirection.
+                let command = example.split("  ").next().unwrap();
+                let command = command.split(" > ").next().unwrap();
+                let args = std::iter::once("lew").chain(command.split_whitespace());
+                if let Err(e) = Cli::try_parse_from(args) {
+                    panic!("the example `lew {command}` does not parse: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn global_options_are_listed_apart_from_the_commands_own() {
+        let mut cli = Cli::command();
+        cli.build();
+        let help = cli
+            .find_subcommand_mut("render")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        let (own, global) = help
+            .split_once("Global options:")
+            .unwrap_or_else(|| panic!("no \"Global options:\" heading in:\n{help}"));
+        assert!(
+            own.contains("--out <DIR>") && !own.contains("--profile"),
+            "{help}"
+        );
+        assert!(
+            global.contains("--profile") && !global.contains("--out <DIR>"),
+            "{help}"
+        );
+        assert!(help.contains("Examples:\n  lew render scene.zip"), "{help}");
     }
 
     #[test]

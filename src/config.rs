@@ -192,11 +192,14 @@ impl Config {
             // toml's message shows the line and column; the path says which key it is, and
             // serde's Rust type names become the words a TOML user knows.
             let path = e.path().to_string();
-            let text = e.into_inner().to_string();
+            let inner = e.into_inner();
+            let hint = did_you_mean(inner.message());
+            let text = inner.to_string();
             let text = text
                 .trim_end()
                 .replace("expected i64", "expected an integer")
-                .replace("expected a sequence", "expected an array");
+                .replace("expected a sequence", "expected an array")
+                + &hint;
             match path.as_str() {
                 "." | "" => UsageError::new(text),
                 _ => UsageError::new(format!("{path}: {text}")),
@@ -346,6 +349,11 @@ impl Config {
                 "seconds a worker waits for more work",
             ),
         };
+        // The cpu is checked on its own, so its error names worker.cpu; the pair only when
+        // both values are valid, so a bad cpu is not blamed on the memory.
+        if v.ok_so_far("worker.cpu") && !FARGATE_CPUS.contains(&worker.cpu) {
+            v.fail("worker.cpu", &worker.cpu, fargate_cpu_rule());
+        }
         if v.ok_so_far("worker.cpu")
             && v.ok_so_far("worker.memory_mb")
             && let Err(why) = fargate_pair(worker.cpu, worker.memory_mb)
@@ -585,6 +593,34 @@ fn aws_id(id: &str, prefix: &str) -> Result<(), String> {
     }
 }
 
+/// The CPU sizes Fargate (Linux) offers, in CPU units.
+pub const FARGATE_CPUS: &[u32] = &[256, 512, 1024, 2048, 4096, 8192, 16_384];
+
+fn fargate_cpu_rule() -> String {
+    "is not a Fargate size; use 256, 512, 1024, 2048, 4096, 8192 or 16384".into()
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (toml's message without the
+/// snippet): `\ndid you mean `b`?` when one expected name is close to the unknown one, as cargo
+/// suggests commands. Empty otherwise. serde's error has no structured form to read instead.
+fn did_you_mean(message: &str) -> String {
+    if !message.starts_with("unknown field `") {
+        return String::new();
+    }
+    let mut names = message.split('`').skip(1).step_by(2);
+    let Some(unknown) = names.next() else {
+        return String::new();
+    };
+    // cargo's rule: an edit distance of at most a third of the name's length (at least 1).
+    let limit = (unknown.chars().count() / 3).max(1);
+    names
+        .map(|n| (strsim::levenshtein(unknown, n), n))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, n)| format!("\ndid you mean `{n}`?"))
+        .unwrap_or_default()
+}
+
 /// The CPU/memory combinations Fargate (Linux) accepts, in MiB.
 pub fn fargate_pair(cpu: u32, memory_mb: u32) -> Result<(), String> {
     let (min, max, step) = match cpu {
@@ -601,12 +637,7 @@ pub fn fargate_pair(cpu: u32, memory_mb: u32) -> Result<(), String> {
         4096 => (8192, 30_720, 1024),
         8192 => (16_384, 61_440, 4096),
         16_384 => (32_768, 122_880, 8192),
-        _ => {
-            return Err(format!(
-                "worker.cpu = {cpu} is not a Fargate size; use 256, 512, 1024, 2048, 4096, 8192 \
-                 or 16384"
-            ));
-        }
+        _ => return Err(format!("worker.cpu = {cpu} {}", fargate_cpu_rule())),
     };
     if (min..=max).contains(&memory_mb) && (memory_mb - min).is_multiple_of(step) {
         Ok(())
@@ -681,6 +712,53 @@ mod tests {
             msg.contains("worker.max_tasks = 0: must be between 1 and 1000"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_bad_cpu_is_blamed_on_worker_cpu_also_beside_a_bad_memory() {
+        let msg = Config::parse("[worker]\ncpu = 1000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("worker.cpu = 1000: is not a Fargate size"),
+            "{msg}"
+        );
+        let msg = Config::parse("[worker]\ncpu = 1000\nmemory_mb = 100\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("2 problems"), "{msg}");
+        assert!(
+            msg.contains("worker.cpu = 1000: is not a Fargate size"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("worker.memory_mb = 100: must be between"),
+            "{msg}"
+        );
+        // A valid cpu with a memory it does not allow: the memory is named.
+        let msg = Config::parse("[worker]\ncpu = 512\nmemory_mb = 8192\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("worker.memory_mb = 8192: Fargate allows"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_close_to_a_known_one_gets_a_suggestion() {
+        let msg = Config::parse("[worker]\nmax_task = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("worker.max_task: "), "{msg}");
+        assert!(msg.ends_with("did you mean `max_tasks`?"), "{msg}");
+        let msg = Config::parse("[workers]\n").unwrap_err().to_string();
+        assert!(msg.ends_with("did you mean `worker`?"), "{msg}");
+        let msg = Config::parse("[bucket]\nprefix = \"a/\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown field `prefix`"), "{msg}");
+        assert!(!msg.contains("did you mean"), "nothing is close: {msg}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Errors that decide lew's exit code, and the one place that prints an error chain.
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error (nothing was
-//! changed), 3 a render timed out, 130 interrupted while waiting.
+//! changed), 3 a render timed out, 4 `status` found a resource missing or drifted, 130
+//! interrupted while waiting.
 
 use std::fmt::Write as _;
 
@@ -15,6 +16,17 @@ impl UsageError {
         UsageError(message.into())
     }
 }
+
+/// `lew status` found something missing or drifted: a distinct code, so a CI step can use
+/// status as a check, as `terraform plan -detailed-exitcode` is used (its 2 is lew's usage
+/// error, so lew's is the next free number).
+pub const NOT_IN_PLACE: u8 = 4;
+
+/// An error whose message says all a user needs in one line: its causes (the SDK's chain) are
+/// printed only with -v, and are kept in `--output json`'s `causes`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Brief(pub String);
 
 /// A wait that ran out of time: exit code 3.
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +86,14 @@ pub fn one_line(err: &anyhow::Error) -> String {
     messages(err).join(": ")
 }
 
-/// The error as lew prints it on stderr: `lew: error: ...` and one `caused by:` line per cause.
-pub fn render(err: &anyhow::Error) -> String {
+/// The error as lew prints it on stderr: `lew: error: ...` and one `caused by:` line per cause
+/// (for a [`Brief`] error only when `verbose`).
+pub fn render(err: &anyhow::Error, verbose: bool) -> String {
     let msgs = messages(err);
     let mut s = format!("lew: error: {}", msgs[0]);
+    if !verbose && err.downcast_ref::<Brief>().is_some() {
+        return s;
+    }
     for m in &msgs[1..] {
         let _ = write!(s, "\n  caused by: {m}");
     }

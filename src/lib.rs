@@ -42,5 +42,6 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Status => emit(&commands::status::run(&ctx).await?, format),
         Command::Logs(args) => emit(&commands::logs::run(args, &ctx).await?, format),
         Command::Teardown(args) => emit(&commands::teardown::run(args, &ctx).await?, format),
+        Command::IamPolicy => emit(&commands::iam_policy::run(&ctx).await?, format),
     }
 }

@@ -1,5 +1,6 @@
 //! The `lew` binary: parse the command line, run the command, print errors once, exit with the
-//! code the brief promises (0 ok, 1 failed, 2 usage or config, 3 render timed out).
+//! code the README documents (0 ok, 1 failed, 2 usage or config, 3 render timed out, 4 status
+//! found something missing or drifted, 130 interrupted).
 
 use std::process::ExitCode;
 
@@ -19,7 +20,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    lew::output::set_colour(cli.global.color);
     let json = cli.global.output == lew::cli::OutputFormat::Json;
+    let verbose = cli.global.verbose > 0;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,7 +31,15 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let code = lew::error::exit_code(&err);
-            eprintln!("{}", lew::error::render(&err));
+            let text = lew::error::render(&err, verbose);
+            let text = match text.strip_prefix("lew: error:") {
+                Some(rest) => format!(
+                    "lew: {}{rest}",
+                    lew::output::paint("error:", lew::output::BAD, lew::output::colour_on_stderr())
+                ),
+                None => text,
+            };
+            eprintln!("{text}");
             if json {
                 // stdout stays exactly one JSON document, even on failure.
                 lew::output::print_line(&lew::output::error_json(&err, code));

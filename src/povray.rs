@@ -30,6 +30,13 @@ pub fn find() -> Result<PathBuf> {
             }
         }
     }
+    if std::env::var_os("LEW_POVRAY").is_some() {
+        return Err(crate::error::UsageError::new(format!(
+            "LEW_POVRAY={name}: no such program, and it names the povray --local renders \
+             with; point it at POV-Ray 3.7, or unset it to use the povray on PATH"
+        ))
+        .into());
+    }
     bail!(
         "{name} is not installed (or not on PATH), and --local renders with it: install \
          POV-Ray 3.7 (Debian/Ubuntu: `sudo apt-get install povray povray-includes`; macOS: \

@@ -56,12 +56,12 @@ impl Estimate {
     }
 }
 
-/// Dollars as a user reads them: `$0.03`, `$1.20`, or `less than $0.01`.
+/// Dollars as a user reads them: `about $0.03`, `about $1.20`, or `less than $0.01`.
 pub fn dollars(usd: f64) -> String {
     if usd < 0.005 {
         "less than $0.01".to_string()
     } else {
-        format!("${usd:.2}")
+        format!("about ${usd:.2}")
     }
 }
 
@@ -84,8 +84,8 @@ mod tests {
 
     #[test]
     fn dollars_read_like_dollars() {
-        assert_eq!(dollars(0.031), "$0.03");
-        assert_eq!(dollars(12.0), "$12.00");
+        assert_eq!(dollars(0.031), "about $0.03");
+        assert_eq!(dollars(12.0), "about $12.00");
         assert_eq!(dollars(0.001), "less than $0.01");
     }
 }

@@ -2,6 +2,11 @@
 //!
 //! Results never go through here; they go to stdout (see `crate::output`), so piping lew's
 //! output or asking for `--output json` is never mixed with progress.
+//!
+//! On a terminal a step's spinner shows how long it has run, and what finishes within it is
+//! shown on the spinner (replaced by the next, then by the results), as cargo's and Copilot's
+//! live displays do; the lines that stay are warnings and notes. Without a terminal (a pipe, a
+//! CI log) every line stays and starts with the UTC time, so a log shows where time went.
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
@@ -15,6 +20,8 @@ pub enum Level {
     Quiet,
     Normal,
     Verbose,
+    /// -vv: also every AWS call.
+    Trace,
 }
 
 /// A cheap, clonable handle shared by everything that reports progress.
@@ -23,23 +30,45 @@ pub struct Progress {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("level", &self.inner.level)
+            .field("terminal", &self.inner.multi.is_some())
+            .finish()
+    }
+}
+
 struct Inner {
     level: Level,
     /// Present only when stderr is a terminal and progress is wanted.
     multi: Option<MultiProgress>,
+    /// Whether stderr gets colour (`--color`, NO_COLOR, a terminal: see `crate::output`).
+    colour: bool,
+    /// The spinners of the steps running now, newest last (terminal only).
+    live: std::sync::Mutex<Vec<ProgressBar>>,
 }
 
 impl Progress {
     pub fn new(level: Level) -> Progress {
         let tty = std::io::stderr().is_terminal();
-        Progress::with_terminal(level, tty)
+        Progress::build(level, tty, crate::output::colour_on_stderr())
     }
 
     pub fn with_terminal(level: Level, tty: bool) -> Progress {
+        Progress::build(level, tty, false)
+    }
+
+    fn build(level: Level, tty: bool, colour: bool) -> Progress {
         let multi = (tty && level > Level::Quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress {
-            inner: Arc::new(Inner { level, multi }),
+            inner: Arc::new(Inner {
+                level,
+                multi,
+                colour,
+                live: Default::default(),
+            }),
         }
     }
 
@@ -52,11 +81,33 @@ impl Progress {
         self.inner.level
     }
 
+    /// Whether progress goes to a terminal (spinners and bars rather than lines).
+    pub fn is_terminal(&self) -> bool {
+        self.inner.multi.is_some()
+    }
+
     /// A line of progress (not shown with -q).
     pub fn line(&self, msg: impl AsRef<str>) {
         if self.inner.level >= Level::Normal {
             self.print(msg.as_ref());
         }
+    }
+
+    /// A wait within a running step ("waiting for IAM propagation (2/12)"): on a terminal it
+    /// is shown on the newest running step's spinner, replaced by what comes next, as the
+    /// resources' own progress is; without one, a line of its own.
+    pub fn waiting(&self, msg: impl AsRef<str>) {
+        if self.inner.level < Level::Normal {
+            return;
+        }
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.retain(|bar| !bar.is_finished());
+            if let Some(bar) = live.last() {
+                bar.set_message(msg.as_ref().to_string());
+                return;
+            }
+        }
+        self.print(msg.as_ref());
     }
 
     /// Detail shown only with -v.
@@ -66,9 +117,17 @@ impl Progress {
         }
     }
 
+    /// Detail shown only with -vv.
+    pub fn trace(&self, msg: impl AsRef<str>) {
+        if self.inner.level >= Level::Trace {
+            self.print(msg.as_ref());
+        }
+    }
+
     /// A warning: shown even with -q, since it asks for the user's attention.
     pub fn warn(&self, msg: impl AsRef<str>) {
-        self.print(&format!("warning: {}", msg.as_ref()));
+        let label = crate::output::paint("warning:", crate::output::WARNING, self.inner.colour);
+        self.print(&format!("{label} {}", msg.as_ref()));
     }
 
     fn print(&self, msg: &str) {
@@ -77,7 +136,7 @@ impl Progress {
             Some(multi) => {
                 let _ = multi.println(msg);
             }
-            None => eprintln!("{msg}"),
+            None => eprintln!("{} {msg}", clock()),
         }
     }
 
@@ -87,12 +146,17 @@ impl Progress {
         let label = label.into();
         let bar = self.inner.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
+            // The time it has run at the right: long steps (IAM propagation, an image push, a
+            // render) show that they are alive and how long they take.
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
+                ProgressStyle::with_template("{spinner} {prefix} {wide_msg} {elapsed:>4}")
                     .expect("a valid template"),
             );
             bar.set_prefix(label.clone());
             bar.enable_steady_tick(Duration::from_millis(120));
+            if let Ok(mut live) = self.inner.live.lock() {
+                live.push(bar.clone());
+            }
             bar
         });
         Step {
@@ -137,6 +201,21 @@ impl Step {
         }
     }
 
+    /// Whether the step shows on a terminal (a spinner) rather than as lines.
+    pub fn on_terminal(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Something that finished within the step (a resource set up): on a terminal it is shown
+    /// on the spinner until the next one (the results that follow say it again, for good);
+    /// without one it is a line of its own, so a log keeps it with its time.
+    pub fn passing(&self, msg: impl AsRef<str>) {
+        match &self.bar {
+            Some(bar) => bar.set_message(msg.as_ref().to_string()),
+            None => self.progress.line(msg),
+        }
+    }
+
     /// Something the user should see while the step runs, e.g. a wait for IAM propagation.
     pub fn note(&self, msg: impl AsRef<str>) {
         match &self.bar {
@@ -162,6 +241,11 @@ impl Step {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The time of day in UTC, to the second, for lines without a terminal: `12:03:04Z`.
+fn clock() -> String {
+    jiff::Timestamp::now().strftime("%H:%M:%SZ").to_string()
 }
 
 impl Drop for Step {

@@ -166,9 +166,13 @@ pub async fn download(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (file, partial) = tempfile::Builder::new()
-        .prefix(".lew-download-")
-        .suffix(".part")
+    let mut temp = tempfile::Builder::new();
+    temp.prefix(".lew-download-").suffix(".part");
+    // A downloaded image is the user's file like any other: 0666 less the umask (0644 under
+    // the usual 022), not the 0600 a temporary file gets by default.
+    #[cfg(unix)]
+    temp.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let (file, partial) = temp
         .tempfile_in(folder)
         .with_context(|| format!("cannot write in {}", folder.display()))?
         .into_parts();

@@ -172,7 +172,17 @@ fn every_validation_rule_is_a_usage_error_naming_the_key() {
         "[logs]\nretention_days = 13\n",
         &["logs.retention_days = 13", "CloudWatch Logs accepts only"],
     );
-    rejected("[worker]\nmax_task = 3\n", &["unknown field `max_task`"]);
+    rejected(
+        "[worker]\ncpu = 1000\nmemory_mb = 100\n",
+        &[
+            "worker.cpu = 1000: is not a Fargate size",
+            "worker.memory_mb = 100",
+        ],
+    );
+    rejected(
+        "[worker]\nmax_task = 3\n",
+        &["unknown field `max_task`", "did you mean `max_tasks`?"],
+    );
     rejected(
         "[worker]\nmax_tasks = \"four\"\n",
         &["max_tasks", "invalid type"],

@@ -100,13 +100,19 @@ async fn configured_subnets_and_security_groups_are_used_and_no_group_is_made() 
 
     // Without a public IP the tasks need a NAT route, which this VPC lacks: status says so.
     let status = app.lew().args(["--output", "json", "status"]).ok().json();
-    let warnings = status["warnings"].to_string();
-    for subnet in &subnets {
-        assert!(
-            warnings.contains(&format!("subnet {subnet} has no NAT route")),
-            "{warnings}"
-        );
-    }
+    // One warning naming every subnet, not one per subnet.
+    let warnings: Vec<&str> = status["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .filter(|w| w.contains("no NAT route"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(&format!("subnets {} have no NAT route", subnets.join(", "))),
+        "{warnings:?}"
+    );
 
     // Teardown leaves the user's group alone.
     let report = app
@@ -144,7 +150,8 @@ async fn configured_subnets_must_exist_and_share_one_vpc() {
         "[network]\nsubnets = {}\n",
         toml_list(&[subnets[0].clone(), default_subnet])
     ));
-    let run = app.lew().arg("setup").code(1);
+    // A configuration the account cannot take: exit 2, like every configuration error.
+    let run = app.lew().arg("setup").code(2);
     assert!(
         run.stdout.contains("must all be in one VPC"),
         "{}",
@@ -152,7 +159,7 @@ async fn configured_subnets_must_exist_and_share_one_vpc() {
     );
 
     app.write_config("[network]\nsubnets = [\"subnet-0123456789abcdef0\"]\n");
-    let run = app.lew().arg("setup").code(1);
+    let run = app.lew().arg("setup").code(2);
     assert!(
         run.stdout.contains("names a subnet that does not exist"),
         "{}",
@@ -184,15 +191,10 @@ async fn a_configured_bucket_lew_did_not_create_is_used_and_never_deleted() {
         .send()
         .await
         .unwrap();
-    // The bucket already notifies a queue of the user's.
+    // The bucket already notifies a queue of the user's (one S3 may send to: S3 tests every
+    // destination whenever the configuration is written).
     let queue = format!("{}-others", app.prefix());
-    aws.sqs
-        .create_queue()
-        .queue_name(&queue)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = app.arn("sqs", &queue);
+    let queue_arn = crate::support::foreign::queue_s3_may_send_to(&aws, &queue, &bucket).await;
     aws.s3
         .put_bucket_notification_configuration()
         .bucket(&bucket)

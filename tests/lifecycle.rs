@@ -427,7 +427,13 @@ async fn dry_run_plans_everything_and_creates_nothing() {
     let run = app.lew().args(["setup", "--dry-run"]).ok();
     let calls = moto.recorded();
     assert!(run.stdout.contains("nothing was changed"), "{}", run.stdout);
-    assert!(run.stdout.contains("create    sqs queue"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("create ") && l.contains(" sqs queue ")),
+        "{}",
+        run.stdout
+    );
     let mutating: Vec<_> = calls.iter().filter(|(_, m)| *m).collect();
     assert!(mutating.is_empty(), "--dry-run mutated: {mutating:?}");
     // An empty recording would pass the check above having seen nothing: the plan reads what
@@ -532,7 +538,11 @@ async fn drift_is_reported_by_status_and_repaired_by_setup() {
         .await
         .unwrap();
 
-    let status = app.lew().args(["--output", "json", "status"]).ok().json();
+    let status = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     let state = |resource: &str, name: &str| -> String {
         status["resources"]
             .as_array()
@@ -592,7 +602,12 @@ async fn drift_is_reported_by_status_and_repaired_by_setup() {
 #[tokio::test]
 async fn status_before_and_after_setup() {
     let app = App::new("");
-    let before = app.lew().args(["--output", "json", "status"]).ok().json();
+    // Missing resources: exit 4 (documented), so CI can use status as a check.
+    let before = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     assert!(
         before["resources"]
             .as_array()
@@ -615,11 +630,41 @@ async fn status_before_and_after_setup() {
     assert_eq!(after["jobs"]["visible"], 0);
     assert_eq!(after["dead_letters"]["visible"], 0);
     assert_eq!(after["tasks"]["running"], 0);
+    // moto's default VPC has no internet gateway: one warning names all its subnets.
+    let no_route: Vec<_> = after["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| {
+            w.as_str()
+                .unwrap()
+                .contains("no route to an internet gateway")
+        })
+        .collect();
+    assert_eq!(no_route.len(), 1, "{after}");
+    assert!(
+        no_route[0].as_str().unwrap().starts_with("subnets subnet-"),
+        "{after}"
+    );
     let text = app.lew().arg("status").ok().stdout;
     assert!(
-        text.contains("jobs queue:") && text.contains("present   sqs queue"),
+        text.contains("jobs queue:")
+            && text
+                .lines()
+                .any(|l| l.starts_with("present ") && l.contains(" sqs queue ")),
         "{text}"
     );
+    // One resource gone: 4 again, in text mode too.
+    app.aws()
+        .await
+        .logs
+        .delete_log_group()
+        .log_group_name(format!("/lew/{}/worker", app.name))
+        .send()
+        .await
+        .unwrap();
+    let text = app.lew().arg("status").code(4).stdout;
+    assert!(text.contains("MISSING"), "{text}");
 }
 
 #[tokio::test]

@@ -170,14 +170,28 @@ fn invalid_scenes_are_rejected_before_anything_runs() {
 #[test]
 fn a_missing_povray_is_named_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
+    // No povray on PATH: how to install it.
     let run = Lew::new()
         .dir(dir.path())
-        .env("LEW_POVRAY", "/nonexistent/povray")
+        .env("PATH", "/nonexistent")
+        .env_remove("LEW_POVRAY")
         .args(["render", "--local"])
         .arg(demo_scene())
         .code(1);
     assert!(
         run.stderr.contains("apt-get install povray"),
+        "{}",
+        run.stderr
+    );
+    // LEW_POVRAY naming nothing: the variable is the mistake, not the installation.
+    let run = Lew::new()
+        .dir(dir.path())
+        .env("LEW_POVRAY", "/nope")
+        .args(["render", "--local"])
+        .arg(demo_scene())
+        .code(2);
+    assert!(
+        run.stderr.contains("LEW_POVRAY=/nope: no such program"),
         "{}",
         run.stderr
     );
@@ -251,4 +265,48 @@ fn a_reader_that_goes_away_is_no_panic() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "0", "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn local_split_and_animation_render_in_parallel_as_povray_alone_does() {
+    use crate::render_farm::{animation, povray_alone, same_pixels, still};
+    let dir = tempfile::tempdir().unwrap();
+    let photo = still(dir.path(), "photo", 16, false);
+    let anim = animation(dir.path(), "spin", 4, 3);
+    let out = dir.path().join("out");
+    // worker.split applies to stills; the animation is rendered frame by frame.
+    std::fs::write(dir.path().join("lew.toml"), "[worker]\nsplit = 3\n").unwrap();
+    let run = Lew::new()
+        .args(["--output", "json", "render", "--local", "--jobs", "2"])
+        .arg("--out")
+        .arg(&out)
+        .arg(&photo)
+        .arg(&anim)
+        .dir(dir.path())
+        .code(1);
+    let report = run.json();
+    // The still: three bands, stitched identical to POV-Ray's whole render.
+    let still_result = &report["scenes"][0];
+    assert_eq!(still_result["state"], "done", "{report}");
+    assert_eq!(still_result["parts"]["total"], 3);
+    let whole = povray_alone(&photo, "photo.ini", &[]);
+    assert!(same_pixels(&out.join("photo.png"), &whole));
+    // The animation: frame 3 is broken, the others are POV-Ray's own.
+    let anim_result = &report["scenes"][1];
+    assert_eq!(anim_result["state"], "failed");
+    assert!(
+        anim_result["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 of 4 frames failed; frame 3: "),
+        "{report}"
+    );
+    for n in [1, 2, 4] {
+        let alone = povray_alone(&anim, "spin.ini", &[&format!("+SF{n}"), &format!("+EF{n}")]);
+        assert!(
+            same_pixels(&out.join(format!("spin/spin{n}.png")), &alone),
+            "frame {n}"
+        );
+    }
+    assert!(!out.join("spin/spin3.png").exists());
 }

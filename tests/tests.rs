@@ -3,7 +3,10 @@
 
 mod support;
 
+mod aws_rules;
+mod ci;
 mod cli;
+mod connect;
 mod existing_resources;
 mod generated;
 mod image;
@@ -12,5 +15,8 @@ mod launcher_wiring;
 mod lifecycle;
 mod reconcile;
 mod render;
+mod render_farm;
 mod render_local;
 mod security;
+mod terminal;
+mod transfer;

@@ -15,7 +15,6 @@ Duration" only in the REPORT of a cold start. Environments are closed when the r
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import re
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from testkit.iam import as_list, conditions_hold
+from testkit.iam import as_list, service_allowed
 
 from .aws import Aws, error_code
 from .lambda_code import CodeStore, CodeUnavailable
@@ -485,18 +484,13 @@ def invoke_allowed(policy: str | None, service: str, context: dict[str, str]) ->
     for a request with `context` (aws:sourcearn, aws:sourceaccount), and which statement does."""
     if not policy:
         return False, f"the function has no resource policy (no permission for {service})"
-    for statement in as_list(json.loads(policy).get("Statement", [])):
-        if statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal")
-        services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
-        if principal != "*" and service not in services:
-            continue
-        actions = as_list(statement.get("Action", []))
-        if not any(fnmatch.fnmatchcase("lambda:InvokeFunction", a) for a in actions):
-            continue
-        if conditions_hold(statement.get("Condition"), context):
-            return True, f"statement {statement.get('Sid', '?')}"
+    # The policy is the function's own: its statements apply to it whatever their Resource.
+    document = json.loads(policy)
+    for statement in as_list(document.get("Statement", [])):
+        statement.pop("Resource", None)
+    sid = service_allowed(document, service, "lambda:InvokeFunction", "", context)
+    if sid is not None:
+        return True, f"statement {sid}"
     return False, (
         f"no statement of the function's resource policy allows {service} to call "
         f"lambda:InvokeFunction for {context.get('aws:sourcearn')} in account "

@@ -2,6 +2,7 @@
 //! itself lives in `crate::resources`.
 
 pub mod deploy_lambda;
+pub mod iam_policy;
 pub mod init;
 pub mod logs;
 pub mod push_image;
@@ -29,6 +30,8 @@ impl Ctx {
     pub fn new(global: GlobalArgs) -> Ctx {
         let level = if global.quiet {
             Level::Quiet
+        } else if global.verbose > 1 {
+            Level::Trace
         } else if global.verbose > 0 {
             Level::Verbose
         } else {
@@ -55,6 +58,7 @@ impl Ctx {
             profile: self.global.profile.clone().or_else(|| cfg.profile.clone()),
             region: self.global.region.clone().or_else(|| cfg.region.clone()),
             endpoint_url: self.global.endpoint_url.clone(),
+            call_log: (self.progress.level() >= Level::Trace).then(|| self.progress.clone()),
         }
     }
 
@@ -62,11 +66,32 @@ impl Ctx {
     /// URLs are looked up while STS says which account this is (their names need none).
     pub async fn deployment(&self) -> Result<Deployment> {
         let cfg = self.config()?;
-        let mut aws = Aws::prepare(&self.connect_options(&cfg)).await?;
+        let opts = self.connect_options(&cfg);
+        if let Some(profile) = &opts.profile
+            && std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        {
+            let from = if self.global.profile.is_some() {
+                "--profile"
+            } else {
+                "lew.toml"
+            };
+            self.progress.line(format!(
+                "using the profile {profile:?} ({from}); AWS_ACCESS_KEY_ID in the environment \
+                 is not used"
+            ));
+        }
+        let mut aws = Aws::prepare(&opts).await?;
         // Queue names need no account: they are looked up while STS answers.
         let early = Names::new(&cfg, "", &aws.region);
-        let (who, urls) = futures::join!(aws.whoami(), queue::prefetch(&aws.sqs, &early));
-        (aws.account, aws.partition) = who?;
+        let step = self.progress.step("connecting to AWS");
+        // A failed whoami ends the wait at once: the look-ups would only retry against the same
+        // endpoint.
+        let (who, urls) = futures::future::try_join(aws.whoami(), async {
+            Ok(queue::prefetch(&aws.sqs, &early).await)
+        })
+        .await?;
+        step.clear();
+        (aws.account, aws.partition) = who;
         Ok(Deployment::new(cfg, aws, self.progress.clone()).with_queue_urls(urls))
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::cli::SetupArgs;
 use crate::output::{Report, failure_line, label_width, resource_line};
-use crate::resources::{Failure, Mode, Outcome, graph};
+use crate::resources::{Action, Failure, Mode, Outcome, graph};
 
 #[derive(Debug, Serialize)]
 pub struct SetupReport {
@@ -32,6 +32,31 @@ impl SetupReport {
             .filter(|o| o.action != crate::resources::Action::Unchanged)
             .count()
     }
+
+    fn count(&self, action: Action) -> usize {
+        self.resources.iter().filter(|o| o.action == action).count()
+    }
+
+    /// "15 resources created", "2 resources updated", "3 created and 1 updated" (or, for a
+    /// plan, "to create" / "to update"): what happened, in words rather than "resource(s)".
+    fn summary(&self) -> String {
+        let (created, updated) = (self.count(Action::Create), self.count(Action::Update));
+        let (create, update) = if self.dry_run {
+            ("to create", "to update")
+        } else {
+            ("created", "updated")
+        };
+        match (created, updated) {
+            (n, 0) => format!("{} {create}", resources(n)),
+            (0, n) => format!("{} {update}", resources(n)),
+            (c, u) => format!("{} changed: {c} {create}, {u} {update}", resources(c + u)),
+        }
+    }
+}
+
+/// "1 resource", "2 resources".
+pub fn resources(n: usize) -> String {
+    format!("{n} resource{}", if n == 1 { "" } else { "s" })
 }
 
 impl fmt::Display for SetupReport {
@@ -66,9 +91,9 @@ impl fmt::Display for SetupReport {
         if self.failures.is_empty() {
             match (self.dry_run, changed) {
                 (true, 0) => write!(f, "nothing to do: everything is up to date")?,
-                (true, n) => write!(f, "{n} resource(s) would change; run `lew setup` to apply")?,
+                (true, _) => write!(f, "{}; run `lew setup` to apply", self.summary())?,
                 (false, 0) => write!(f, "everything was already up to date")?,
-                (false, n) => write!(f, "{n} resource(s) created or updated")?,
+                (false, _) => write!(f, "{}", self.summary())?,
             }
             for step in &self.next_steps {
                 write!(f, "\nnext: {step}")?;
@@ -76,9 +101,9 @@ impl fmt::Display for SetupReport {
         } else {
             write!(
                 f,
-                "{} resource(s) failed; fix the cause and run `lew setup` again (it picks up \
-                 where it stopped)",
-                self.failures.len()
+                "{} failed; fix the cause and run `lew setup` again (it picks up where it \
+                 stopped)",
+                resources(self.failures.len())
             )?;
         }
         Ok(())
@@ -86,8 +111,16 @@ impl fmt::Display for SetupReport {
 }
 
 impl Report for SetupReport {
+    /// 2 when a failure needs the configuration changed (it conflicts with what exists), else
+    /// 1 for any failure.
     fn exit_code(&self) -> u8 {
-        if self.failures.is_empty() { 0 } else { 1 }
+        if self.failures.iter().any(|f| f.exit_code == 2) {
+            2
+        } else if self.failures.is_empty() {
+            0
+        } else {
+            1
+        }
     }
 }
 
@@ -123,4 +156,62 @@ pub async fn run(args: &SetupArgs, ctx: &Ctx) -> Result<SetupReport> {
         failures: done.failures,
         next_steps,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(dry_run: bool, actions: &[Action]) -> SetupReport {
+        SetupReport {
+            dry_run,
+            app: "unit".into(),
+            region: "eu-west-1".into(),
+            account: "123456789012".into(),
+            resources: actions
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let o = Outcome::new("sqs queue", format!("q{i}"));
+                    match a {
+                        Action::Create => o.created(),
+                        Action::Update => o.with_changes(vec!["x: 1 → 2".into()]),
+                        Action::Unchanged => o,
+                    }
+                })
+                .collect(),
+            failures: Vec::new(),
+            next_steps: Vec::new(),
+        }
+    }
+
+    fn last_line(r: &SetupReport) -> String {
+        r.to_string().lines().last().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_summary_says_what_happened_in_words() {
+        use Action::*;
+        assert_eq!(
+            last_line(&report(false, &[Create; 15])),
+            "15 resources created"
+        );
+        assert_eq!(last_line(&report(false, &[Create])), "1 resource created");
+        assert_eq!(
+            last_line(&report(false, &[Update, Unchanged, Update])),
+            "2 resources updated"
+        );
+        assert_eq!(
+            last_line(&report(false, &[Create, Update, Create, Unchanged])),
+            "3 resources changed: 2 created, 1 updated"
+        );
+        assert_eq!(
+            last_line(&report(false, &[Unchanged, Unchanged])),
+            "everything was already up to date"
+        );
+        assert_eq!(
+            last_line(&report(true, &[Create, Create])),
+            "2 resources to create; run `lew setup` to apply"
+        );
+    }
 }

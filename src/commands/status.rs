@@ -125,7 +125,18 @@ impl fmt::Display for StatusReport {
     }
 }
 
-impl Report for StatusReport {}
+impl Report for StatusReport {
+    /// 1 when something could not be read, 4 when something is missing or drifted, else 0.
+    fn exit_code(&self) -> u8 {
+        if !self.errors.is_empty() {
+            1
+        } else if self.healthy() {
+            0
+        } else {
+            crate::error::NOT_IN_PLACE
+        }
+    }
+}
 
 /// How far back `status` looks for renders, and how many listing pages it reads at most.
 const RECENT_DAYS: u64 = 7;

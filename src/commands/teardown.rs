@@ -23,6 +23,9 @@ use crate::resources::{
 
 #[derive(Debug, Serialize)]
 pub struct TeardownReport {
+    /// The user answered "no" at the prompt: nothing was deleted, and that is no failure.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
     pub app: String,
     pub region: String,
     pub account: String,
@@ -36,6 +39,9 @@ pub struct TeardownReport {
 
 impl fmt::Display for TeardownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.cancelled {
+            return write!(f, "teardown cancelled; nothing was deleted");
+        }
         if self.stopped_tasks > 0 {
             writeln!(f, "stopped {} worker task(s)", self.stopped_tasks)?;
         }
@@ -86,8 +92,65 @@ impl Report for TeardownReport {
     }
 }
 
-/// Asks on the terminal; refuses to guess when there is none.
-fn confirm(d: &Deployment, delete_data: bool) -> Result<()> {
+/// What the prompt lists: what goes and what stays, by name (names derive from the app, so
+/// this needs no AWS call).
+fn prompt(d: &Deployment, delete_data: bool) -> String {
+    let n = &d.names;
+    let mut goes: Vec<(&str, String)> = vec![
+        (
+            trigger::NOTIFICATION_KIND,
+            format!("{} → {} (lew's entry only)", n.bucket, n.function),
+        ),
+        (function::KIND, format!("{} and its permission", n.function)),
+        ("worker tasks", "those the launcher started".to_string()),
+        (task_definition::KIND, n.task_family.clone()),
+        (cluster::KIND, n.cluster.clone()),
+        (queue::KIND, n.queue.clone()),
+        (queue::DLQ_KIND, n.dlq.clone()),
+        (registry::KIND, format!("{} with its images", n.repository)),
+        (logs::KIND, n.worker_log_group.clone()),
+        (logs::KIND, n.launcher_log_group.clone()),
+        (network::KIND, n.security_group.clone()),
+    ];
+    for role in [&n.launcher_role, &n.task_role, &n.execution_role] {
+        goes.push((roles::KIND, role.clone()));
+    }
+    let bucket = (
+        bucket::KIND,
+        format!("{} with every scene and render in it", n.bucket),
+    );
+    let mut keeps = Vec::new();
+    if delete_data {
+        goes.push(bucket);
+    } else {
+        keeps.push(bucket);
+    }
+    let width = goes.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut text = format!(
+        "lew teardown deletes these resources of app {} in {} (account {}), where they exist \
+         and carry the tag {}={}:\n",
+        d.cfg.app,
+        d.aws.region,
+        d.aws.account,
+        crate::resources::APP_TAG,
+        d.cfg.app
+    );
+    for (kind, name) in &goes {
+        text.push_str(&format!("  {kind:<width$}  {name}\n"));
+    }
+    text.push_str("It keeps:\n");
+    for (kind, name) in &keeps {
+        text.push_str(&format!(
+            "  {kind:<width$}  {name} (--delete-data deletes it too)\n"
+        ));
+    }
+    text.push_str("  anything of these names without lew's tag\n");
+    text.push_str("Delete them? [y/N] ");
+    text
+}
+
+/// Asks on the terminal (true: go ahead); refuses to guess when there is none.
+fn confirm(d: &Deployment, delete_data: bool) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Err(UsageError::new(
             "teardown deletes AWS resources and needs confirmation: pass --yes when not running \
@@ -95,32 +158,27 @@ fn confirm(d: &Deployment, delete_data: bool) -> Result<()> {
         )
         .into());
     }
-    let data = if delete_data {
-        format!(
-            " AND the bucket {} with every scene and render in it",
-            d.names.bucket
-        )
-    } else {
-        String::new()
-    };
-    eprint!(
-        "Delete every lew resource of app {} in {} (account {}){data}? [y/N] ",
-        d.cfg.app, d.aws.region, d.aws.account
-    );
+    eprint!("{}", prompt(d, delete_data));
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(UsageError::new("teardown cancelled; nothing was deleted").into())
-    }
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let d = ctx.deployment().await?;
-    if !args.yes {
-        confirm(&d, args.delete_data)?;
+    if !args.yes && !confirm(&d, args.delete_data)? {
+        // Answering "no" is a choice, not a failure: exit 0.
+        return Ok(TeardownReport {
+            cancelled: true,
+            app: d.cfg.app.clone(),
+            region: d.aws.region.clone(),
+            account: d.aws.account.clone(),
+            stopped_tasks: 0,
+            resources: Vec::new(),
+            failures: Vec::new(),
+            leftovers: Vec::new(),
+        });
     }
     let p = &d.progress;
     let mut resources = Vec::new();
@@ -238,6 +296,7 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     step.clear();
 
     Ok(TeardownReport {
+        cancelled: false,
         app: d.cfg.app.clone(),
         region: d.aws.region.clone(),
         account: d.aws.account.clone(),

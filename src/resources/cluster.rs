@@ -113,7 +113,7 @@ async fn create(d: &Deployment) -> Result<()> {
                 if attempt == 1 {
                     create_service_linked_role(d).await?;
                 }
-                d.progress.line(format!(
+                d.progress.waiting(format!(
                     "ecs cluster {name}: waiting for the ECS service-linked role \
                      ({attempt}/{SLR_ATTEMPTS})"
                 ));

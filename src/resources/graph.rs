@@ -38,7 +38,11 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
     } else {
         "reading the current state"
     });
-    let walk = Walk { d, mode };
+    let walk = Walk {
+        mode,
+        step: &step,
+        finished: std::sync::atomic::AtomicUsize::new(0),
+    };
     let role_specs = roles::specs(d);
     let (launcher_spec, other_specs) = role_specs.split_first().expect("three roles");
     let (bucket_done, bucket_ready) = handoff::<()>("the bucket");
@@ -57,11 +61,16 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
         label(roles::KIND, &launcher_spec.name),
         role_done.after(roles::ensure(d, launcher_spec, mode), |_| ()),
     );
-    let other_roles = join_all(
-        other_specs
-            .iter()
-            .map(|spec| walk.node(label(roles::KIND, &spec.name), roles::ensure(d, spec, mode))),
-    );
+    // The task role may need a grant for the bucket's default-encryption key.
+    let other_roles = join_all(other_specs.iter().map(|spec| {
+        walk.node(label(roles::KIND, &spec.name), async move {
+            if spec.name == d.names.task_role {
+                roles::ensure_task(d, mode).await
+            } else {
+                roles::ensure(d, spec, mode).await
+            }
+        })
+    }));
     let dlq = walk.node(
         label(queue::KIND, &d.names.dlq),
         dlq_done.after(queue::ensure(d, queue::Which::DeadLetter, mode), |_| ()),
@@ -212,8 +221,10 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
 
 /// One walk: applying (setup, which reports each resource as it finishes) or planning.
 struct Walk<'a> {
-    d: &'a Deployment,
     mode: Mode,
+    /// The walk's spinner, which shows each resource as it finishes on a terminal.
+    step: &'a crate::progress::Step,
+    finished: std::sync::atomic::AtomicUsize,
 }
 
 impl Walk<'_> {
@@ -229,8 +240,9 @@ impl Walk<'_> {
         (label, result)
     }
 
-    /// Prints a finished resource's line as progress (setup only; plans and status just
-    /// report at the end).
+    /// Shows a finished resource as progress (setup only; plans and status just report at the
+    /// end): on a terminal on the spinner, replaced by the next and then by the report (so
+    /// each resource is one line on the screen, not two); without one, a line of its own.
     fn report(&self, result: &Result<Outcome>) {
         if self.mode != Mode::Apply {
             return;
@@ -241,12 +253,15 @@ impl Walk<'_> {
             } else {
                 format!(" ({})", o.changes.join("; "))
             };
-            self.d.progress.line(format!(
-                "{} {}: {}{changes}",
-                o.resource,
-                o.name,
-                o.verb(self.mode)
-            ));
+            let n = 1 + self
+                .finished
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let line = format!("{} {}: {}{changes}", o.resource, o.name, o.verb(self.mode));
+            if self.step.on_terminal() {
+                self.step.passing(format!("({n} done) {line}"));
+            } else {
+                self.step.passing(line);
+            }
         }
     }
 }

@@ -178,6 +178,16 @@ pub struct Event {
     pub message: String,
 }
 
+/// An event's time in UTC to the millisecond, always 24 characters wide
+/// (`2026-11-28T12:00:03.100Z`), so the columns after it line up: RFC 3339 as the SDK writes it
+/// drops trailing zeros of the fraction, and the line's width varied with them.
+pub fn event_time(millis: i64) -> String {
+    match jiff::Timestamp::from_millisecond(millis) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Err(_) => format!("{millis:>24}"),
+    }
+}
+
 /// Every event from `from` on (paginated), skipping those already seen and, with `job`, those
 /// that do not mention the job id (CloudWatch filters by the quoted id, so a follow does not
 /// page through every other job's lines each time).
@@ -226,9 +236,7 @@ pub async fn events(
             }
             events.push(Event {
                 timestamp,
-                time: aws_sdk_cloudwatchlogs::primitives::DateTime::from_millis(timestamp)
-                    .fmt(aws_sdk_cloudwatchlogs::primitives::DateTimeFormat::DateTime)
-                    .unwrap_or_default(),
+                time: event_time(timestamp),
                 stream: e.log_stream_name().unwrap_or_default().to_string(),
                 message: message.to_string(),
             });
@@ -255,6 +263,18 @@ mod tests {
     use super::*;
     use crate::resources::Action;
     use crate::resources::mock::{Mocks, lew_tags, meta};
+
+    #[test]
+    fn event_times_have_one_width() {
+        for (millis, text) in [
+            (1_795_867_203_000, "2026-11-28T12:00:03.000Z"),
+            (1_795_867_203_100, "2026-11-28T12:00:03.100Z"),
+            (1_795_867_203_123, "2026-11-28T12:00:03.123Z"),
+            (0, "1970-01-01T00:00:00.000Z"),
+        ] {
+            assert_eq!(event_time(millis), text);
+        }
+    }
 
     const LAUNCHER: &str = "/aws/lambda/lew-unit-launcher";
     const WORKER: &str = "/lew/unit/worker";

@@ -66,6 +66,7 @@ pub struct Mocks {
     tagging: Vec<Rule>,
     ecs: Vec<Rule>,
     events: Vec<Rule>,
+    s3: Vec<Rule>,
 }
 
 macro_rules! service {
@@ -97,6 +98,7 @@ impl Mocks {
     service!(tagging);
     service!(ecs);
     service!(events);
+    service!(s3);
 
     /// The deployment, and the sleep that records its waits.
     pub async fn deployment(self) -> (Deployment, InstantSleep) {
@@ -162,6 +164,11 @@ impl Mocks {
         aws.events = aws_sdk_eventbridge::Client::from_conf(
             aws_sdk_eventbridge::config::Builder::from(&sdk)
                 .interceptor(interceptor(&self.events))
+                .build(),
+        );
+        aws.s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .interceptor(interceptor(&self.s3))
                 .build(),
         );
         let cfg = Config::parse(&format!("app = \"{APP}\"\n{}", self.cfg)).expect("a valid config");

@@ -14,6 +14,7 @@ use aws_sdk_ec2::types::{
 use serde::Serialize;
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours};
+use crate::error::UsageError;
 
 /// What this resource is called in reports.
 pub const KIND: &str = "security group";
@@ -45,11 +46,11 @@ pub async fn subnets(d: &Deployment) -> Result<(String, Vec<String>)> {
             .await
             .map_err(|e| {
                 if e.code() == Some("InvalidSubnetID.NotFound") {
-                    anyhow::anyhow!(
+                    anyhow::Error::new(UsageError::new(format!(
                         "network.subnets in lew.toml names a subnet that does not exist in \
                          {region}: {}",
                         e.message().unwrap_or_default()
-                    )
+                    )))
                 } else {
                     anyhow::Error::new(e).context("cannot look up the configured subnets")
                 }
@@ -57,10 +58,11 @@ pub async fn subnets(d: &Deployment) -> Result<(String, Vec<String>)> {
         let vpcs: std::collections::BTreeSet<&str> =
             out.subnets().iter().filter_map(|s| s.vpc_id()).collect();
         if vpcs.len() != 1 {
-            bail!(
+            return Err(UsageError::new(format!(
                 "network.subnets in lew.toml must all be in one VPC (found {})",
                 vpcs.into_iter().collect::<Vec<_>>().join(", ")
-            );
+            ))
+            .into());
         }
         let vpc = vpcs.into_iter().next().unwrap_or_default().to_string();
         return Ok((vpc, d.cfg.network.subnets.clone()));
@@ -118,6 +120,61 @@ async fn groups_named(d: &Deployment) -> Result<Vec<SecurityGroup>> {
     Ok(out.security_groups.unwrap_or_default())
 }
 
+/// The security groups `network.security_groups` names (read while the subnets are found).
+async fn configured_groups(d: &Deployment) -> Result<Vec<SecurityGroup>> {
+    let region = &d.aws.region;
+    let out = d
+        .aws
+        .ec2
+        .describe_security_groups()
+        .set_group_ids(Some(d.cfg.network.security_groups.clone()))
+        .send()
+        .await
+        .map_err(|e| {
+            if e.code() == Some("InvalidGroup.NotFound") {
+                anyhow::Error::new(UsageError::new(format!(
+                    "network.security_groups in lew.toml names a security group that does not \
+                     exist in {region}: {}",
+                    e.message().unwrap_or_default()
+                )))
+            } else {
+                anyhow::Error::new(e).context("cannot look up the configured security groups")
+            }
+        })?;
+    Ok(out.security_groups.unwrap_or_default())
+}
+
+/// The worker tasks' security groups must be in the subnets' VPC, or every RunTask the launcher
+/// makes fails; said at setup, naming both VPCs.
+fn same_vpc(d: &Deployment, vpc: &str, groups: &[SecurityGroup]) -> Result<()> {
+    let elsewhere: Vec<String> = groups
+        .iter()
+        .filter(|g| g.vpc_id() != Some(vpc))
+        .map(|g| {
+            format!(
+                "{} is in {}",
+                g.group_id().unwrap_or_default(),
+                g.vpc_id().unwrap_or("no VPC")
+            )
+        })
+        .collect();
+    if elsewhere.is_empty() {
+        return Ok(());
+    }
+    let subnets = if d.cfg.network.subnets.is_empty() {
+        "the default VPC's subnets are"
+    } else {
+        "network.subnets are"
+    };
+    Err(UsageError::new(format!(
+        "network.security_groups in lew.toml must be in the VPC of the subnets the worker tasks \
+         use ({subnets} in {vpc}), but {}; set network.security_groups to groups of {vpc}, or \
+         network.subnets to subnets of the groups' VPC",
+        elsewhere.join(", ")
+    ))
+    .into())
+}
+
 async fn find_group(d: &Deployment, vpc: &str) -> Result<Option<SecurityGroup>> {
     let out = d
         .aws
@@ -164,14 +221,13 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
         if manage_group {
             groups_named(d).await
         } else {
-            Ok(Vec::new())
+            configured_groups(d).await
         }
     });
     let (vpc_id, subnets) = found?;
-    let existing = groups?
-        .into_iter()
-        .find(|g| g.vpc_id() == Some(vpc_id.as_str()));
+    let groups = groups?;
     if !manage_group {
+        same_vpc(d, &vpc_id, &groups)?;
         let network = Network {
             vpc_id,
             subnets,
@@ -180,6 +236,9 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
         return Ok((None, network));
     }
 
+    let existing = groups
+        .into_iter()
+        .find(|g| g.vpc_id() == Some(vpc_id.as_str()));
     let ec2 = &d.aws.ec2;
     let name = d.names.security_group.clone();
     let outcome = Outcome::new(KIND, &name);
@@ -259,10 +318,10 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
 }
 
 /// Subnets from which tasks cannot reach ECR and S3: without a public IP they need a NAT route,
-/// with one they need an internet gateway route.
+/// with one they need an internet gateway route. One warning names every such subnet.
 pub async fn reachability_warnings(d: &Deployment, network: &Network) -> Result<Vec<String>> {
     let ec2 = &d.aws.ec2;
-    let mut warnings = Vec::new();
+    let (mut no_internet, mut no_nat) = (Vec::new(), Vec::new());
     for subnet in &network.subnets {
         let mut tables = ec2
             .describe_route_tables()
@@ -298,19 +357,36 @@ pub async fn reachability_warnings(d: &Deployment, network: &Network) -> Result<
                 || r.network_interface_id().is_some()
         });
         if d.cfg.network.assign_public_ip && !internet && !nat {
-            warnings.push(format!(
-                "subnet {subnet} has no route to an internet gateway or NAT: tasks there cannot \
-                 pull the worker image (unless the VPC has ECR, S3, SQS and Logs endpoints)"
-            ));
+            no_internet.push(subnet.as_str());
         } else if !d.cfg.network.assign_public_ip && !nat {
-            warnings.push(format!(
-                "subnet {subnet} has no NAT route and network.assign_public_ip is false: tasks \
-                 there cannot reach ECR or S3 (add a NAT gateway or VPC endpoints, or set \
-                 assign_public_ip = true with a public subnet)"
-            ));
+            no_nat.push(subnet.as_str());
         }
     }
+    let mut warnings = Vec::new();
+    if !no_internet.is_empty() {
+        warnings.push(format!(
+            "{} no route to an internet gateway or NAT: tasks there cannot pull the worker image \
+             (unless the VPC has ECR, S3, SQS and Logs endpoints)",
+            subnets_have(&no_internet)
+        ));
+    }
+    if !no_nat.is_empty() {
+        warnings.push(format!(
+            "{} no NAT route and network.assign_public_ip is false: tasks there cannot reach \
+             ECR or S3 (add a NAT gateway or VPC endpoints, or set assign_public_ip = true with \
+             a public subnet)",
+            subnets_have(&no_nat)
+        ));
+    }
     Ok(warnings)
+}
+
+/// "subnet subnet-a has" or "subnets subnet-a, subnet-b have".
+fn subnets_have(subnets: &[&str]) -> String {
+    match subnets {
+        [one] => format!("subnet {one} has"),
+        many => format!("subnets {} have", many.join(", ")),
+    }
 }
 
 /// Whether the security group with this id exists (EC2 models no typed "not found" error; its
@@ -363,7 +439,7 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
                 return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
             }
             Err(e) if e.code() == Some("DependencyViolation") && attempt < ATTEMPTS => {
-                d.progress.line(format!(
+                d.progress.waiting(format!(
                     "security group {name}: still used by network interfaces of stopped tasks, \
                      waiting ({attempt}/{ATTEMPTS})"
                 ));

@@ -317,6 +317,31 @@ SCENES: dict[str, Callable[[], tuple[str, bytes]]] = {
         "huge.zip",
         make_zip([("huge.ini", ini(width=100000, height=100000)), ("scene.pov", GOOD_POV)]),
     ),
+    "frame-step": lambda: (
+        "stepped.zip",
+        make_zip(
+            [("stepped.ini", ini() + "Final_Frame=9\nFrame_Step=3\n"), ("scene.pov", GOOD_POV)]
+        ),
+    ),
+    "fractional-subset": lambda: (
+        "fraction.zip",
+        make_zip(
+            [
+                ("fraction.ini", ini() + "+KFF20 +SF0.5\n"),
+                ("scene.pov", GOOD_POV),
+            ]
+        ),
+    ),
+    "million-frames": lambda: (
+        "endless.zip",
+        make_zip([("endless.ini", ini() + "Final_Frame=1000000\n"), ("scene.pov", GOOD_POV)]),
+    ),
+    "backwards-frames": lambda: (
+        "backwards.zip",
+        make_zip(
+            [("backwards.ini", ini() + "Initial_Frame=9\nFinal_Frame=2\n"), ("scene.pov", GOOD_POV)]
+        ),
+    ),
     "non-utf8-entry-name": lambda: ("bytes.zip", non_utf8_name_zip("bytes")),
     "long-entry-name": lambda: ("longentry.zip", scene("longentry", GOOD_POV, (LONG, ""))),
     "long-entry-path": lambda: (

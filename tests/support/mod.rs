@@ -6,7 +6,10 @@
 
 #![allow(dead_code)]
 
+pub mod foreign;
+pub mod proxy;
 pub mod read;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -118,6 +121,12 @@ impl Moto {
 
     /// Stops the recorder and returns the operations recorded, as (operation, mutating).
     pub fn recorded(&self) -> Vec<(String, bool)> {
+        self.recorded_requests().iter().map(classify).collect()
+    }
+
+    /// Stops the recorder and returns the requests recorded, as moto wrote them (method, url,
+    /// headers, body).
+    pub fn recorded_requests(&self) -> Vec<serde_json::Value> {
         self.post("/moto-api/recorder/stop-recording");
         let out = Command::new("curl")
             .args([
@@ -129,7 +138,7 @@ impl Moto {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| classify(&serde_json::from_str(l).unwrap()))
+            .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }
 }
@@ -231,7 +240,7 @@ impl App {
         let sdk = lew::aws::sdk_config(&ConnectOptions {
             region: Some(REGION.into()),
             endpoint_url: Some(self.endpoint.clone()),
-            profile: None,
+            ..ConnectOptions::default()
         })
         .await;
         Aws::from_parts(sdk, REGION.into(), ACCOUNT.into(), "aws".into())

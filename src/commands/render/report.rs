@@ -94,8 +94,8 @@ pub struct RenderReport {
 /// The Fargate time a render used, and its price.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Cost {
-    /// Images, frames and bands the render made.
-    pub images: usize,
+    /// What the render made, in words: `120 frames`, `2 images`.
+    pub made: String,
     /// Seconds the workers spent on the render's jobs (from each job's start marker to its
     /// last result, as S3 dates them).
     pub task_seconds: u64,
@@ -109,26 +109,27 @@ pub struct Cost {
 impl fmt::Display for Cost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use crate::pricing::dollars;
-        let minutes = self.task_seconds as f64 / 60.0;
+        let minutes = |s: u64| s as f64 / 60.0;
         write!(
             f,
-            "{} image(s), {minutes:.1} task-minutes, about {}",
-            self.images,
+            "{}, {:.1} task-minutes, {}",
+            self.made,
+            minutes(self.task_seconds),
             dollars(self.usd)
         )?;
         if self.idle_seconds_at_most > 0 {
             write!(
                 f,
-                " (+ up to {} for {:.1} task-minutes of workers waiting for more work; \
+                " (+ at most {:.1} task-minutes, {}, of workers waiting for more work: \
                  worker.idle_s)",
-                dollars(self.idle_usd_at_most),
-                self.idle_seconds_at_most as f64 / 60.0
+                minutes(self.idle_seconds_at_most),
+                dollars(self.idle_usd_at_most)
             )?;
         }
         if self.prices.estimate {
             write!(
                 f,
-                "; an estimate at {} On-Demand prices of {}",
+                "; estimated at {} On-Demand prices of {}",
                 self.prices.priced_as, self.prices.prices_read
             )?;
         }
@@ -260,6 +261,17 @@ impl SceneResult {
             video: None,
         }
     }
+}
+
+/// POV-Ray's lines about a failure, for its report: the error block, without the lines the
+/// reason already says (the reason is those lines, unwrapped), at most [`LOG_TAIL`] of them.
+pub fn details(reason: &str, block: &str) -> Option<String> {
+    let kept: Vec<&str> = block
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !reason.contains(l.trim()))
+        .collect();
+    let text = kept[kept.len().saturating_sub(LOG_TAIL)..].join("\n");
+    (!text.is_empty()).then_some(text)
 }
 
 /// The last `lines` lines of `text`.
