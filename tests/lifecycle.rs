@@ -1005,7 +1005,11 @@ async fn incomplete_uploads_are_aborted_after_a_day_and_the_users_lifecycle_rule
         .await
         .unwrap();
 
-    let status = app.lew().args(["--output", "json", "status"]).ok().json();
+    let status = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     let bucket = status["resources"]
         .as_array()
         .unwrap()

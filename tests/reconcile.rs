@@ -194,7 +194,12 @@ async fn drifted_rules_are_reported_and_repaired_and_other_targets_kept() {
         .await
         .unwrap();
 
-    let status = app.lew().args(["--output", "json", "status"]).ok().json();
+    // Drift makes status exit 4 (for a CI gate).
+    let status = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
     let (s, diff) = state(&status, &stopped);
     assert_eq!(s, "drifted");
     assert!(diff.contains("target lew-launcher"), "{diff}");
