@@ -88,6 +88,7 @@ class Script:
         self.logs = boto3.client("logs", region_name=self.region)
         self.ec2 = boto3.client("ec2", region_name=self.region)
         self.awslambda = boto3.client("lambda", region_name=self.region)
+        self.events = boto3.client("events", region_name=self.region)
         self.sts = boto3.client("sts", region_name=self.region)
         self.calls = 0
         for c in (
@@ -99,6 +100,7 @@ class Script:
             self.logs,
             self.ec2,
             self.awslambda,
+            self.events,
             self.sts,
         ):
             c.meta.events.register("before-send", self._count)
@@ -169,6 +171,12 @@ class Script:
                     "Sid": "QueueJobs",
                     "Effect": "Allow",
                     "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                },
+                {
+                    "Sid": "CountJobs",
+                    "Effect": "Allow",
+                    "Action": "sqs:GetQueueAttributes",
                     "Resource": queue_arn,
                 },
                 {
@@ -339,6 +347,20 @@ class Script:
             Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls]})
         )
         self.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": self.tag_list()})
+        self.s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": f"lew-abort-incomplete-uploads-{which}",
+                        "Filter": {"Prefix": prefix},
+                        "Status": "Enabled",
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                    }
+                    for which, prefix in (("input", INPUT_PREFIX), ("output", OUTPUT_PREFIX))
+                ]
+            },
+        )
 
         self.sqs.create_queue(
             QueueName=self.dlq,
@@ -442,6 +464,44 @@ class Script:
             },
         )
 
+        # The EventBridge rules: a worker task stops, and the schedule (src/resources/events.rs).
+        function_arn = self.arn("lambda", f"function:{self.function}")
+        for rule, sid, kind in self.rules():
+            self.events.put_rule(Name=rule, Tags=self.tag_list(), **kind)
+            self.awslambda.add_permission(
+                FunctionName=self.function,
+                StatementId=sid,
+                Action="lambda:InvokeFunction",
+                Principal="events.amazonaws.com",
+                SourceArn=self.arn("events", f"rule/{rule}"),
+            )
+            self.events.put_targets(
+                Rule=rule, Targets=[{"Id": "lew-launcher", "Arn": function_arn}]
+            )
+
+    def rules(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(name, permission statement id, PutRule's pattern or schedule) of each rule."""
+        pattern = {
+            "source": ["aws.ecs"],
+            "detail-type": ["ECS Task State Change"],
+            "detail": {
+                "clusterArn": [self.arn("ecs", f"cluster/{self.cluster}")],
+                "lastStatus": ["STOPPED"],
+            },
+        }
+        return [
+            (
+                f"{self.prefix}-task-stopped",
+                "LewTaskStoppedInvoke",
+                {"EventPattern": json.dumps(pattern)},
+            ),
+            (
+                f"{self.prefix}-reconcile",
+                "LewScheduleInvoke",
+                {"ScheduleExpression": "rate(5 minutes)"},
+            ),
+        ]
+
     def register_task_definition(self, queue_url: str) -> None:
         environment = {
             "LEW_QUEUE_URL": queue_url,
@@ -541,6 +601,9 @@ class Script:
             Bucket=bucket,
             NotificationConfiguration={},
         )
+        for rule, _, _ in self.rules():
+            gone(self.events.remove_targets, Rule=rule, Ids=["lew-launcher"])
+            gone(self.events.delete_rule, Name=rule)
         gone(
             self.awslambda.remove_permission, FunctionName=self.function, StatementId=PERMISSION_SID
         )
@@ -595,6 +658,7 @@ class Script:
         self.logs.describe_log_groups(limit=1)
         self.ec2.describe_vpcs()
         self.awslambda.list_functions(MaxItems=1)
+        self.events.list_rules(Limit=1)
         boto3.client("resourcegroupstaggingapi", region_name=self.region).get_resources()
 
 

@@ -4,12 +4,21 @@ Runs on AWS Lambda (python3.12) as ``launcher.handler``, with the standard libra
 runtime's boto3 only. It is configured through environment variables (see ``load_config``),
 which lew sets on the function.
 
-For every object in the event that matches the input filter it sends one job message to the
-queue, or one per part when ``lew render`` split the scene (the object's ``lew-parts`` metadata:
-runs of an animation's frames, or bands of a still's rows), then starts
-``min(new jobs, max_tasks - running)`` worker tasks. Every decision is logged
-as one JSON line on stdout. Anything that leaves work undone raises, so Lambda retries the
-event; a re-sent job is harmless because the worker skips jobs whose output already exists.
+It is invoked three ways: by S3 for new scenes, by EventBridge when one of lew's worker tasks
+stops (rule ``lew-<app>-task-stopped``), and by EventBridge on a schedule (rule
+``lew-<app>-reconcile``). For every object in an S3 event that matches the input filter it
+sends one job message to the queue, or one per part when ``lew render`` split the scene (the
+object's ``lew-parts`` metadata: runs of an animation's frames, or bands of a still's rows).
+Then, whatever invoked it, it reconciles (``reconcile``): the jobs in the queue, waiting or
+in progress, against the worker tasks running or starting, and starts
+``min(jobs - running, max_tasks - running)`` more; one code path decides how many workers run.
+Every decision is logged as one JSON line on stdout.
+
+Anything that leaves an upload's work undone raises, so Lambda retries the event; a re-sent
+job is harmless because the worker skips jobs whose output already exists. A reconcile that an
+EventBridge event asked for and that fails is logged and not raised: the jobs stay queued, the
+next task stop or the schedule reconciles again, and Lambda's retries would only end with the
+event in the dead-letter queue, among the jobs.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
 
 DEFAULT_STARTED_BY = "lew-launcher"  # lew sets LEW_STARTED_BY to the same value
 MESSAGE_VERSION = 1
@@ -36,6 +46,16 @@ MAX_PARTS = (
     10_000  # one scene's jobs at most (lew makes ~4 per worker; a scene has <= 10000 frames)
 )
 MAX_BANDS = 64
+# What EventBridge's events say in `source` and `detail-type`.
+ECS_SOURCE, TASK_STATE_CHANGE = "aws.ecs", "ECS Task State Change"
+SCHEDULE_SOURCE, SCHEDULED_EVENT = "aws.events", "Scheduled Event"
+# ECS's stopCode for a task that never ran: its image could not be pulled, its subnet has no
+# route to ECR, its log group is missing. Another started at once would fail the same way.
+FAILED_TO_START = "TaskFailedToStart"
+# The worker's own exit codes for "I cannot work here" (worker/worker.py: 1 the queue cannot be
+# read or a job left files it could not clear, 2 a bad configuration); a worker killed by a
+# signal (137 for SIGKILL, an out-of-memory kill), interrupted or done exits otherwise.
+WORKER_CANNOT_WORK = (1, 2)
 
 T = TypeVar("T")
 
@@ -290,9 +310,51 @@ def entry_id(index: int) -> str:
     return f"job-{index}"
 
 
-def tasks_to_start(new_jobs: int, max_tasks: int, running: int) -> int:
-    """How many tasks to start: never more than the new jobs, nor above the cap, nor < 0."""
-    return max(0, min(new_jobs, max_tasks - running))
+def tasks_to_start(jobs: int, max_tasks: int, running: int) -> int:
+    """How many tasks to start for `jobs` in the queue (waiting or in progress) when `running`
+    tasks run or are starting: one for every job no task covers, never above the cap, never
+    fewer than none."""
+    return max(0, min(jobs - running, max_tasks - running))
+
+
+# --- what invoked the launcher (pure) ------------------------------------------------------
+
+
+def trigger_of(event: Mapping[str, Any]) -> str:
+    """``s3`` (an upload), ``task_stopped`` (EventBridge: one of the cluster's tasks stopped),
+    ``schedule`` (EventBridge: the schedule), or ``other`` (S3's test event, anything else)."""
+    if event.get("Records"):
+        return "s3"
+    source, kind = event.get("source"), event.get("detail-type")
+    if source == ECS_SOURCE and kind == TASK_STATE_CHANGE:
+        return "task_stopped"
+    if source == SCHEDULE_SOURCE and kind == SCHEDULED_EVENT:
+        return "schedule"
+    return "other"
+
+
+def exit_code(detail: Mapping[str, Any], container: str) -> int | None:
+    """The exit code of the worker's container in an ECS task event, if it has one."""
+    containers = [c for c in detail.get("containers") or [] if isinstance(c, dict)]
+    mine = [c for c in containers if c.get("name") == container] or containers[:1]
+    code = mine[0].get("exitCode") if mine else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def restart_now(detail: Mapping[str, Any], container: str) -> tuple[bool, str]:
+    """Whether a task's stop should start workers for the jobs at once, and why.
+
+    Not when the task never ran (ECS's stopCode ``TaskFailedToStart``) or its worker said it
+    cannot work (exit code 1 or 2): another task would stop the same way, and each stop would
+    start the next, round and round. Those jobs wait for the schedule's next reconcile (every
+    few minutes) instead. Every other stop reconciles now: a worker that finished, was
+    interrupted (Fargate Spot), or was killed mid-job (its job comes back to the queue)."""
+    if detail.get("stopCode") == FAILED_TO_START:
+        return False, f"the task failed to start ({detail.get('stoppedReason') or 'no reason'})"
+    code = exit_code(detail, container)
+    if code in WORKER_CANNOT_WORK:
+        return False, f"the worker exited with code {code}: it cannot work (see its log)"
+    return True, "a task stopped"
 
 
 def run_task_params(config: Config, count: int) -> dict[str, Any]:
@@ -433,6 +495,23 @@ def expand(s3: Any, objects: Sequence[S3Object]) -> tuple[list[Job], list[Skip]]
     return jobs, skips
 
 
+def queue_depth(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """(waiting, in progress) jobs of the queue: SQS's approximate numbers of visible messages
+    and of messages received but not deleted (a job being rendered, or one whose worker died
+    until its visibility lapses)."""
+    attributes = (
+        sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        ).get("Attributes")
+        or {}
+    )
+    return (
+        int(attributes.get("ApproximateNumberOfMessages") or 0),
+        int(attributes.get("ApproximateNumberOfMessagesNotVisible") or 0),
+    )
+
+
 def count_running(ecs: Any, cluster: str, started_by: str) -> int:
     """Tasks this launcher started that are pending or running (desired status RUNNING).
 
@@ -473,48 +552,90 @@ def start_tasks(ecs: Any, config: Config, count: int) -> tuple[list[str], list[d
     return started, failures
 
 
+def reconcile(
+    config: Config, sqs: Any, ecs: Any, trigger: str, *, at_least: int = 0
+) -> dict[str, int]:
+    """Starts a task for every job in the queue (waiting or in progress) that no running or
+    starting task covers, up to ``max_tasks``; the one place that decides how many workers run.
+
+    Jobs in progress count because a worker that died holding one (SIGKILL, out of memory)
+    leaves it invisible until its visibility lapses: the task started now takes it then.
+    ``at_least`` is the number of jobs this invocation just queued: SQS's counts are
+    approximate and may not show them yet. An empty queue costs one SQS call and starts
+    nothing. Raises LauncherError when jobs wait and RunTask started nothing while nothing runs.
+    """
+    visible, in_flight = queue_depth(sqs, config.queue_url)
+    jobs = max(visible + in_flight, at_least)
+    running = count_running(ecs, config.cluster, config.started_by) if jobs else 0
+    starting = tasks_to_start(jobs, config.max_tasks, running)
+    log(
+        "reconcile",
+        trigger=trigger,
+        waiting=visible,
+        in_progress=in_flight,
+        jobs=jobs,
+        running=running if jobs else None,  # not counted (no ListTasks) when no job waits
+        starting=starting,
+        max_tasks=config.max_tasks,
+    )
+    started: list[str] = []
+    if starting:
+        started, run_failures = start_tasks(ecs, config, starting)
+        if not started and running == 0:
+            reasons = sorted({str(f.get("reason")) for f in run_failures}) or ["no tasks"]
+            raise LauncherError(
+                f"RunTask started no task of {config.task_family} in {config.cluster} and "
+                f"none is running, so {jobs} queued job(s) would wait: " + ", ".join(reasons)
+            )
+    return {"jobs": jobs, "running": running, "started": len(started)}
+
+
 def process(
     event: Mapping[str, Any], config: Config, sqs: Any, ecs: Any, s3: Any
 ) -> dict[str, int]:
     """The launcher's work for one event, with the clients passed in."""
-    summary = {"queued": 0, "skipped": 0, "started": 0, "running": 0}
-    if not event.get("Records"):
-        if is_test_event(event):
-            log("ignored", reason="s3:TestEvent", bucket=event.get("Bucket"))
-        else:
-            log("ignored", reason="event has no Records")
-        return summary
-
-    objects, skips = parse_records(event, config.input_prefix, config.input_suffix)
-    jobs, gone = expand(s3, objects)
-    for skip in skips + gone:
-        log("skipped", key=skip.key, reason=skip.reason)
-    summary["skipped"] = len(skips) + len(gone)
-
-    sent, send_failures = send_jobs(sqs, config.queue_url, jobs)
-    summary["queued"] = len(sent)
-
-    if sent:
-        running = count_running(ecs, config.cluster, config.started_by)
-        starting = tasks_to_start(len(sent), config.max_tasks, running)
+    summary = {"queued": 0, "skipped": 0, "jobs": 0, "running": 0, "started": 0}
+    trigger = trigger_of(event)
+    sent: list[Job] = []
+    send_failures: list[SendFailure] = []
+    if trigger == "s3":
+        objects, skips = parse_records(event, config.input_prefix, config.input_suffix)
+        jobs, gone = expand(s3, objects)
+        for skip in skips + gone:
+            log("skipped", key=skip.key, reason=skip.reason)
+        summary["skipped"] = len(skips) + len(gone)
+        sent, send_failures = send_jobs(sqs, config.queue_url, jobs)
+        summary["queued"] = len(sent)
+    elif trigger == "task_stopped":
+        detail = event.get("detail") or {}
+        now, why = restart_now(detail, config.container_name)
         log(
-            "tasks",
-            running=running,
-            starting=starting,
-            max_tasks=config.max_tasks,
-            new_jobs=len(sent),
+            "task_stopped",
+            task=detail.get("taskArn"),
+            started_by=detail.get("startedBy"),
+            stop_code=detail.get("stopCode"),
+            stopped_reason=detail.get("stoppedReason"),
+            exit_code=exit_code(detail, config.container_name),
+            reconcile=now,
+            reason=why,
         )
-        summary["running"] = running
-        if starting:
-            arns, run_failures = start_tasks(ecs, config, starting)
-            summary["started"] = len(arns)
-            if not arns and running == 0:
-                reasons = sorted({str(f.get("reason")) for f in run_failures}) or ["no tasks"]
-                raise LauncherError(
-                    f"RunTask started no task of {config.task_family} in {config.cluster} and "
-                    f"none is running, so {len(sent)} queued job(s) would wait: "
-                    + ", ".join(reasons)
-                )
+        if not now:
+            log("done", **summary)
+            return summary
+    elif trigger == "schedule":
+        log("scheduled", rule=(event.get("resources") or [None])[0])
+    elif is_test_event(event):
+        log("ignored", reason="s3:TestEvent", bucket=event.get("Bucket"))
+    else:
+        log("ignored", reason="not an S3, ECS task or schedule event")
+
+    try:
+        summary.update(reconcile(config, sqs, ecs, trigger, at_least=len(sent)))
+    except (LauncherError, BotoCoreError, ClientError) as error:
+        if trigger not in ("task_stopped", "schedule"):
+            raise
+        # Nothing is lost: the jobs stay queued for the next stop or the schedule.
+        log("reconcile_failed", trigger=trigger, error=f"{type(error).__name__}: {error}")
 
     if send_failures:
         raise LauncherError(

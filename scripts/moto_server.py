@@ -23,6 +23,11 @@ ListTasks, RunTask, DescribeTasks, StopTask, RegisterTaskDefinition and tasks' c
 notification overlaps and destinations; Lambda function states; SQS queues not usable for a
 second, attribute ranges, and the 12 hours a received message can stay hidden.
 
+EventBridge refuses a rate expression whose unit does not agree with its value
+(`rate(1 minutes)`, `rate(5 minute)`) or whose value is not positive, and S3 a lifecycle
+configuration with two rules of one ID; moto 5.2.5 accepts both (tested in
+scripts/test_moto_rules.py too).
+
 With LEW_EMULATOR_ECR_REGISTRY=localhost:PORT (a Docker registry; see the ECR section at the
 end), ECR answers as if that registry were the account's ECR registry. Nothing else of moto is
 changed.
@@ -35,6 +40,7 @@ import fnmatch
 import functools
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -59,9 +65,11 @@ from moto.ecs.exceptions import InvalidParameterException as EcsInvalidParameter
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.ecs.models import Task as EcsTask
 from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.events.exceptions import ValidationException as EventsValidationException
+from moto.events.models import EventsBackend
 from moto.iam.access_control import PermissionResult
 from moto.logs.models import LogEvent
-from moto.s3.exceptions import S3ClientError
+from moto.s3.exceptions import InvalidArgumentError, S3ClientError
 from moto.s3.models import FakeBucket
 from moto.server import main
 from moto.sns.models import sns_backends
@@ -152,6 +160,55 @@ def _unique_statement_ids(self: Policy, raw: str, qualifier: str | None = None) 
 
 
 Policy.add_statement = _unique_statement_ids  # type: ignore[method-assign]
+
+# ---------------------------------------------------------------------------------------------
+# EventBridge schedule expressions and S3 lifecycle rule ids, refused where AWS refuses them
+
+# The unit must agree with the value; moto 5.2.5's pattern takes any of them with any value.
+_RATE = re.compile(r"rate\((\d+) (minute|hour|day)(s?)\)")
+
+
+def _valid_rate(expression: str) -> bool:
+    # AWS, "Rate expressions reference" (EventBridge User Guide): the value is "A positive
+    # number", and "If the value is equal to 1, then the unit must be singular. If the value is
+    # greater than 1, the unit must be plural. For example, rate(1 hours) and rate(5 hour)
+    # aren't valid, but rate(1 hour) and rate(5 hours) are valid."
+    match = _RATE.fullmatch(expression)
+    if match is None:
+        return False
+    value, plural = int(match.group(1)), match.group(3) == "s"
+    return value >= 1 and plural == (value > 1)
+
+
+_put_rule = EventsBackend.put_rule
+
+
+def _strict_rates(self: EventsBackend, name: str, *args: Any, **kwargs: Any) -> Any:
+    expression = kwargs.get("scheduled_expression")
+    if expression and expression.startswith("rate(") and not _valid_rate(expression):
+        raise EventsValidationException("Parameter ScheduleExpression is not valid.")
+    return _put_rule(self, name, *args, **kwargs)
+
+
+EventsBackend.put_rule = _strict_rates  # type: ignore[method-assign]
+
+_set_lifecycle = FakeBucket.set_lifecycle
+
+
+def _unique_rule_ids(self: FakeBucket, rules: list[dict[str, Any]]) -> None:
+    # AWS, "LifecycleRule" (S3 API reference): "ID: Unique identifier for the rule." S3 refuses a
+    # configuration that gives two rules one ID (400 InvalidArgument); moto 5.2.5 stores both,
+    # so a rule merged in twice would go unnoticed.
+    ids = [str(rule["ID"]) for rule in rules if rule.get("ID")]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise InvalidArgumentError(
+            "Rule ID must be unique. Found same ID for more than one rule", "ID", twice[0]
+        )
+    _set_lifecycle(self, rules)
+
+
+FakeBucket.set_lifecycle = _unique_rule_ids  # type: ignore[method-assign]
 
 # ---------------------------------------------------------------------------------------------
 # Rules AWS enforces and moto 5.2.5 does not. Each quotes the AWS documentation it follows (the

@@ -624,3 +624,57 @@ def test_visibility_can_be_extended_to_12_hours_from_the_receive(
     sqs.change_message_visibility(
         QueueUrl=url, ReceiptHandle=again["ReceiptHandle"], VisibilityTimeout=43199
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# EventBridge and S3 lifecycle
+
+
+@pytest.mark.parametrize("expression", ["rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)"])
+def test_a_rate_whose_unit_does_not_agree_with_its_value_is_refused(
+    aws: Callable[[str], Any], expression: str
+) -> None:
+    events = aws("events")
+    name = unique("rule")
+    with pytest.raises(ClientError) as caught:
+        events.put_rule(Name=name, ScheduleExpression=expression)
+    code, message = error(caught)
+    assert code == "ValidationException" and "ScheduleExpression is not valid" in message
+    assert events.list_rules(NamePrefix=name)["Rules"] == []
+
+
+@pytest.mark.parametrize(
+    "expression", ["rate(1 minute)", "rate(5 minutes)", "rate(1 day)", "cron(0 12 * * ? *)"]
+)
+def test_valid_schedules_are_stored(aws: Callable[[str], Any], expression: str) -> None:
+    events = aws("events")
+    name = unique("rule")
+    events.put_rule(Name=name, ScheduleExpression=expression, State="DISABLED")
+    rule = events.describe_rule(Name=name)
+    assert (rule["ScheduleExpression"], rule["State"]) == (expression, "DISABLED")
+
+
+def _lifecycle_rule(rule_id: str, prefix: str) -> dict[str, Any]:
+    return {
+        "ID": rule_id,
+        "Filter": {"Prefix": prefix},
+        "Status": "Enabled",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+
+
+def test_two_lifecycle_rules_with_one_id_are_refused(aws: Callable[[str], Any]) -> None:
+    s3 = aws("s3")
+    bucket = unique("lifecycle")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    twice = [_lifecycle_rule("same", "a/"), _lifecycle_rule("same", "b/")]
+    with pytest.raises(ClientError) as caught:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket, LifecycleConfiguration={"Rules": twice}
+        )
+    code, message = error(caught)
+    assert code == "InvalidArgument" and "Rule ID must be unique" in message
+    two = [_lifecycle_rule("one", "a/"), _lifecycle_rule("two", "b/")]
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": two})
+    stored = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert sorted(r["ID"] for r in stored) == ["one", "two"]

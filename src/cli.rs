@@ -185,8 +185,15 @@ pub struct PushImageArgs {
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// Scene .zip files, or folders to zip on the fly
-    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    #[arg(required_unless_present = "job", value_name = "FILE_OR_DIR")]
     pub scenes: Vec<PathBuf>,
+
+    /// Wait for a job submitted earlier (interrupted, timed out, or --no-wait) and download
+    /// what it produced; its scenes and their plans are read back from the bucket
+    #[arg(long, value_name = "ID", conflicts_with_all = [
+        "scenes", "local", "no_wait", "keep_going", "frames", "split", "jobs",
+    ])]
+    pub job: Option<String>,
 
     /// Where to write the images
     #[arg(long, value_name = "DIR", default_value = ".")]

@@ -64,6 +64,7 @@ struct RawQueue {
 struct RawLauncher {
     memory_mb: Option<i64>,
     timeout_s: Option<i64>,
+    reconcile_every_min: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +126,9 @@ pub struct QueueConfig {
 pub struct LauncherConfig {
     pub memory_mb: u32,
     pub timeout_s: u32,
+    /// Minutes between the launcher's scheduled reconciles (a safety net for jobs no event
+    /// announces); 0: the schedule is off.
+    pub reconcile_every_min: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -288,6 +292,13 @@ impl Config {
                 30,
                 1..=900,
                 "seconds (Lambda's limits)",
+            ),
+            reconcile_every_min: v.range(
+                "launcher.reconcile_every_min",
+                raw.launcher.reconcile_every_min,
+                5,
+                0..=1440,
+                "minutes (0 turns the schedule off)",
             ),
         };
         let worker = WorkerConfig {

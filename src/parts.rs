@@ -132,6 +132,47 @@ impl Plan {
         }
     }
 
+    /// The plan [`Plan::metadata`] wrote (what `lew render --job` reads back); `None` is
+    /// `Whole`. The same rules as the launcher's `parse_parts`.
+    pub fn from_metadata(text: Option<&str>) -> Result<Plan, String> {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(Plan::Whole);
+        };
+        let bad = || format!("{METADATA_KEY} {text:?} is not a plan lew wrote");
+        let number = |s: &str| s.trim().parse::<i64>().map_err(|_| bad());
+        match text.split_once('=') {
+            Some(("frames", value)) => {
+                let (span, per_job) = value.split_once('/').ok_or_else(bad)?;
+                let (first, last) = span.split_once('-').ok_or_else(bad)?;
+                let (first, last, per_job) = (number(first)?, number(last)?, number(per_job)?);
+                if first < 0 || last < first || per_job < 1 {
+                    return Err(bad());
+                }
+                Ok(Plan::Frames {
+                    first,
+                    last,
+                    per_job,
+                })
+            }
+            Some(("rows", value)) => {
+                let mut rows: Vec<(u64, u64)> = Vec::new();
+                for band in value.split(',') {
+                    let (a, b) = band.split_once('-').ok_or_else(bad)?;
+                    let (a, b) = (number(a)? as u64, number(b)? as u64);
+                    if a < 1 || b < a || rows.last().is_some_and(|&(_, end)| a != end + 1) {
+                        return Err(bad());
+                    }
+                    rows.push((a, b));
+                }
+                if !(2..=MAX_BANDS as usize).contains(&rows.len()) {
+                    return Err(bad());
+                }
+                Ok(Plan::Bands { rows })
+            }
+            _ => Err(bad()),
+        }
+    }
+
     /// The number of frames or bands (images a user waits for), for progress ("frames 3/51").
     pub fn images(&self) -> usize {
         match self {
@@ -256,6 +297,29 @@ mod tests {
         assert_eq!(Plan::bands(32, 32, 4), Plan::Whole);
         assert_eq!(Plan::bands(600, 32, 1), Plan::Whole);
         assert_eq!(Plan::Whole.metadata(), None);
+    }
+
+    #[test]
+    fn plans_read_back_from_metadata_are_the_plans_written() {
+        for plan in [
+            Plan::Whole,
+            Plan::frames(1, 51, 4),
+            Plan::frames(7, 7, 2),
+            Plan::bands(240, 32, 3),
+        ] {
+            assert_eq!(Plan::from_metadata(plan.metadata().as_deref()), Ok(plan));
+        }
+        for bad in [
+            "frames=1-5",
+            "frames=5-1/1",
+            "frames=1-5/0",
+            "rows=1-32",
+            "rows=1-32,40-50",
+            "rows=0-5,6-9",
+            "tiles=4",
+        ] {
+            assert!(Plan::from_metadata(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

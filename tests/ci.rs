@@ -207,6 +207,16 @@ const ACTION_NAMED_OTHERWISE: &[(&str, &str, Option<&str>)] = &[
         Some("s3:PutBucketNotification"),
     ),
     ("S3", "ListObjectsV2", Some("s3:ListBucket")),
+    (
+        "S3",
+        "GetBucketLifecycleConfiguration",
+        Some("s3:GetLifecycleConfiguration"),
+    ),
+    (
+        "S3",
+        "PutBucketLifecycleConfiguration",
+        Some("s3:PutLifecycleConfiguration"),
+    ),
     ("STS", "GetCallerIdentity", None),
 ];
 
@@ -220,6 +230,7 @@ fn own_action(service: &str, operation: &str) -> Option<String> {
     }
     let prefix = match service {
         "CloudWatch Logs" => "logs".to_string(),
+        "EventBridge" => "events".to_string(),
         other => other.to_lowercase(),
     };
     Some(format!("{prefix}:{operation}"))
@@ -580,6 +591,35 @@ async fn drift(app: &App) {
         .send()
         .await
         .unwrap();
+    // EventBridge: the schedule changed, the task-stopped rule without its target and its
+    // version tag; S3: lew's lifecycle rules gone.
+    aws.events
+        .put_rule()
+        .name(format!("{p}-reconcile"))
+        .schedule_expression("rate(1 hour)")
+        .send()
+        .await
+        .unwrap();
+    aws.events
+        .remove_targets()
+        .rule(format!("{p}-task-stopped"))
+        .ids(lew::resources::events::TARGET_ID)
+        .send()
+        .await
+        .unwrap();
+    aws.events
+        .untag_resource()
+        .resource_arn(app.arn("events", &format!("rule/{p}-task-stopped")))
+        .tag_keys(lew::resources::VERSION_TAG)
+        .send()
+        .await
+        .unwrap();
+    aws.s3
+        .delete_bucket_lifecycle()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     run_worker_task(app, &aws).await;
 }
 
@@ -642,6 +682,12 @@ const ACCEPTED_FINDINGS: &[(&str, &str, &str)] = &[
         "but does allow s3:PutBucketPolicy",
         "setup writes the bucket policy (lew's TLS-only statement), which could grant object \
          access the role itself lacks",
+    ),
+    (
+        "RESOURCE_POLICY_PRIVILEGE_ESCALATION",
+        "but does allow s3:PutLifecycleConfiguration",
+        "setup writes the bucket's lifecycle rules (lew's abort incomplete multipart uploads), \
+         and an expiration rule could delete objects the role itself may not delete",
     ),
     (
         "CREDENTIALS_EXPOSURE",

@@ -8,7 +8,9 @@ use lew::aws::Aws;
 use lew::config::Config;
 use lew::progress::Progress;
 use lew::resources::network::Network;
-use lew::resources::{Deployment, bucket, function, registry, roles, task_definition, trigger};
+use lew::resources::{
+    Deployment, bucket, events, function, registry, roles, task_definition, trigger,
+};
 use serde_json::json;
 
 use crate::support::{ACCOUNT, REGION};
@@ -81,4 +83,46 @@ fn resource_policies() {
         "bucket_tls_statement": bucket::tls_statement(&d),
         "ecr_lifecycle": registry::lifecycle_policy(),
     }));
+}
+
+#[test]
+fn event_rules() {
+    let d = deployment("[launcher]\nreconcile_every_min = 10\n");
+    let rules: Vec<_> = events::Which::ALL
+        .into_iter()
+        .map(|which| {
+            let spec = events::spec(&d, which);
+            json!({
+                "name": spec.name,
+                "arn": spec.arn,
+                "event_pattern": spec.pattern,
+                "schedule": spec.schedule,
+                "enabled": spec.enabled,
+                "target": {"id": events::TARGET_ID, "arn": d.function_arn()},
+                "lambda_permission": events::permission_statement(&d, which),
+            })
+        })
+        .collect();
+    assert_json_snapshot!(rules);
+}
+
+#[test]
+fn bucket_lifecycle_rules() {
+    let d = deployment("");
+    let rules: Vec<_> = bucket::lifecycle_rules(&d)
+        .iter()
+        .map(|r| {
+            json!({
+                "ID": r.id(),
+                "Filter": {"Prefix": r.filter().and_then(|f| f.prefix())},
+                "Status": r.status().as_str(),
+                "AbortIncompleteMultipartUpload": {
+                    "DaysAfterInitiation": r
+                        .abort_incomplete_multipart_upload()
+                        .and_then(|a| a.days_after_initiation()),
+                },
+            })
+        })
+        .collect();
+    assert_json_snapshot!(rules);
 }

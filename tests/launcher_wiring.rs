@@ -209,7 +209,7 @@ async fn deploy_lambda_again_uploads_nothing_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn deploy_lambda_recreates_a_deleted_function_with_its_s3_permission() {
+async fn deploy_lambda_recreates_a_deleted_function_with_its_permissions() {
     let app = App::new("");
     app.lew().arg("setup").ok();
     let aws = app.aws().await;
@@ -238,16 +238,41 @@ async fn deploy_lambda_recreates_a_deleted_function_with_its_s3_permission() {
         .expect("the recreated function has a resource policy");
     let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 1, "{policy}");
-    assert_eq!(statements[0]["Principal"]["Service"], "s3.amazonaws.com");
+    // S3's permission, and one for each EventBridge rule (the rules are still there).
+    assert_eq!(statements.len(), 3, "{policy}");
+    let services: Vec<&str> = statements
+        .iter()
+        .map(|s| s["Principal"]["Service"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        services
+            .iter()
+            .filter(|s| **s == "s3.amazonaws.com")
+            .count(),
+        1
+    );
+    for rule in ["task-stopped", "reconcile"] {
+        let source = app.arn("events", &format!("rule/{}-{rule}", app.prefix()));
+        assert!(
+            statements
+                .iter()
+                .any(|s| s["Condition"]["ArnLike"]["AWS:SourceArn"] == source.as_str()),
+            "{rule}: {policy}"
+        );
+    }
+    let rules = report["rule_permissions"].as_array().unwrap();
+    assert!(rules.iter().all(|r| r["action"] == "create"), "{report}");
 
-    // And a second run finds both in place.
+    // And a second run finds them all in place.
     let again = app
         .lew()
         .args(["--output", "json", "deploy-lambda"])
         .ok()
         .json();
     assert_eq!(again["permission"]["action"], "unchanged", "{again}");
+    let rules = again["rule_permissions"].as_array().unwrap();
+    assert_eq!(rules.len(), 2, "{again}");
+    assert!(rules.iter().all(|r| r["action"] == "unchanged"), "{again}");
 }
 
 #[tokio::test]

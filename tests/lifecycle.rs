@@ -72,6 +72,7 @@ async fn setup_from_nothing_creates_every_resource_as_specified() {
         "lambda function",
         "lambda permission",
         "s3 notification",
+        "eventbridge rule",
     ] {
         assert!(
             acts.iter().any(|(r, _, _)| r == kind),
@@ -908,4 +909,141 @@ async fn a_version_tag_from_an_older_lew_is_reported_and_refreshed() {
         .find(|t| t.key() == "lew:version")
         .map(|t| t.value().to_string());
     assert_eq!(version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+}
+
+/// The lifecycle rules of a bucket, as (id, prefix, days after which incomplete multipart
+/// uploads are aborted, days after which objects expire).
+async fn lifecycle_rules(app: &App) -> Vec<(String, String, Option<i32>, Option<i32>)> {
+    let out = app
+        .aws()
+        .await
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(app.bucket())
+        .send()
+        .await
+        .unwrap();
+    let mut rules: Vec<_> = out
+        .rules()
+        .iter()
+        .map(|r| {
+            (
+                r.id().unwrap_or_default().to_string(),
+                r.filter()
+                    .and_then(|f| f.prefix())
+                    .unwrap_or_default()
+                    .to_string(),
+                r.abort_incomplete_multipart_upload()
+                    .and_then(|a| a.days_after_initiation()),
+                r.expiration().and_then(|e| e.days()),
+            )
+        })
+        .collect();
+    rules.sort();
+    rules
+}
+
+#[tokio::test]
+async fn incomplete_uploads_are_aborted_after_a_day_and_the_users_lifecycle_rules_kept() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleFilter,
+    };
+
+    let app = App::new("[bucket]\ninput_prefix = \"in/\"\noutput_prefix = \"out/\"\n");
+    app.lew().arg("setup").ok();
+    let ours = |days: i32| {
+        vec![
+            (
+                "lew-abort-incomplete-uploads-input".to_string(),
+                "in/".to_string(),
+                Some(days),
+                None,
+            ),
+            (
+                "lew-abort-incomplete-uploads-output".to_string(),
+                "out/".to_string(),
+                Some(days),
+                None,
+            ),
+        ]
+    };
+    assert_eq!(lifecycle_rules(&app).await, ours(1));
+
+    // A rule of the user's (renders expire after 30 days), and lew's input rule edited by hand:
+    // PutBucketLifecycleConfiguration replaces the whole configuration.
+    let rule = |id: &str, prefix: &str| {
+        LifecycleRule::builder()
+            .id(id)
+            .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+            .status(ExpirationStatus::Enabled)
+    };
+    let theirs = rule("expire-old-renders", "out/")
+        .expiration(LifecycleExpiration::builder().days(30).build())
+        .build()
+        .unwrap();
+    let edited = rule("lew-abort-incomplete-uploads-input", "in/")
+        .abort_incomplete_multipart_upload(
+            aws_sdk_s3::types::AbortIncompleteMultipartUpload::builder()
+                .days_after_initiation(7)
+                .build(),
+        )
+        .build()
+        .unwrap();
+    let aws = app.aws().await;
+    aws.s3
+        .put_bucket_lifecycle_configuration()
+        .bucket(app.bucket())
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(theirs)
+                .rules(edited)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let status = app
+        .lew()
+        .args(["--output", "json", "status"])
+        .code(4)
+        .json();
+    let bucket = status["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "s3 bucket")
+        .unwrap();
+    assert_eq!(bucket["state"], "drifted", "{bucket}");
+    let differences = bucket["differences"].to_string();
+    assert!(
+        differences.contains("lew-abort-incomplete-uploads-input")
+            && differences.contains("lew-abort-incomplete-uploads-output"),
+        "{differences}"
+    );
+
+    app.lew().arg("setup").ok();
+    let mut want = ours(1);
+    want.insert(
+        0,
+        (
+            "expire-old-renders".to_string(),
+            "out/".to_string(),
+            None,
+            Some(30),
+        ),
+    );
+    assert_eq!(lifecycle_rules(&app).await, want);
+    // Converged: nothing left to change.
+    let plan = app
+        .lew()
+        .args(["--output", "json", "setup", "--dry-run"])
+        .ok()
+        .json();
+    assert!(
+        actions(&plan).iter().all(|(_, _, a)| a == "unchanged"),
+        "{plan}"
+    );
 }

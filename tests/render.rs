@@ -206,8 +206,14 @@ async fn the_demo_scene_renders_in_the_cloud_and_lands_in_out() {
     for (name, visible, in_flight) in queue_depths(&app).await {
         assert_eq!((visible.as_str(), in_flight.as_str()), ("0", "0"), "{name}");
     }
-    // The launcher ran once, for this object, and the worker logged the render.
-    assert_eq!(runner.events("invoked").len(), 1);
+    // The launcher ran once for this object (and once more when the worker's task stopped,
+    // finding nothing left to do), and the worker logged the render.
+    let for_uploads: Vec<_> = runner
+        .events("invoked")
+        .into_iter()
+        .filter(|i| i["key"].as_str().unwrap().starts_with("scenes/"))
+        .collect();
+    assert_eq!(for_uploads.len(), 1, "{for_uploads:?}");
     let rendered: Vec<_> = worker_log(&app)
         .await
         .into_iter()
@@ -756,4 +762,261 @@ async fn a_scene_named_with_spaces_plus_and_percent_goes_all_the_way_round() {
         format!("renders/{job}/{name}.png").as_str()
     );
     assert_eq!(png_size(&out.join(format!("{name}.png"))), (64, 48));
+}
+
+/// scripts/proxy/proxy.py in front of moto with `args` (holds, faults); stopped when dropped.
+struct Proxy {
+    child: Child,
+    url: String,
+}
+
+impl Proxy {
+    fn start(upstream: &str, args: &[&str]) -> Proxy {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new(repo.join(".venv/bin/python"))
+            .arg(repo.join("scripts/proxy/proxy.py"))
+            .args(["--upstream", upstream, "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start scripts/proxy/proxy.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: serde_json::Value = serde_json::from_str(&line).expect("the proxy's port line");
+        Proxy {
+            child,
+            url: format!("http://127.0.0.1:{}", port["port"]),
+        }
+    }
+
+    /// What the proxy holds now.
+    fn held(&self) -> u64 {
+        let out = Command::new("curl")
+            .args(["-fsS", &format!("{}/__proxy/stats", self.url)])
+            .output()
+            .unwrap();
+        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        stats["held"].as_u64().unwrap()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A 12-frame animation of the tiny scene: its frames are numbered with two digits.
+fn tiny_animation(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.zip"));
+    let ini = format!(
+        "{}Initial_Frame=1\nFinal_Frame=12\nInitial_Clock=0\nFinal_Clock=1\n",
+        tiny_ini(name)
+    );
+    write_zip(
+        &path,
+        &[
+            (&format!("{name}.pov"), TINY_POV),
+            (&format!("{name}.ini"), &ini),
+        ],
+    );
+    path
+}
+
+#[tokio::test]
+async fn render_job_goes_back_to_a_job_and_downloads_what_it_produced() {
+    // Stills in two bands (an animation's frames are parts already).
+    let app = App::new("[worker]\nsplit = 2\n");
+    app.lew().arg("setup").ok();
+    let still = tiny_zip(app.path(), "still");
+    let anim = tiny_animation(app.path(), "anim");
+    // Submitted and left (a terminal closed, a CI step that moved on).
+    let submitted = app
+        .lew()
+        .args(["--output", "json", "render", "--no-wait"])
+        .arg(&still)
+        .arg(&anim)
+        .ok()
+        .json();
+    let job = submitted["job_id"].as_str().unwrap().to_string();
+    assert!(
+        submitted["stopped_waiting"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("lew render --job {job}")),
+        "{submitted}"
+    );
+
+    // S3's events for the uploads made before the runner (Lambda's stand-in) came up.
+    let _runner = Runner::start_including_existing(&app);
+    let out = app.path().join("later");
+    let report = app
+        .lew()
+        .args([
+            "--output",
+            "json",
+            "render",
+            "--timeout",
+            "3m",
+            "--job",
+            &job,
+            "--out",
+        ])
+        .arg(&out)
+        .ok()
+        .json();
+    assert_eq!(report["job_id"], job.as_str());
+    let scenes = report["scenes"].as_array().unwrap();
+    assert_eq!(scenes.len(), 2, "{report}");
+    assert!(scenes.iter().all(|s| s["state"] == "done"), "{report}");
+    // The plans came back with the scenes: the still in its 2 bands (stitched), the animation's
+    // frames numbered from its .ini.
+    let still_report = scenes.iter().find(|s| s["name"] == "still").unwrap();
+    assert_eq!(still_report["parts"]["kind"], "bands", "{still_report}");
+    assert_eq!(png_size(&out.join("still.png")), (64, 48));
+    for n in 1..=12 {
+        assert_eq!(
+            png_size(&out.join(format!("anim/anim{n:02}.png"))),
+            (64, 48)
+        );
+    }
+
+    // Once more: everything is there already, and the images are not overwritten unasked.
+    let again = app
+        .lew()
+        .args(["render", "--job", &job, "--out"])
+        .arg(&out)
+        .code(2);
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+
+    // A job that does not exist, and --job with scenes.
+    let none = app
+        .lew()
+        .args(["render", "--job", "20200101-000000-abcdef"])
+        .code(2);
+    assert!(none.stderr.contains("has no scene"), "{}", none.stderr);
+    let both = app
+        .lew()
+        .args(["render", "--job", &job])
+        .arg(&still)
+        .code(2);
+    assert!(
+        both.stderr.contains("cannot be used with"),
+        "{}",
+        both.stderr
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_uploads_names_the_job_and_what_was_uploaded() {
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    // Two small scenes go up whole; a large one goes in parts (multipart), each held by the
+    // proxy until lew is interrupted.
+    let proxy = Proxy::start(
+        &app.endpoint,
+        &["--hold-after", "0", "--hold-match", "s3:UploadPart"],
+    );
+    let small: Vec<PathBuf> = ["first", "second"]
+        .iter()
+        .map(|n| tiny_zip(app.path(), n))
+        .collect();
+    let big = app.path().join("big.zip");
+    {
+        // 17 MB that does not compress: above lew's multipart threshold (16 MiB).
+        let mut noise = vec![0u8; 17 * 1024 * 1024];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for b in noise.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let file = std::fs::File::create(&big).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("big.pov", stored).unwrap();
+        std::io::Write::write_all(&mut zip, TINY_POV.as_bytes()).unwrap();
+        zip.start_file("big.ini", stored).unwrap();
+        std::io::Write::write_all(&mut zip, tiny_ini("big").as_bytes()).unwrap();
+        zip.start_file("noise.bin", stored).unwrap();
+        std::io::Write::write_all(&mut zip, &noise).unwrap();
+        zip.finish().unwrap();
+    }
+    let mut cmd = lew_command(&app);
+    cmd.env("AWS_ENDPOINT_URL", &proxy.url)
+        .args(["render", "--timeout", "5m"])
+        .arg(&small[0])
+        .arg(&big)
+        .arg(&small[1]);
+    let mut lew = Watched::spawn(cmd);
+    lew.wait_for("stderr", "first.zip →");
+    lew.wait_for("stderr", "second.zip →");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.held() < 1 {
+        assert!(Instant::now() < deadline, "no part of big.zip was held");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, _, stderr) = lew.interrupt();
+    assert_eq!(code, 130, "{stderr}");
+    drop(proxy);
+
+    let aws = app.aws().await;
+    let listed = aws
+        .s3
+        .list_objects_v2()
+        .bucket(app.bucket())
+        .prefix("scenes/")
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    keys.sort();
+    let job = keys[0].split('/').nth(1).unwrap().to_string();
+    assert_eq!(
+        keys,
+        [
+            format!("scenes/{job}/first.zip"),
+            format!("scenes/{job}/second.zip")
+        ],
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "interrupted while uploading job {job}: 2 of 3 scene(s) were uploaded and render in \
+             the cloud (first, second); not uploaded: big. Wait for them and download the \
+             images with `lew render --job {job}`"
+        )),
+        "{stderr}"
+    );
+
+    // Which is what it says: the uploaded scenes render, and --job waits for them.
+    let _runner = Runner::start_including_existing(&app);
+    let report = app
+        .lew()
+        .args([
+            "--output",
+            "json",
+            "render",
+            "--timeout",
+            "3m",
+            "--job",
+            &job,
+        ])
+        .ok()
+        .json();
+    let done: Vec<&str> = report["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "done")
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(done, ["first", "second"], "{report}");
+    assert_eq!(png_size(&app.path().join("first.png")), (64, 48));
 }

@@ -13,6 +13,7 @@ mod image;
 mod json_output;
 mod launcher_wiring;
 mod lifecycle;
+mod reconcile;
 mod render;
 mod render_farm;
 mod render_local;

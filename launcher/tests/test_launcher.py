@@ -320,11 +320,24 @@ def test_one_record_queues_one_job_and_starts_one_task(
         }
     }
 
-    assert result == {"queued": 1, "skipped": 0, "started": 1, "running": 0}
+    assert result == {"queued": 1, "skipped": 0, "jobs": 1, "started": 1, "running": 0}
     lines = log_lines(capsys)
     assert events(lines, "queued")[0]["key"] == key
-    assert events(lines, "tasks") == [
-        {"event": "tasks", "running": 0, "starting": 1, "max_tasks": 4, "new_jobs": 1}
+    assert events(lines, "reconcile") == [
+        {
+            "event": "reconcile",
+            "trigger": "s3",
+            "waiting": 1,
+            "in_progress": 0,
+            "jobs": 1,
+            "running": 0,
+            "starting": 1,
+            "max_tasks": 4,
+        }
+    ]
+    # One SQS call counts the jobs; the task count is ECS's.
+    assert [c for c, _ in recorders["sqs"].calls if c != "send_message_batch"] == [
+        "get_queue_attributes"
     ]
     assert events(lines, "started")[0]["task_arns"] == arns
 
@@ -379,7 +392,7 @@ def test_25_records_are_sent_in_three_batches_and_tasks_are_capped(
     ]
     assert len(lew_task_arns(stack.ecs, stack.cluster)) == 4
     assert [c["count"] for c in recorders["ecs"].kwargs("run_task")] == [4]
-    assert result == {"queued": 25, "skipped": 0, "started": 4, "running": 0}
+    assert result == {"queued": 25, "skipped": 0, "jobs": 25, "started": 4, "running": 0}
 
 
 def test_run_task_is_called_with_at_most_ten_tasks(
@@ -477,7 +490,7 @@ def test_events_that_moto_s3_really_emits(stack: Stack, unique: str) -> None:
         ("big", "scenes/big/big.zip", 100),
         ("my job", "scenes/my job/a b+c é.zip", 3),
     ]
-    assert result == {"queued": 2, "skipped": 2, "started": 2, "running": 0}
+    assert result == {"queued": 2, "skipped": 2, "jobs": 2, "started": 2, "running": 0}
 
 
 def test_keys_outside_the_filter_and_other_events_are_skipped(
@@ -497,7 +510,7 @@ def test_keys_outside_the_filter_and_other_events_are_skipped(
 
     assert drain(stack.sqs, stack.queue_url) == []
     assert lew_task_arns(stack.ecs, stack.cluster) == []
-    assert result == {"queued": 0, "skipped": 7, "started": 0, "running": 0}
+    assert result == {"queued": 0, "skipped": 7, "jobs": 0, "started": 0, "running": 0}
     skipped = events(log_lines(capsys), "skipped")
     assert [s["key"] for s in skipped] == [
         "renders/job/scene.png",
@@ -534,12 +547,14 @@ def test_s3_test_event_is_ignored(stack: Stack, capsys: pytest.CaptureFixture[st
     }
     result = launcher.handler(event, None)
 
-    assert result == {"queued": 0, "skipped": 0, "started": 0, "running": 0}
+    assert result == {"queued": 0, "skipped": 0, "jobs": 0, "started": 0, "running": 0}
     assert drain(stack.sqs, stack.queue_url) == []
     assert lew_task_arns(stack.ecs, stack.cluster) == []
-    assert log_lines(capsys) == [
-        {"event": "ignored", "reason": "s3:TestEvent", "bucket": stack.bucket}
-    ]
+    # Every invocation reconciles; with an empty queue that is one SQS call and nothing else.
+    lines = log_lines(capsys)
+    assert lines[0] == {"event": "ignored", "reason": "s3:TestEvent", "bucket": stack.bucket}
+    assert events(lines, "reconcile")[0]["jobs"] == 0
+    assert events(lines, "started") == []
 
 
 def test_duplicate_records_give_one_message(stack: Stack) -> None:
@@ -577,7 +592,7 @@ def test_started_by_comes_from_the_environment_lew_sets(
     result = launcher.handler(
         s3_event(*(s3_record(f"scenes/m{i}/s.zip", etag=str(i)) for i in range(3))), None
     )
-    assert result == {"queued": 3, "skipped": 0, "started": 1, "running": 1}
+    assert result == {"queued": 3, "skipped": 0, "jobs": 3, "started": 1, "running": 1}
     mine = stack.ecs.list_tasks(cluster=stack.cluster, startedBy="lew-other")["taskArns"]
     assert len(mine) == 2
 
@@ -595,15 +610,14 @@ def test_task_cap_counts_only_running_tasks_of_the_launcher(
     result = launcher.handler(
         s3_event(*(s3_record(f"scenes/j{i}/s.zip", etag=str(i)) for i in range(5))), None
     )
-    assert result == {"queued": 5, "skipped": 0, "started": 2, "running": 2}
+    assert result == {"queued": 5, "skipped": 0, "jobs": 5, "started": 2, "running": 2}
     assert len(lew_task_arns(stack.ecs, stack.cluster)) == 4
-    assert events(log_lines(capsys), "tasks") == [
-        {"event": "tasks", "running": 2, "starting": 2, "max_tasks": 4, "new_jobs": 5}
-    ]
+    (reconciled,) = events(log_lines(capsys), "reconcile")
+    assert (reconciled["jobs"], reconciled["running"], reconciled["starting"]) == (5, 2, 2)
 
     # at the cap: jobs are queued, no task is started, and that is not an error
     result = launcher.handler(s3_event(s3_record("scenes/late/s.zip")), None)
-    assert result == {"queued": 1, "skipped": 0, "started": 0, "running": 4}
+    assert result == {"queued": 1, "skipped": 0, "jobs": 6, "started": 0, "running": 4}
     assert len(lew_task_arns(stack.ecs, stack.cluster)) == 4
     stopped = stack.ecs.list_tasks(cluster=stack.cluster, desiredStatus="STOPPED")["taskArns"]
     assert stopped == [mine[0]]
@@ -620,14 +634,14 @@ def test_running_above_the_cap_starts_nothing(
     assert len(lew_task_arns(stack.ecs, stack.cluster)) == 3
 
 
-def test_never_more_tasks_than_new_jobs(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_never_more_tasks_than_jobs(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEW_MAX_TASKS", "10")
-    start_existing(stack, 1)
+    start_existing(stack, 1)  # a worker that is running (or waiting for more work) takes one
     result = launcher.handler(
         s3_event(s3_record("scenes/a/s.zip"), s3_record("scenes/b/s.zip")), None
     )
-    assert result["started"] == 2
-    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 3
+    assert result["started"] == 1
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 2
 
 
 def test_fargate_spot_and_no_public_ip(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -743,10 +757,10 @@ def test_run_task_failures_with_a_task_running_do_not_raise(stack: Stack) -> Non
     recorders = record_clients(ecs={"run_task": no_capacity})
 
     result = launcher.handler(
-        s3_event(s3_record("scenes/a/s.zip"), s3_record("scenes/b/s.zip")), None
+        s3_event(*(s3_record(f"scenes/{n}/s.zip", etag=n) for n in "abc")), None
     )
 
-    assert result == {"queued": 2, "skipped": 0, "started": 0, "running": 1}
+    assert result == {"queued": 3, "skipped": 0, "jobs": 3, "started": 0, "running": 1}
     assert [c["count"] for c in recorders["ecs"].kwargs("run_task")] == [2]
 
 
@@ -851,11 +865,11 @@ def test_config_error_names_every_problem() -> None:
 
 def test_importing_needs_no_aws() -> None:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(LAUNCHER_DIR)}
-    code = "import launcher; assert not launcher._CLIENTS; print(launcher.tasks_to_start(3, 4, 2))"
+    code = "import launcher; assert not launcher._CLIENTS; print(launcher.tasks_to_start(5, 4, 1))"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "2"
+    assert out.stdout.strip() == "3"
 
 
 # --- pure functions ------------------------------------------------------------------------
@@ -898,11 +912,20 @@ def test_decode_key(raw: str, key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("new_jobs", "max_tasks", "running", "start"),
-    [(1, 4, 0, 1), (25, 4, 0, 4), (5, 4, 2, 2), (5, 4, 4, 0), (5, 4, 9, 0), (0, 4, 0, 0)],
+    ("jobs", "max_tasks", "running", "start"),
+    [
+        (1, 4, 0, 1),
+        (25, 4, 0, 4),
+        (5, 4, 2, 2),
+        (5, 4, 4, 0),
+        (5, 4, 9, 0),
+        (0, 4, 0, 0),
+        (3, 4, 2, 1),  # two of three jobs have a task
+        (2, 4, 3, 0),  # more tasks than jobs: none stopped, none started
+    ],
 )
-def test_tasks_to_start(new_jobs: int, max_tasks: int, running: int, start: int) -> None:
-    assert launcher.tasks_to_start(new_jobs, max_tasks, running) == start
+def test_tasks_to_start(jobs: int, max_tasks: int, running: int, start: int) -> None:
+    assert launcher.tasks_to_start(jobs, max_tasks, running) == start
 
 
 def test_batched() -> None:
@@ -988,7 +1011,7 @@ def test_a_split_still_is_queued_as_bands(stack: Stack, monkeypatch: pytest.Monk
     bodies = drain(stack.sqs, stack.queue_url)
     assert sorted(b["part"]["band"] for b in bodies) == [1, 2, 3]
     assert all(b["part"]["rows"] == [[1, 64], [65, 160], [161, 240]] for b in bodies)
-    assert result == {"queued": 3, "skipped": 0, "started": 2, "running": 0}
+    assert result == {"queued": 3, "skipped": 0, "jobs": 3, "started": 2, "running": 0}
 
 
 def test_a_plan_that_cannot_be_read_renders_the_scene_whole(
@@ -1033,3 +1056,193 @@ def test_plans_are_read_strictly() -> None:
     ):
         with pytest.raises(ValueError):
             launcher.parse_parts(bad)
+
+
+# --- reconciling on EventBridge's events ---------------------------------------------------
+
+
+def task_stopped_event(stack: Stack, **detail: Any) -> dict[str, Any]:
+    """An ECS "Task State Change" event for a stopped worker task of the stack's cluster, as
+    EventBridge delivers it (AWS's "Amazon ECS task state change events" page)."""
+    task = f"arn:aws:ecs:us-east-1:123456789012:task/{stack.cluster}/0123456789abcdef"
+    return {
+        "version": "0",
+        "id": "3317b2af-7005-947d-b652-f55e762e571a",
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [task],
+        "detail": {
+            "clusterArn": f"arn:aws:ecs:us-east-1:123456789012:cluster/{stack.cluster}",
+            "taskArn": task,
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "startedBy": "lew-launcher",
+            "stopCode": "EssentialContainerExited",
+            "stoppedReason": "Essential container in task exited",
+            "containers": [{"name": "worker", "lastStatus": "STOPPED", "exitCode": 137}],
+            **detail,
+        },
+    }
+
+
+def scheduled_event(rule: str = "lew-x-reconcile") -> dict[str, Any]:
+    """EventBridge's event for a schedule rule, as it delivers it."""
+    return {
+        "version": "0",
+        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-01-01T00:05:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"],
+        "detail": {},
+    }
+
+
+def queue_held_job(stack: Stack) -> None:
+    """A job a worker received and still holds (in flight): one whose worker was killed."""
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"held": True}))
+    got = stack.sqs.receive_message(QueueUrl=stack.queue_url, VisibilityTimeout=600)
+    assert len(got["Messages"]) == 1
+
+
+def test_a_worker_killed_holding_a_job_gets_a_successor_when_its_task_stops(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queue_held_job(stack)  # in flight until its visibility lapses: nobody else can take it
+
+    result = launcher.handler(task_stopped_event(stack), None)
+
+    assert result == {"queued": 0, "skipped": 0, "jobs": 1, "running": 0, "started": 1}
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 1
+    lines = log_lines(capsys)
+    (stopped,) = events(lines, "task_stopped")
+    assert stopped["exit_code"] == 137 and stopped["reconcile"] is True
+    (reconciled,) = events(lines, "reconcile")
+    assert (reconciled["trigger"], reconciled["in_progress"], reconciled["starting"]) == (
+        "task_stopped",
+        1,
+        1,
+    )
+
+
+def test_a_stop_with_workers_enough_for_the_jobs_starts_nothing(stack: Stack) -> None:
+    queue_held_job(stack)
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    start_existing(stack, 2)  # one renders the held job, one waits for more work
+
+    result = launcher.handler(task_stopped_event(stack), None)
+
+    assert (result["jobs"], result["running"], result["started"]) == (2, 2, 0)
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 2
+
+
+@pytest.mark.parametrize(
+    ("detail", "why"),
+    [
+        (
+            {"stopCode": "TaskFailedToStart", "stoppedReason": "CannotPullContainerError: x"},
+            "failed to start",
+        ),
+        ({"containers": [{"name": "worker", "exitCode": 1}]}, "code 1"),
+        ({"containers": [{"name": "worker", "exitCode": 2}]}, "code 2"),
+    ],
+)
+def test_a_task_that_could_not_work_is_not_replaced_at_once(
+    stack: Stack, capsys: pytest.CaptureFixture[str], detail: dict[str, Any], why: str
+) -> None:
+    """Otherwise every failed start would start the next, in a loop, as long as jobs wait."""
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    recorders = record_clients()
+
+    result = launcher.handler(task_stopped_event(stack, **detail), None)
+
+    assert result["started"] == 0
+    assert recorders["sqs"].calls == [] and recorders["ecs"].calls == []
+    (stopped,) = events(log_lines(capsys), "task_stopped")
+    assert stopped["reconcile"] is False and why in stopped["reason"]
+
+
+@pytest.mark.parametrize("code", [0, 137, 143, None])
+def test_other_stops_reconcile(stack: Stack, code: int | None) -> None:
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    containers = [{"name": "worker"} if code is None else {"name": "worker", "exitCode": code}]
+    result = launcher.handler(task_stopped_event(stack, containers=containers), None)
+    assert result["started"] == 1
+
+
+def test_the_schedule_costs_one_sqs_call_when_the_queue_is_empty(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorders = record_clients()
+
+    result = launcher.handler(scheduled_event(), None)
+
+    assert result == {"queued": 0, "skipped": 0, "jobs": 0, "running": 0, "started": 0}
+    assert [name for name, _ in recorders["sqs"].calls] == ["get_queue_attributes"]
+    assert recorders["ecs"].calls == []
+    lines = log_lines(capsys)
+    assert events(lines, "scheduled") == [
+        {"event": "scheduled", "rule": "arn:aws:events:us-east-1:123456789012:rule/lew-x-reconcile"}
+    ]
+    assert events(lines, "reconcile")[0]["running"] is None  # not counted: no job to count for
+
+
+def test_the_schedule_starts_workers_for_jobs_nobody_launched(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead-letter batch moved back by hand: messages, and no upload to start anything."""
+    monkeypatch.setenv("LEW_MAX_TASKS", "3")
+    for i in range(5):
+        stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps({"n": i}))
+
+    result = launcher.handler(scheduled_event(), None)
+
+    assert (result["jobs"], result["started"]) == (5, 3)
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 3
+    # Run again: the three still run, nothing more starts.
+    assert launcher.handler(scheduled_event(), None)["started"] == 0
+
+
+def test_a_reconcile_that_fails_on_an_eventbridge_event_is_logged_not_raised(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The jobs stay queued for the next stop or schedule; raising would only end, after
+    Lambda's retries, with the event in the dead-letter queue among the jobs."""
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    record_clients(ecs={"run_task": no_capacity})
+
+    for event in (scheduled_event(), task_stopped_event(stack)):
+        result = launcher.handler(event, None)
+        assert result["started"] == 0
+
+    failed = events(log_lines(capsys), "reconcile_failed")
+    assert [f["trigger"] for f in failed] == ["schedule", "task_stopped"]
+    assert all("Capacity is unavailable" in f["error"] for f in failed)
+    # An S3 event's reconcile still raises, so Lambda retries the upload's launch.
+    with pytest.raises(launcher.LauncherError, match="Capacity is unavailable"):
+        launcher.handler(s3_event(s3_record("scenes/a/s.zip")), None)
+
+
+def test_an_unknown_event_reconciles_too(stack: Stack) -> None:
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    assert launcher.handler({"hello": "world"}, None)["started"] == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "trigger"),
+    [
+        ({"Records": [{}]}, "s3"),
+        ({"source": "aws.ecs", "detail-type": "ECS Task State Change"}, "task_stopped"),
+        ({"source": "aws.events", "detail-type": "Scheduled Event"}, "schedule"),
+        ({"source": "aws.ecs", "detail-type": "ECS Container Instance State Change"}, "other"),
+        ({"Event": "s3:TestEvent"}, "other"),
+        ({}, "other"),
+    ],
+)
+def test_trigger_of(event: dict[str, Any], trigger: str) -> None:
+    assert launcher.trigger_of(event) == trigger

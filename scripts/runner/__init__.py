@@ -13,6 +13,9 @@ Lambda side (S3 -> launcher)
     lambda_code         the function's code, from Code.Location or the embedded launcher
 Fargate side (RunTask -> worker)
     fargate_side        a worker/worker.py process for every RUNNING task, StopTask when it ends
+EventBridge's part (a task stops, a schedule fires -> launcher)
+    events_side         ECS's event for every task that stops and the schedule rules' events, to
+                        the targets of the matching enabled rules read back from moto
 Plumbing
     pipeline            both sides wired together, the S3 and ECS polling loops, shutdown
     cli                 arguments, start-up checks, main
@@ -24,7 +27,8 @@ process helpers.
 Usage (endpoint and credentials from the usual AWS variables):
     export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_REGION=eu-west-1 \\
         AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-    .venv/bin/python scripts/runner/runner.py --app NAME [--once] [--include-existing]
+    .venv/bin/python scripts/runner/runner.py --app NAME [--once] [--include-existing] \\
+        [--schedule-every SECONDS] [--drop-task-events]      (SIGUSR1: fire the schedules now)
 
 What moto 5.2.5 does that this runner works around is said where it is worked around:
 lambda_code (Code.Location names a real AWS host and moto serves the package nowhere) and

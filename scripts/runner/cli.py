@@ -2,7 +2,8 @@
 
 Every action is one JSON line on stdout. SIGTERM/SIGINT close the Lambda environments, stop the
 workers (SIGTERM, then SIGKILL after the container's stopTimeout), stop their tasks and exit 0;
-a second signal cuts the workers' grace short.
+a second signal cuts the workers' grace short. SIGUSR1 fires every enabled EventBridge schedule
+rule at once.
 """
 
 from __future__ import annotations
@@ -104,6 +105,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="NAME=VALUE",
         help="extra container environment, applied after the overrides (e.g. LEW_WAIT_TIME_S=1)",
+    )
+    parser.add_argument(
+        "--schedule-every",
+        type=float,
+        metavar="SECONDS",
+        help="fire EventBridge schedule rules this often instead of at their rate (SIGUSR1 "
+        "fires them at once)",
+    )
+    parser.add_argument(
+        "--drop-task-events",
+        action="store_true",
+        help="deliver no ECS task state change event to EventBridge's rules (a lost event)",
     )
     parser.add_argument("--keep-work", action="store_true", help="keep the task folders")
     parser.add_argument(
@@ -222,6 +235,8 @@ def start(
         lambda_python=args.lambda_python,
         task_env=settings.task_env or None,
         once=args.once or None,
+        schedule_every=args.schedule_every,
+        drop_task_events=args.drop_task_events or None,
     )
     if not args.no_hold_task_state:
         hold_task_states(aws, out)
@@ -261,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         work_root=work_root,
         stop=stop,
     )
+    signal.signal(signal.SIGUSR1, lambda _signum, _frame: pipeline.events.fire_schedules())
     try:
         pipeline.run()
     finally:

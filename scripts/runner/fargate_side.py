@@ -5,8 +5,11 @@ Polls ListTasks(cluster, desiredStatus=RUNNING). For each task not seen yet it r
 awslogs options, stopTimeout) and runs worker/worker.py as a local process with that environment
 plus the endpoint, credentials and a fresh LEW_WORK_DIR. Output goes to the awslogs group and
 stream. When the process exits the task is stopped (StopTask), which is what makes the
-launcher's count of running tasks drop. On shutdown every worker gets SIGTERM, then SIGKILL
-after the container's stopTimeout.
+launcher's count of running tasks drop, and ECS's event for the stopped task goes to
+EventBridge's part (events_side) with what moto does not keep: the container's exit code (a
+signal N as 128 + N, as Docker reports it) and the stop code (EssentialContainerExited, or
+TaskFailedToStart for a task whose worker could not be started). On shutdown every worker gets
+SIGTERM, then SIGKILL after the container's stopTimeout.
 
 What moto 5.2.5 does that this works around: every DescribeTasks call moves a task one step
 towards STOPPED (RUNNING, DEACTIVATING, ...) while desiredStatus stays RUNNING. The runner sets
@@ -46,6 +49,17 @@ REASON_EXITED = "Essential container in task exited"
 REASON_SHUTDOWN = "lew local runner: stopped on shutdown"
 # How moto's task state machine is held (a task stays RUNNING until StopTask).
 HOLD_TRANSITION = {"progression": "manual", "times": 2**31}
+# ECS's stop codes for the events of stopped tasks.
+EXITED, FAILED_TO_START, USER_INITIATED = (
+    "EssentialContainerExited",
+    "TaskFailedToStart",
+    "UserInitiated",
+)
+
+
+def container_exit_code(returncode: int) -> int:
+    """A process's exit status as ECS reports a container's: a signal N becomes 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def pump_lines(process: subprocess.Popen[bytes], on_line: Callable[[int, str], None]) -> None:
@@ -94,8 +108,12 @@ class TaskRunner:
         child_env: dict[str, str],
         extra_env: dict[str, str],
         keep_work: bool,
+        on_stopped: Callable[..., None] | None = None,
     ) -> None:
         self._aws = aws
+        # Told of every task this runner stopped: task (as StopTask returned it), container,
+        # exit_code, stop_code (EventBridge's part delivers ECS's event for it).
+        self._on_stopped = on_stopped
         self._out = out
         self._shipper = shipper
         self.cluster = cluster
@@ -158,7 +176,11 @@ class TaskRunner:
                     self._start(task)
                 except Exception as error:
                     self._out.error("task_start", error, task=arn)
-                    self._stop_task(arn, f"CannotStartContainerError: {describe_error(error)}")
+                    self._stop_task(
+                        arn,
+                        f"CannotStartContainerError: {describe_error(error)}",
+                        stop_code=FAILED_TO_START,
+                    )
         return len(new)
 
     def _failed_attempt(self, arn: str, reason: str) -> None:
@@ -180,14 +202,16 @@ class TaskRunner:
                 f"named {self._container!r} (it has: {names})"
             )
             self._out.error("task_start", reason, task=arn)
-            self._stop_task(arn, f"CannotStartContainerError: {reason}")
+            self._stop_task(arn, f"CannotStartContainerError: {reason}", stop_code=FAILED_TO_START)
             return
         env = container_environment(container, task.get("overrides") or {})
         env.update(self._extra_env)
         log_target = self._log_target(container, task_id)
         if isinstance(log_target, str):
             self._out.error("task_start", log_target, task=arn)
-            self._stop_task(arn, f"ResourceInitializationError: {log_target}")
+            self._stop_task(
+                arn, f"ResourceInitializationError: {log_target}", stop_code=FAILED_TO_START
+            )
             return
         work_dir = self._work_root / task_id
         work_dir.mkdir(mode=0o755)
@@ -288,13 +312,25 @@ class TaskRunner:
         if code != 0 and not running.stopping:
             self._out.count_failure()
         self._out("task_exited", task=running.arn, code=code, stopped_reason=reason)
-        self._stop_task(running.arn, reason)
+        self._stop_task(
+            running.arn,
+            reason,
+            exit_code=container_exit_code(code),
+            stop_code=USER_INITIATED if running.stopping else EXITED,
+        )
         if not self._keep_work:
             shutil.rmtree(running.work_dir, ignore_errors=True)
         with self._lock:
             self._running.pop(running.arn, None)
 
-    def _stop_task(self, arn: str, reason: str) -> None:
+    def _stop_task(
+        self,
+        arn: str,
+        reason: str,
+        *,
+        exit_code: int | None = None,
+        stop_code: str = USER_INITIATED,
+    ) -> None:
         try:
             task = self._aws.ecs.stop_task(cluster=self.cluster, task=arn, reason=reason)["task"]
         except (ClientError, BotoCoreError) as error:
@@ -307,6 +343,13 @@ class TaskRunner:
             desired_status=task.get("desiredStatus"),
             stopped_reason=task.get("stoppedReason"),
         )
+        if self._on_stopped is not None:
+            try:
+                self._on_stopped(
+                    task, container=self._container, exit_code=exit_code, stop_code=stop_code
+                )
+            except Exception as error:  # the task stopped either way; say why no event went
+                self._out.error("task_event", error, task=arn)
 
     def shutdown(self, force: threading.Event) -> None:
         """SIGTERM every worker, SIGKILL after its stopTimeout, wait for the tasks to stop."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from testkit.iam import as_list, service_allowed
 
 from .aws import Aws, error_code
 from .lambda_code import CodeStore, CodeUnavailable
@@ -476,6 +477,25 @@ class Invoker:
             thread.start()
         for thread in threads:
             thread.join(timeout=10)
+
+
+def invoke_allowed(policy: str | None, service: str, context: dict[str, str]) -> tuple[bool, str]:
+    """Whether a function's resource policy lets `service` (e.g. s3.amazonaws.com) invoke it
+    for a request with `context` (aws:sourcearn, aws:sourceaccount), and which statement does."""
+    if not policy:
+        return False, f"the function has no resource policy (no permission for {service})"
+    # The policy is the function's own: its statements apply to it whatever their Resource.
+    document = json.loads(policy)
+    for statement in as_list(document.get("Statement", [])):
+        statement.pop("Resource", None)
+    sid = service_allowed(document, service, "lambda:InvokeFunction", "", context)
+    if sid is not None:
+        return True, f"statement {sid}"
+    return False, (
+        f"no statement of the function's resource policy allows {service} to call "
+        f"lambda:InvokeFunction for {context.get('aws:sourcearn')} in account "
+        f"{context.get('aws:sourceaccount')}"
+    )
 
 
 def runnable_problem(configuration: dict[str, Any]) -> str | None:

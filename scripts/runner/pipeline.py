@@ -1,11 +1,14 @@
-"""The runner at work: the Lambda side and the Fargate side wired together, and their loops.
+"""The runner at work: the Lambda side, the Fargate side and EventBridge's part wired together,
+and their loops.
 
 S3 and ECS are polled by separate threads every --poll seconds, so a slow call to one does not
 delay the other, and ECS also right after each launcher invocation (whose RunTask is what starts
 tasks), so a task's worker starts without waiting for a poll. With --once the runner notifies
 the objects there at start, runs the tasks that follow and ends when no invocation is pending,
-ECS has no new task and none runs. Closing it closes the Lambda environments, stops the workers
-and their tasks and sends the last log lines.
+ECS has no new task and none runs. A task that stops sends ECS's event through EventBridge's
+part (events_side), whose schedules fire from a thread of their own. Closing it ends the
+deliveries and schedules, closes the Lambda environments, stops the workers and their tasks and
+sends the last log lines.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import Aws
+from .events_side import EventBus
 from .fargate_side import TaskRunner
 from .lambda_code import CodeStore
 from .lambda_side import Invoker
@@ -68,6 +72,15 @@ class Pipeline:
             stop=stop,
             on_invoked=self._ecs_wake.set,
         )
+        self.events = EventBus(
+            aws=aws,
+            out=out,
+            invoker=self.invoker,
+            account=account,
+            rule_prefix=f"lew-{args.app}-",
+            schedule_every=args.schedule_every,
+            drop_task_events=args.drop_task_events,
+        )
         self.tasks = TaskRunner(
             aws=aws,
             out=out,
@@ -80,6 +93,7 @@ class Pipeline:
             child_env=child_env,
             extra_env=task_env,
             keep_work=args.keep_work,
+            on_stopped=self.events.task_stopped,
         )
         self._watcher = BucketWatcher(
             aws, bucket, out, include_existing=args.include_existing or args.once
@@ -91,6 +105,7 @@ class Pipeline:
         """Polls S3 here and ECS in a thread until stopped (or, with --once, until done)."""
         self._polling.set()
         self._ecs_thread.start()
+        self.events.start()
         first = True
         while not self._stop.is_set():
             if first or not self._once:
@@ -145,6 +160,7 @@ class Pipeline:
         self._ecs_wake.set()
         if self._ecs_thread.ident is not None:
             self._ecs_thread.join(timeout=60)
+        self.events.close()
         self.invoker.shutdown()
         self.tasks.shutdown(force)
         self.shipper.close()

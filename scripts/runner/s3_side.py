@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import json
 import time
 import urllib.parse
 import uuid
@@ -20,9 +19,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from testkit.iam import as_list, service_allowed
 
 from .aws import Aws, error_code
+from .lambda_side import invoke_allowed
 from .output import Output
 
 if TYPE_CHECKING:
@@ -131,20 +130,8 @@ def s3_event(
 
 def s3_may_invoke(policy: str | None, bucket: str, account: str) -> tuple[bool, str]:
     """Whether the function's resource policy lets S3 (this bucket, this account) invoke it."""
-    if not policy:
-        return False, "the function has no resource policy (no permission for s3.amazonaws.com)"
     context = {"aws:sourcearn": f"arn:aws:s3:::{bucket}", "aws:sourceaccount": account}
-    # The policy is the function's own: its statements apply to it whatever their Resource.
-    document = json.loads(policy)
-    for statement in as_list(document.get("Statement", [])):
-        statement.pop("Resource", None)
-    sid = service_allowed(document, "s3.amazonaws.com", "lambda:InvokeFunction", "", context)
-    if sid is not None:
-        return True, f"statement {sid}"
-    return False, (
-        "no statement of the function's resource policy allows s3.amazonaws.com to call "
-        f"lambda:InvokeFunction for {context['aws:sourcearn']} in account {account}"
-    )
+    return invoke_allowed(policy, "s3.amazonaws.com", context)
 
 
 class BucketWatcher:

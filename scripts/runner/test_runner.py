@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from testkit.processes import kill_tree
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).resolve().parent / "runner.py"
@@ -314,13 +315,20 @@ def test_a_scene_upload_renders_through_the_deployed_wiring(stack: Stack) -> Non
         running = stack.ecs.list_tasks(cluster=stack.cluster, startedBy="lew-launcher")["taskArns"]
         assert running == []
 
-        # One invocation, of the function the notification names, that queued the job.
-        invoked = runner.events("invoked")
+        # One invocation for the upload, of the function the notification names, that queued
+        # the job; then, once the task stopped, one for ECS's event (nothing left to start).
+        invoked = [i for i in runner.events("invoked") if i["key"].startswith("scenes/")]
         assert len(invoked) == 1, runner.dump()
         assert invoked[0]["ok"] is True
         assert invoked[0]["function"].endswith(f":function:{stack.function}")
         assert invoked[0]["result"]["queued"] == 1
         assert invoked[0]["result"]["started"] == 1
+        stopped_rule = f"lew-{stack.app}-task-stopped"
+        (event,) = runner.wait_for("event", 30)
+        assert (event["detail_type"], event["rules"]) == ("ECS Task State Change", [stopped_rule])
+        (reconciled,) = runner.wait_for("invoked", 60, count=2)[1:]
+        assert reconciled["key"] == f"events:{stopped_rule}" and reconciled["ok"], runner.dump()
+        assert (reconciled["result"]["jobs"], reconciled["result"]["started"]) == (0, 0)
 
         assert stack.queue_depth(f"lew-{stack.app}-jobs") == 0
         assert stack.queue_depth(f"lew-{stack.app}-jobs-dlq") == 0
@@ -496,7 +504,10 @@ def test_uploads_share_a_warm_environment_until_the_configuration_changes(
     # The tasks the launcher starts run a worker that exits at once: only Lambda matters here.
     worker = tmp_path / "noop_worker.py"
     worker.write_text('print(\'{"event": "exit", "reason": "test"}\')\n')
-    runner = Runner(stack, "--worker", str(worker), "--python", sys.executable)
+    # Only uploads invoke the launcher here: no ECS events (tested on their own).
+    runner = Runner(
+        stack, "--worker", str(worker), "--python", sys.executable, "--drop-task-events"
+    )
     try:
         runner.wait_for("watching", 30)
         stack.s3.put_object(Bucket=stack.bucket, Key="scenes/j1/a.zip", Body=b"PK")
@@ -605,3 +616,178 @@ def test_an_exception_keeps_the_environment_a_timeout_replaces_it(
     new_log = stack.log_messages(group, streams[3])
     assert any("handling scenes/after/after.zip inits 1" in m for m in new_log), new_log
     assert ["Init Duration" in r for r in reports(new_log)] == [True]
+
+
+# --- EventBridge: a task stops, a schedule fires -------------------------------------------
+
+
+def write_noop_worker(tmp_path: Path) -> Path:
+    worker = tmp_path / "noop_worker.py"
+    worker.write_text('print(\'{"event": "exit", "reason": "test"}\')\n')
+    return worker
+
+
+def queue_url(stack: Stack) -> str:
+    return stack.sqs.get_queue_url(QueueName=f"lew-{stack.app}-jobs")["QueueUrl"]
+
+
+def worker_events(stack: Stack) -> list[dict[str, Any]]:
+    found = []
+    group = f"/lew/{stack.app}/worker"
+    for page in stack.logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+        for e in page["events"]:
+            if e["message"].startswith("{"):
+                found.append(json.loads(e["message"]))
+    return found
+
+
+# A worker that dies holding its job gives it back only when its visibility lapses: 4 s here,
+# with a heartbeat every second; its successor waits up to 30 s for it (LEW_IDLE_S).
+KILL_ENV = (
+    "--task-env",
+    "LEW_WAIT_TIME_S=1",
+    "--task-env",
+    "LEW_VISIBILITY_TIMEOUT_S=4",
+    "--task-env",
+    "LEW_HEARTBEAT_S=1",
+    "--task-env",
+    "LEW_IDLE_S=30",
+)
+
+
+def kill_the_renderer(stack: Stack, runner: Runner, job: str) -> dict[str, Any]:
+    """Uploads the large demo scene, waits until its worker renders, SIGKILLs that worker (and
+    its POV-Ray): a hard crash, nothing handed back. Returns the task_started line."""
+    stack.s3.put_object(
+        Bucket=stack.bucket, Key=f"scenes/{job}/lew-demo-large.zip", Body=zip_folder(DEMO)
+    )
+    wait_for_object(
+        stack,
+        f"renders/{job}/lew-demo-large.started.json",
+        f"renders/{job}/lew-demo-large.error.txt",
+        runner,
+        timeout=60,
+    )
+    (started,) = runner.events("task_started")
+    kill_tree(started["pid"])
+    return started
+
+
+@needs_lew
+@pytest.mark.skipif(shutil.which("povray") is None, reason="POV-Ray is not installed")
+def test_a_killed_workers_job_is_rendered_by_the_task_its_stop_event_starts(stack: Stack) -> None:
+    runner = Runner(stack, *KILL_ENV)
+    try:
+        runner.wait_for("watching", 30)
+        job = "job-" + uuid.uuid4().hex[:8]
+        first = kill_the_renderer(stack, runner, job)
+        png = wait_for_object(
+            stack,
+            f"renders/{job}/lew-demo-large.png",
+            f"renders/{job}/lew-demo-large.error.txt",
+            runner,
+            timeout=180,
+        )
+        assert png_size(png) == (1920, 1080)
+        assert runner.stop() == 0, runner.dump()
+    finally:
+        runner.kill()
+    exited = runner.events("task_exited")
+    assert exited[0]["task"] == first["task"] and exited[0]["code"] == -9, runner.dump()
+    # ECS's event for the killed task went to lew's rule, and the launcher it invoked started
+    # the task that rendered the job; no upload came in between.
+    stopped_rule = f"lew-{stack.app}-task-stopped"
+    on_stop = [i for i in runner.events("invoked") if i["key"] == f"events:{stopped_rule}"]
+    assert on_stop and on_stop[0]["ok"], runner.dump()
+    assert on_stop[0]["result"]["started"] == 1, on_stop[0]
+    assert [i["key"] for i in runner.events("invoked") if i["key"].startswith("scenes/")] == [
+        f"scenes/{job}/lew-demo-large.zip"
+    ]
+    rendered = [e for e in worker_events(stack) if e.get("event") == "rendered"]
+    assert len(rendered) == 1, rendered
+    assert stack.queue_depth(f"lew-{stack.app}-jobs") == 0
+    assert stack.queue_depth(f"lew-{stack.app}-jobs-dlq") == 0
+
+
+@needs_lew
+@pytest.mark.skipif(shutil.which("povray") is None, reason="POV-Ray is not installed")
+def test_when_the_stop_event_is_lost_the_schedule_starts_a_worker(stack: Stack) -> None:
+    runner = Runner(stack, *KILL_ENV, "--drop-task-events", "--schedule-every", "4")
+    try:
+        runner.wait_for("watching", 30)
+        job = "job-" + uuid.uuid4().hex[:8]
+        kill_the_renderer(stack, runner, job)
+        wait_for_object(
+            stack,
+            f"renders/{job}/lew-demo-large.png",
+            f"renders/{job}/lew-demo-large.error.txt",
+            runner,
+            timeout=180,
+        )
+        assert runner.stop() == 0, runner.dump()
+    finally:
+        runner.kill()
+    assert runner.events("event_dropped"), runner.dump()
+    assert not [i for i in runner.events("invoked") if "task-stopped" in i["key"]]
+    schedule = [i for i in runner.events("invoked") if i["key"].endswith("-reconcile")]
+    assert any(i["ok"] and i["result"]["started"] == 1 for i in schedule), runner.dump()
+    assert len(runner.events("task_started")) == 2
+
+
+@needs_lew
+def test_sigusr1_fires_the_schedule_for_jobs_no_upload_announced(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A dead-letter batch moved back by hand: three messages, no upload, no task running."""
+    runner = Runner(stack, "--worker", str(write_noop_worker(tmp_path)), "--python", sys.executable)
+    try:
+        runner.wait_for("watching", 30)
+        for i in range(3):
+            stack.sqs.send_message(QueueUrl=queue_url(stack), MessageBody=json.dumps({"n": i}))
+        runner.proc.send_signal(signal.SIGUSR1)
+        fired = runner.wait_for("schedule_fired", 30)
+        invoked = runner.wait_for("invoked", 60)
+        assert runner.stop() == 0, runner.dump()
+    finally:
+        runner.kill()
+    assert fired[0]["rule"] == f"lew-{stack.app}-reconcile" and fired[0]["asked"] is True
+    assert invoked[0]["key"] == f"events:lew-{stack.app}-reconcile"
+    # lew's default worker.max_tasks is 4: a task for each of the three jobs.
+    assert invoked[0]["result"] == {
+        "queued": 0,
+        "skipped": 0,
+        "jobs": 3,
+        "running": 0,
+        "started": 3,
+    }, runner.dump()
+
+
+@needs_lew
+def test_eventbridge_invokes_nothing_without_the_permission_or_for_a_disabled_rule(
+    stack: Stack, tmp_path: Path
+) -> None:
+    stack.lambda_.remove_permission(FunctionName=stack.function, StatementId="LewTaskStoppedInvoke")
+    events = boto3.client(
+        "events",
+        endpoint_url=stack.endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 (moto's)
+    )
+    events.disable_rule(Name=f"lew-{stack.app}-reconcile")
+    runner = Runner(stack, "--worker", str(write_noop_worker(tmp_path)), "--python", sys.executable)
+    try:
+        runner.wait_for("watching", 30)
+        stack.s3.put_object(Bucket=stack.bucket, Key="scenes/j1/x.zip", Body=b"PK")
+        runner.wait_for("task_stopped", 60)  # the upload's task, whose worker exits at once
+        errors = runner.wait_for("error", 30)
+        runner.proc.send_signal(signal.SIGUSR1)
+        skipped = runner.wait_for("schedule_skipped", 30)
+        assert runner.stop() == 0, runner.dump()
+    finally:
+        runner.kill()
+    assert "EventBridge cannot invoke" in errors[0]["error"], runner.dump()
+    assert "LewTaskStoppedInvoke" not in errors[0]["error"]
+    assert [i["key"] for i in runner.events("invoked")] == ["scenes/j1/x.zip"]
+    assert runner.events("schedule_fired") == []
+    assert skipped[0] == {**skipped[0], "rule": f"lew-{stack.app}-reconcile", "state": "DISABLED"}

@@ -1,7 +1,8 @@
 //! `lew deploy-lambda`: creates or updates the launcher function alone, for a quick redeploy
 //! after a lew upgrade. The code is uploaded only when its hash changed. S3's permission to
-//! invoke it is checked too: a function deleted by hand loses it, and a recreated function
-//! without it would leave uploads silently untriggered.
+//! invoke it is checked too, and that of each EventBridge rule there is: a function deleted by
+//! hand loses them, and a recreated function without them would leave uploads and stopped
+//! workers silently unanswered.
 
 use std::fmt;
 
@@ -10,18 +11,23 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::output::Report;
-use crate::resources::{Mode, Outcome, function, network, queue, trigger};
+use crate::resources::{Mode, Outcome, events, function, network, queue, trigger};
 
 #[derive(Debug, Serialize)]
 pub struct DeployReport {
     pub function: Outcome,
     pub permission: Outcome,
+    /// The launcher's permissions for the EventBridge rules that exist.
+    pub rule_permissions: Vec<Outcome>,
     pub code_sha256: String,
 }
 
 impl fmt::Display for DeployReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for o in [&self.function, &self.permission] {
+        for o in [&self.function, &self.permission]
+            .into_iter()
+            .chain(&self.rule_permissions)
+        {
             writeln!(f, "{} {} {}", o.verb(Mode::Apply), o.resource, o.name)?;
             for c in &o.changes {
                 writeln!(f, "  - {c}")?;
@@ -54,10 +60,14 @@ pub async fn run(ctx: &Ctx) -> Result<DeployReport> {
         );
     }
     let function = function::ensure(&d, &queue_url, &net, Mode::Apply).await?;
-    let permission = trigger::ensure_permission(&d, Mode::Apply).await?;
+    let (permission, rule_permissions) = futures::join!(
+        trigger::ensure_permission(&d, Mode::Apply),
+        events::ensure_permissions(&d)
+    );
     Ok(DeployReport {
         function,
-        permission,
+        permission: permission?,
+        rule_permissions: rule_permissions?,
         code_sha256: crate::embedded::code_sha256(&crate::embedded::launcher_zip()),
     })
 }

@@ -50,6 +50,8 @@ pub enum On {
     NewSecurityGroupTags,
     /// Security groups tagged as this app's.
     OwnedSecurityGroups,
+    /// The two EventBridge rules that invoke the launcher.
+    EventRules,
     /// Actions AWS allows only on `Resource: "*"` (describes, the ECR login token, ...).
     Anything,
 }
@@ -158,6 +160,16 @@ pub const CALLS: &[Call] = &[
         &[("s3:PutBucketNotification", Bucket)],
     ),
     call("S3", "ListObjectsV2", &[("s3:ListBucket", Bucket)]),
+    call(
+        "S3",
+        "GetBucketLifecycleConfiguration",
+        &[("s3:GetLifecycleConfiguration", Bucket)],
+    ),
+    call(
+        "S3",
+        "PutBucketLifecycleConfiguration",
+        &[("s3:PutLifecycleConfiguration", Bucket)],
+    ),
     // SQS: the job queue and its dead-letter queue.
     call("SQS", "GetQueueUrl", &[("sqs:GetQueueUrl", Queues)]),
     call(
@@ -239,6 +251,41 @@ pub const CALLS: &[Call] = &[
         "Lambda",
         "RemovePermission",
         &[("lambda:RemovePermission", Function)],
+    ),
+    // EventBridge: the rules that have the launcher reconcile (a task stopped, the schedule),
+    // tagged when PutRule creates them, each with the launcher as its target.
+    call(
+        "EventBridge",
+        "DescribeRule",
+        &[("events:DescribeRule", EventRules)],
+    ),
+    call(
+        "EventBridge",
+        "ListTagsForResource",
+        &[("events:ListTagsForResource", EventRules)],
+    ),
+    call(
+        "EventBridge",
+        "ListTargetsByRule",
+        &[("events:ListTargetsByRule", EventRules)],
+    ),
+    call(
+        "EventBridge",
+        "PutRule",
+        &[
+            ("events:PutRule", EventRules),
+            ("events:TagResource", EventRules),
+        ],
+    ),
+    call(
+        "EventBridge",
+        "TagResource",
+        &[("events:TagResource", EventRules)],
+    ),
+    call(
+        "EventBridge",
+        "PutTargets",
+        &[("events:PutTargets", EventRules)],
     ),
     // ECS: the cluster, the task definition, the worker tasks.
     call(
@@ -459,6 +506,13 @@ fn scope(d: &Deployment, on: On) -> (&'static str, Vec<String>, Option<Value>) {
             "LewOwnSecurityGroup",
             vec![ec2("security-group/*")],
             Some(json!({"StringEquals": {format!("aws:ResourceTag/{APP_TAG}"): d.cfg.app}})),
+        ),
+        EventRules => (
+            "LewEventRules",
+            [&n.task_stopped_rule, &n.reconcile_rule]
+                .map(|r| d.rule_arn(r))
+                .to_vec(),
+            None,
         ),
         Anything => ("LewOnlyGrantableOnAnyResource", vec!["*".into()], None),
     }

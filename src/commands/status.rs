@@ -226,10 +226,18 @@ pub async fn run(ctx: &Ctx) -> Result<StatusReport> {
         && q.visible > 0
         && tasks.total() == 0
     {
+        let when = match d.cfg.launcher.reconcile_every_min {
+            0 => "on uploads and when a worker stops, and its schedule is off \
+                  (launcher.reconcile_every_min = 0), so these may wait for the next of those"
+                .to_string(),
+            n => format!(
+                "on uploads, when a worker stops, and every {n} minute(s), so a worker should \
+                 start within {n} minute(s)"
+            ),
+        };
         warnings.push(format!(
             "{} job(s) wait in the queue and no worker task is running: the launcher starts \
-             workers when a scene is uploaded, so these wait for the next upload (a worker \
-             that was stopped hands its job back); check `lew logs launcher`",
+             workers {when}; if none does, check `lew logs launcher`",
             q.visible
         ));
     }

@@ -1,6 +1,7 @@
 //! `lew teardown [--yes] [--delete-data]`: deletes everything setup created, in reverse order.
 //!
-//! First nothing new may start (the trigger and the function go), then the running workers are
+//! First nothing new may start (the trigger, the EventBridge rules and the function go), then
+//! the running workers are
 //! stopped, then the rest goes concurrently. Only resources tagged for this app are deleted,
 //! "already gone" is success, the bucket stays unless `--delete-data`, and a leak check at the
 //! end lists anything of this app that is still there.
@@ -16,8 +17,8 @@ use crate::cli::TeardownArgs;
 use crate::error::UsageError;
 use crate::output::{Report, failure_line, label_width, resource_line};
 use crate::resources::{
-    Deployment, Failure, Removal, Removed, bucket, cluster, file, function, leaks, logs, network,
-    queue, registry, roles, task_definition, tasks, trigger,
+    Deployment, Failure, Removal, Removed, bucket, cluster, events, file, function, leaks, logs,
+    network, queue, registry, roles, task_definition, tasks, trigger,
 };
 
 #[derive(Debug, Serialize)]
@@ -183,10 +184,16 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
     let mut resources = Vec::new();
     let mut failures = Vec::new();
 
-    // 1. Nothing new may start: lew's notification entry and the function go together (the
-    //    function's permission for S3 goes with the function).
-    let step = p.step("removing the trigger and the launcher");
-    let (notification, function) = futures::join!(trigger::delete(&d), function::delete(&d));
+    // 1. Nothing new may start: lew's notification entry goes, and the EventBridge rules then
+    //    the function (a rule left behind would point at nothing); the function's permissions
+    //    for S3 and the rules go with it.
+    let step = p.step("removing the trigger, the event rules and the launcher");
+    let rules_then_function = async {
+        let rules = futures::future::join_all(events::Which::ALL.map(|w| events::delete(&d, w)));
+        (rules.await, function::delete(&d).await)
+    };
+    let (notification, (rules, function)) =
+        futures::join!(trigger::delete(&d), rules_then_function);
     let permission = match &function {
         Ok(f) if f.result == Removal::Deleted => Some(
             Removed::new(
@@ -210,6 +217,9 @@ pub async fn run(args: &TeardownArgs, ctx: &Ctx) -> Result<TeardownReport> {
         notification,
     );
     resources.extend(permission);
+    for rule in rules {
+        file(&mut resources, &mut failures, events::KIND, rule);
+    }
     file(&mut resources, &mut failures, function::KIND, function);
     step.clear();
 

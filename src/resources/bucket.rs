@@ -1,8 +1,10 @@
 //! The S3 bucket scenes are uploaded to and renders written to.
 //!
-//! lew's bucket blocks all public access, encrypts with SSE-S3 by default, and has a policy
-//! statement that denies any request not made over TLS. The policy and the tags are merged with
-//! what is already there, so statements and tags others added survive a setup.
+//! lew's bucket blocks all public access, encrypts with SSE-S3 by default, has a policy
+//! statement that denies any request not made over TLS, and lifecycle rules that remove the
+//! parts of multipart uploads left incomplete for a day under its two prefixes (an interrupted
+//! `lew render`, a worker killed mid-upload). The policy, the lifecycle rules and the tags are
+//! merged with what is already there, so statements, rules and tags others added survive.
 //!
 //! A bucket that exists without lew's tag (for example one named in lew.toml) is used as it is:
 //! lew adds only its event notification (see `trigger`) and never deletes it.
@@ -14,9 +16,11 @@ use aws_sdk_s3::error::{ProvideErrorMetadata as _, SdkError};
 use aws_sdk_s3::operation::create_bucket::CreateBucketError;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint,
+    CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleRule, LifecycleRuleFilter,
+    ObjectIdentifier, ObjectOwnership, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, TransitionDefaultMinimumObjectSize,
 };
 use serde_json::{Value, json};
 
@@ -266,6 +270,7 @@ struct Settings {
     sse_s3: bool,
     policy: Option<String>,
     tags: Vec<Tag>,
+    lifecycle: Lifecycle,
 }
 
 impl Settings {
@@ -304,21 +309,22 @@ impl Settings {
         if !self.tags_ok(d) {
             changes.push("tags: lew:app / lew:version missing or old".to_string());
         }
+        changes.extend(self.lifecycle.differences(d));
         changes
     }
 }
 
-/// Reads the four settings at the same time.
-/// Reads the four settings at the same time; `None` when there is no such bucket (each read
+/// Reads the five settings at the same time; `None` when there is no such bucket (each read
 /// says so, which spares a HeadBucket first).
 async fn read(d: &Deployment) -> Result<Option<Settings>> {
     let s3 = &d.aws.s3;
     let name = &d.names.bucket;
-    let (pab, encryption, policy, tags) = futures::join!(
+    let (pab, encryption, policy, tags, lifecycle) = futures::join!(
         s3.get_public_access_block().bucket(name).send(),
         s3.get_bucket_encryption().bucket(name).send(),
         s3.get_bucket_policy().bucket(name).send(),
         s3.get_bucket_tagging().bucket(name).send(),
+        read_lifecycle(d),
     );
     let tags = match tags {
         Ok(out) => out.tag_set,
@@ -363,11 +369,15 @@ async fn read(d: &Deployment) -> Result<Option<Settings>> {
         Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read the policy of {name}")),
     };
+    let Some(lifecycle) = lifecycle? else {
+        return Ok(None);
+    };
     Ok(Some(Settings {
         public_access_blocked,
         sse_s3,
         policy,
         tags,
+        lifecycle,
     }))
 }
 
@@ -435,6 +445,9 @@ async fn converge(d: &Deployment, have: &Settings) -> Result<()> {
             .send()
             .await
             .with_context(|| format!("cannot put the bucket policy of {name}"))?;
+    }
+    if !have.lifecycle.differences(d).is_empty() {
+        put_lifecycle(d, &have.lifecycle).await?;
     }
     Ok(())
 }
@@ -599,6 +612,146 @@ pub async fn delete(d: &Deployment, delete_data: bool) -> Result<Removed> {
     }
     Ok(Removed::new(KIND, name, Removal::Deleted)
         .note(format!("{deleted} object versions deleted")))
+}
+
+// --- lifecycle: incomplete multipart uploads -------------------------------------------------
+
+/// Days after which S3 removes the parts of a multipart upload that was never completed.
+pub const ABORT_INCOMPLETE_DAYS: i32 = 1;
+
+/// lew's lifecycle rules: one per prefix lew writes under, by Id.
+pub fn lifecycle_rules(d: &Deployment) -> Vec<LifecycleRule> {
+    let b = &d.cfg.bucket;
+    [
+        ("lew-abort-incomplete-uploads-input", &b.input_prefix),
+        ("lew-abort-incomplete-uploads-output", &b.output_prefix),
+    ]
+    .into_iter()
+    .map(|(id, prefix)| {
+        LifecycleRule::builder()
+            .id(id)
+            .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+            .status(ExpirationStatus::Enabled)
+            .abort_incomplete_multipart_upload(
+                AbortIncompleteMultipartUpload::builder()
+                    .days_after_initiation(ABORT_INCOMPLETE_DAYS)
+                    .build(),
+            )
+            .build()
+            .expect("id, filter and status set")
+    })
+    .collect()
+}
+
+/// The bucket's lifecycle configuration: every rule (lew's and anyone's) and the one setting
+/// that goes with them.
+#[derive(Debug, Default)]
+struct Lifecycle {
+    rules: Vec<LifecycleRule>,
+    transition_minimum_size: Option<TransitionDefaultMinimumObjectSize>,
+}
+
+impl Lifecycle {
+    /// lew's rules that are missing or not as lew wants them.
+    fn differences(&self, d: &Deployment) -> Vec<String> {
+        lifecycle_rules(d)
+            .iter()
+            .filter(|want| !self.rules.iter().any(|have| same_rule(have, want)))
+            .map(|want| {
+                format!(
+                    "lifecycle rule {}: missing or changed (abort uploads under {:?} left \
+                     incomplete for {ABORT_INCOMPLETE_DAYS} day)",
+                    want.id().unwrap_or_default(),
+                    want.filter()
+                        .and_then(LifecycleRuleFilter::prefix)
+                        .unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// Every rule of others as it is, and lew's as lew wants them.
+    fn merged(&self, d: &Deployment) -> Vec<LifecycleRule> {
+        let ours = lifecycle_rules(d);
+        let mut rules: Vec<LifecycleRule> = self
+            .rules
+            .iter()
+            .filter(|r| !ours.iter().any(|o| o.id() == r.id()))
+            .cloned()
+            .collect();
+        rules.extend(ours);
+        rules
+    }
+}
+
+/// Whether a rule is lew's rule as lew wants it (Id, prefix filter, enabled, 1 day, nothing
+/// else).
+fn same_rule(have: &LifecycleRule, want: &LifecycleRule) -> bool {
+    let filter = |r: &LifecycleRule| {
+        r.filter().map(|f| {
+            (
+                f.prefix().map(str::to_string),
+                f.tag().is_some(),
+                f.and().is_some(),
+            )
+        })
+    };
+    let days = |r: &LifecycleRule| {
+        r.abort_incomplete_multipart_upload()
+            .and_then(|a| a.days_after_initiation())
+    };
+    have.id() == want.id()
+        && have.status() == want.status()
+        && filter(have) == filter(want)
+        && days(have) == days(want)
+        && have.expiration().is_none()
+        && have.transitions().is_empty()
+        && have.noncurrent_version_transitions().is_empty()
+        && have.noncurrent_version_expiration().is_none()
+}
+
+/// The lifecycle configuration (empty when there is none), or `None` without the bucket.
+async fn read_lifecycle(d: &Deployment) -> Result<Option<Lifecycle>> {
+    let name = &d.names.bucket;
+    match d
+        .aws
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(Lifecycle {
+            transition_minimum_size: out.transition_default_minimum_object_size().cloned(),
+            rules: out.rules.unwrap_or_default(),
+        })),
+        Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => {
+            Ok(Some(Lifecycle::default()))
+        }
+        Err(e) if e.code() == Some("NoSuchBucket") => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read the lifecycle rules of {name}")),
+    }
+}
+
+/// Writes the configuration with lew's rules added or replaced. PutBucketLifecycleConfiguration
+/// replaces the whole configuration, so every other rule (and the transition setting) is
+/// written back as it was read.
+async fn put_lifecycle(d: &Deployment, have: &Lifecycle) -> Result<()> {
+    let name = &d.names.bucket;
+    d.aws
+        .s3
+        .put_bucket_lifecycle_configuration()
+        .bucket(name)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .set_rules(Some(have.merged(d)))
+                .build()?,
+        )
+        .set_transition_default_minimum_object_size(have.transition_minimum_size.clone())
+        .send()
+        .await
+        .with_context(|| format!("cannot put the lifecycle rules of {name}"))?;
+    Ok(())
 }
 
 #[cfg(test)]

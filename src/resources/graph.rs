@@ -5,15 +5,16 @@
 //!
 //! The order: roles, bucket, cluster, repository, log groups, queues and network are
 //! independent; the task definition needs the job queue's URL; the function needs the queue,
-//! the network and its role; the trigger needs the function and the bucket.
+//! the network and its role; the trigger needs the function and the bucket, the EventBridge
+//! rules' targets and permissions the function.
 
 use anyhow::Result;
 use futures::future::join_all;
 
 use super::network::Network;
 use super::{
-    Deployment, Failure, Mode, Outcome, bucket, cluster, file, function, logs, network, queue,
-    registry, roles, task_definition, trigger,
+    Deployment, Failure, Mode, Outcome, bucket, cluster, events, file, function, logs, network,
+    queue, registry, roles, task_definition, trigger,
 };
 
 /// Everything one walk over the resources found or did.
@@ -115,9 +116,15 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
             label(function::KIND, &d.names.function),
             function_done.after(function::ensure_when(d, inputs, mode), |_| ()),
         );
-        let (func, (permission, notification)) = futures::join!(
+        let (func, (permission, notification), rules) = futures::join!(
             func,
-            trigger::ensure(d, mode, function_ready.ready(), bucket_ready.ready())
+            trigger::ensure(
+                d,
+                mode,
+                function_ready.clone().ready(),
+                bucket_ready.ready()
+            ),
+            events::ensure_all(d, mode, function_ready.ready()),
         );
         let function_ok = func.1.is_ok();
         let mut out = vec![func];
@@ -128,6 +135,10 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
             if let Some(notification) = notification {
                 walk.report(&notification);
                 out.push((trigger::NOTIFICATION_KIND.to_string(), notification));
+            }
+            for (label, rule) in rules {
+                walk.report(&rule);
+                out.push((label, rule));
             }
         }
         out

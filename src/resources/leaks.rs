@@ -2,26 +2,28 @@
 //! AWS rather than from what teardown reported. The tagging API lists what carries the app's
 //! tag; it lags behind deletions, so each ARN it lists is confirmed with its own service, and
 //! the resources that API does not cover everywhere (IAM roles, the ECR repository, the
-//! function) are looked up directly.
+//! function, the EventBridge rules) are looked up directly.
 
 use anyhow::{Context as _, Result};
 
 use super::{
-    APP_TAG, Deployment, bucket, cluster, function, logs, network, queue, registry, roles,
+    APP_TAG, Deployment, bucket, cluster, events, function, logs, network, queue, registry, roles,
     task_definition,
 };
 
 /// Everything still tagged for this app (the tagging API), plus direct look-ups for what that
-/// API does not cover everywhere (IAM roles, the ECR repository, the function); all at once.
+/// API does not cover everywhere (IAM roles, the ECR repository, the function, the EventBridge
+/// rules); all at once.
 pub async fn check(d: &Deployment, bucket_kept: bool) -> Result<Vec<String>> {
     let roles = [
         &d.names.launcher_role,
         &d.names.task_role,
         &d.names.execution_role,
     ];
-    let (tagged, roles, repo, func) = futures::join!(
+    let (tagged, roles, rules, repo, func) = futures::join!(
         tagged_leftovers(d, bucket_kept),
         futures::future::join_all(roles.map(|name| role_left(d, name))),
+        futures::future::join_all(events::Which::ALL.map(|w| events::owned_arn(d, w.name(d)))),
         async {
             match registry::find(d).await? {
                 Some(repo) if registry::owned(d, &repo).await? => Ok(Some(d.repository_arn())),
@@ -43,6 +45,9 @@ pub async fn check(d: &Deployment, bucket_kept: bool) -> Result<Vec<String>> {
         .flatten()
     {
         left.push(arn);
+    }
+    for rule in rules {
+        left.extend(rule?);
     }
     left.extend(repo?);
     left.extend(func?);
@@ -108,6 +113,9 @@ async fn still_there(d: &Deployment, arn: &str) -> Result<bool> {
             logs::find(d, name).await?.is_some()
         }
         "ecr" if arn == d.repository_arn() => registry::find(d).await?.is_some(),
+        "events" if resource.starts_with("rule/") => {
+            events::exists(d, resource.trim_start_matches("rule/")).await?
+        }
         "lambda" if arn == d.function_arn() => function::get(d).await?.is_some(),
         "s3" if arn == d.bucket_arn() => bucket::presence(d).await? != bucket::Presence::Missing,
         "ec2" if resource.starts_with("security-group/") => {

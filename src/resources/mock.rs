@@ -65,6 +65,7 @@ pub struct Mocks {
     ec2: Vec<Rule>,
     tagging: Vec<Rule>,
     ecs: Vec<Rule>,
+    events: Vec<Rule>,
     s3: Vec<Rule>,
 }
 
@@ -96,6 +97,7 @@ impl Mocks {
     service!(ec2);
     service!(tagging);
     service!(ecs);
+    service!(events);
     service!(s3);
 
     /// The deployment, and the sleep that records its waits.
@@ -157,6 +159,11 @@ impl Mocks {
         aws.ecs = aws_sdk_ecs::Client::from_conf(
             aws_sdk_ecs::config::Builder::from(&sdk)
                 .interceptor(interceptor(&self.ecs))
+                .build(),
+        );
+        aws.events = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(&sdk)
+                .interceptor(interceptor(&self.events))
                 .build(),
         );
         aws.s3 = aws_sdk_s3::Client::from_conf(

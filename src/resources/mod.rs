@@ -13,14 +13,16 @@
 //! future of inputs still being worked out (the queue's URL, the network) so they are read
 //! meanwhile; `network::ensure` also returns the subnets and groups the launcher needs (and an
 //! outcome only when lew manages the security group); `trigger::ensure` returns two outcomes,
-//! the permission and the notification. [`graph`] walks them all in dependency order for
-//! `setup` and `status`; [`leaks`] is teardown's final check. `tasks` is not a resource lew
-//! creates but the worker tasks the launcher starts.
+//! the permission and the notification; `events` takes which rule, and `events::ensure_all`
+//! converges both with one read of the function's policy. [`graph`] walks them all in
+//! dependency order for `setup` and `status`; [`leaks`] is teardown's final check. `tasks` is
+//! not a resource lew creates but the worker tasks the launcher starts.
 //!
 //! Names are derived from the app name, so status and teardown need no state file.
 
 pub mod bucket;
 pub mod cluster;
+pub mod events;
 pub mod function;
 pub mod graph;
 pub mod leaks;
@@ -152,6 +154,11 @@ impl Deployment {
         format!("{}.dkr.ecr.{}.{suffix}", self.aws.account, self.aws.region)
     }
 
+    /// An EventBridge rule on the account's default event bus.
+    pub fn rule_arn(&self, rule: &str) -> String {
+        self.aws.arn("events", &format!("rule/{rule}"))
+    }
+
     pub fn repository_uri(&self) -> String {
         format!("{}/{}", self.registry_host(), self.names.repository)
     }
@@ -174,6 +181,9 @@ pub struct Names {
     pub worker_log_group: String,
     pub launcher_log_group: String,
     pub security_group: String,
+    /// EventBridge rules that invoke the launcher: when a worker task stops, and on a schedule.
+    pub task_stopped_rule: String,
+    pub reconcile_rule: String,
 }
 
 impl Names {
@@ -198,6 +208,8 @@ impl Names {
             worker_log_group: format!("/lew/{}/worker", cfg.app),
             launcher_log_group: format!("/aws/lambda/{p}-launcher"),
             security_group: format!("{p}-worker"),
+            task_stopped_rule: format!("{p}-task-stopped"),
+            reconcile_rule: format!("{p}-reconcile"),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The three IAM roles and their inline least-privilege policies.
 //!
-//! - `lew-<app>-launcher`: assumed by Lambda; may queue jobs, count and start worker tasks of
-//!   this cluster and family, pass exactly the two task roles to ECS, and write its own logs.
+//! - `lew-<app>-launcher`: assumed by Lambda; may queue and count jobs, count and start worker
+//!   tasks of this cluster and family, pass exactly the two task roles to ECS, and write its
+//!   own logs.
 //! - `lew-<app>-task`: assumed by the worker container; may take jobs off the queue, read scenes
 //!   and write renders under the configured prefixes.
 //! - `lew-<app>-execution`: assumed by ECS to pull the worker image and ship its logs.
@@ -64,6 +65,14 @@ pub fn launcher(d: &Deployment) -> RoleSpec {
                     "Effect": "Allow",
                     "Action": "sqs:SendMessage",
                     "Resource": [d.queue_arn(), d.dlq_arn()],
+                },
+                {
+                    // The launcher counts the jobs waiting and in progress to decide how many
+                    // workers should run (its reconcile, on every invocation).
+                    "Sid": "CountJobs",
+                    "Effect": "Allow",
+                    "Action": "sqs:GetQueueAttributes",
+                    "Resource": d.queue_arn(),
                 },
                 {
                     // HeadObject: the plan `lew render` puts in a scene's metadata (frames or

@@ -287,6 +287,7 @@ def clients(moto: str) -> dict[str, Any]:
         "ecr": "ecr",
         "logs": "logs",
         "ec2": "ec2",
+        "events": "events",
         "tagging": "resourcegroupstaggingapi",
     }
     return {
@@ -324,6 +325,8 @@ class Inventory:
     log_groups: list[str] = field(default_factory=list)
     security_groups: list[str] = field(default_factory=list)
     notifications: int = 0
+    lifecycle_rules: int = 0  # lew's, by Id
+    event_rules: dict[str, int] = field(default_factory=dict)  # rule -> targets
     tagged: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -342,6 +345,9 @@ class Inventory:
             "log groups": len(self.log_groups),
             "security groups": len(self.security_groups),
             "bucket notifications": self.notifications,
+            "bucket lifecycle rules of lew's": self.lifecycle_rules,
+            "eventbridge rules": len(self.event_rules),
+            "eventbridge targets": sum(self.event_rules.values()),
         }
 
     def leftovers(self) -> list[str]:
@@ -356,6 +362,7 @@ class Inventory:
         left += [f"ecr repository {r}" for r in self.repositories]
         left += [f"log group {g}" for g in self.log_groups]
         left += [f"security group {g}" for g in self.security_groups]
+        left += [f"eventbridge rule {r}" for r in self.event_rules]
         active = {t.rsplit("/", 1)[-1] for t in self.task_definitions_active}
         for arn in self.tagged:
             if ":task-definition/" in arn and arn.rsplit("/", 1)[-1] not in active:
@@ -390,6 +397,13 @@ def inventory(aws: dict[str, Any], app: str) -> Inventory:
             inv.bucket_tagged = False
         config = s3.get_bucket_notification_configuration(Bucket=bucket)
         inv.notifications = len(config.get("LambdaFunctionConfigurations", []))
+        try:
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        except ClientError as error:
+            if _code(error) != "NoSuchLifecycleConfiguration":
+                raise
+            rules = []
+        inv.lifecycle_rules = sum(str(r.get("ID", "")).startswith("lew-") for r in rules)
     sqs = aws["sqs"]
     urls = sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
     inv.queues = sorted(url.rsplit("/", 1)[-1] for url in urls)
@@ -436,6 +450,10 @@ def inventory(aws: dict[str, Any], app: str) -> Inventory:
         Filters=[{"Name": "group-name", "Values": [f"lew-{app}-worker"]}]
     )["SecurityGroups"]
     inv.security_groups = [g["GroupId"] for g in groups]
+    events = aws["events"]
+    for rule in events.list_rules(NamePrefix=prefix).get("Rules", []):
+        targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
+        inv.event_rules[rule["Name"]] = len(targets)
     tagging = aws["tagging"]
     for page in tagging.get_paginator("get_resources").paginate(
         TagFilters=[{"Key": APP_TAG, "Values": [app]}]
@@ -445,8 +463,9 @@ def inventory(aws: dict[str, Any], app: str) -> Inventory:
 
 
 # What one complete setup leaves: one of each (two queues, two log groups, three roles with
-# one inline policy each), one active task definition revision, one S3 -> Lambda permission
-# and one notification.
+# one inline policy each), one active task definition revision, three Lambda permissions (S3
+# and the two EventBridge rules), one notification, two lifecycle rules and two EventBridge
+# rules with one target each.
 EXPECTED_AFTER_SETUP = {
     "roles": 3,
     "inline policies": 3,
@@ -454,7 +473,7 @@ EXPECTED_AFTER_SETUP = {
     "buckets": 1,
     "queues": 2,
     "functions": 1,
-    "lambda permission statements": 1,
+    "lambda permission statements": 3,
     "clusters": 1,
     "task definition revisions (active)": 1,
     "task definition revisions (registered)": 1,
@@ -462,6 +481,9 @@ EXPECTED_AFTER_SETUP = {
     "log groups": 2,
     "security groups": 1,
     "bucket notifications": 1,
+    "bucket lifecycle rules of lew's": 2,
+    "eventbridge rules": 2,
+    "eventbridge targets": 2,
 }
 
 

@@ -1,9 +1,11 @@
 //! `lew render` in the cloud: uploads the scenes as one job (each with its plan of parts in its
 //! metadata), then waits, polling what AWS shows (see `stage`), downloading each image and
 //! frame as it lands, until every scene is done or failed, the timeout passes, or the user
-//! presses Ctrl-C; then says what the render cost.
+//! presses Ctrl-C; then says what the render cost. `follow` does the same for a job uploaded
+//! earlier (`lew render --job`). Ctrl-C during the uploads names the job and what was uploaded.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Result, bail};
@@ -50,24 +52,64 @@ pub async fn render(args: &RenderArgs, ctx: &Ctx, planned: &[Planned]) -> Result
         );
     }
     let job = crate::job::new_id();
-    let (mut tracked, not_uploaded, first_error) = upload(&d, &job, planned).await;
+    // Caught from here on: Ctrl-C during the uploads names the job and what was uploaded.
+    let mut ctrl_c = catch_ctrl_c().await;
+    let (tracked, not_uploaded, first_error) = upload(&d, &job, planned, &mut ctrl_c).await?;
     if tracked.is_empty()
         && let Some(e) = first_error
     {
         return Err(e.context("no scene was uploaded, so nothing was submitted"));
     }
+    finish(&d, args, &job, tracked, not_uploaded, &mut ctrl_c).await
+}
+
+/// Waits for the scenes of a job uploaded earlier (`lew render --job`, see `attach`) and
+/// downloads what they produced, as `render` does for a job it uploads.
+pub async fn follow(
+    d: &Deployment,
+    args: &RenderArgs,
+    job: &str,
+    planned: &[Planned],
+) -> Result<RenderReport> {
+    let mut ctrl_c = catch_ctrl_c().await;
+    let tracked = planned.iter().map(|p| track(d, job, p)).collect();
+    finish(d, args, job, tracked, Vec::new(), &mut ctrl_c).await
+}
+
+/// Ctrl-C, as a future that can be polled across the uploads and the wait.
+type CtrlC = futures::future::Fuse<Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>>;
+
+/// Ctrl-C, caught from now on: tokio installs its SIGINT handler when the future is first
+/// polled, and until then SIGINT would end lew without a word. (Fused: once it fired, it stays
+/// done.)
+async fn catch_ctrl_c() -> CtrlC {
+    let mut ctrl_c = futures::FutureExt::fuse(Box::pin(tokio::signal::ctrl_c()) as Pin<Box<_>>);
+    let _ = futures::poll!(&mut ctrl_c);
+    ctrl_c
+}
+
+/// Waits (unless --no-wait) and makes the report.
+async fn finish(
+    d: &Deployment,
+    args: &RenderArgs,
+    job: &str,
+    mut tracked: Vec<Tracked<'_>>,
+    not_uploaded: Vec<SceneResult>,
+    ctrl_c: &mut CtrlC,
+) -> Result<RenderReport> {
     let (stopped_waiting, cost) = if args.no_wait {
         let why = format!(
-            "not waiting (--no-wait); follow with `lew status` or `lew logs worker --job {job}`"
+            "not waiting (--no-wait); wait for it and download the images with `lew render \
+             --job {job}`, or follow it with `lew status` or `lew logs worker --job {job}`"
         );
         (Some(why), None)
     } else {
-        let waited = wait(&d, &job, &mut tracked, args.timeout, args.force).await?;
-        (waited.stopped, cost(&d, &tracked, &waited.times))
+        let waited = wait(d, job, &mut tracked, args.timeout, args.force, ctrl_c).await?;
+        (waited.stopped, cost(d, &tracked, &waited.times))
     };
     Ok(RenderReport {
         local: false,
-        job_id: Some(job),
+        job_id: Some(job.to_string()),
         bucket: Some(d.names.bucket.clone()),
         scenes: tracked
             .into_iter()
@@ -84,15 +126,16 @@ pub async fn render(args: &RenderArgs, ctx: &Ctx, planned: &[Planned]) -> Result
 /// is a round trip or more, and a folder of scenes should not pay them one after another).
 /// A scene that fails to upload is reported and the others go on: the ones already uploaded
 /// render anyway, so the report must name the job.
+/// Ctrl-C ends the uploads with an error naming the job and the scenes already uploaded.
 async fn upload<'a>(
     d: &Deployment,
     job: &str,
     planned: &'a [Planned],
-) -> (Vec<Tracked<'a>>, Vec<SceneResult>, Option<anyhow::Error>) {
+    ctrl_c: &mut CtrlC,
+) -> Result<(Vec<Tracked<'a>>, Vec<SceneResult>, Option<anyhow::Error>)> {
     let input = &d.cfg.bucket.input_prefix;
-    let output = &d.cfg.bucket.output_prefix;
-    let uploads = futures::stream::iter(planned)
-        .map(|p| async move {
+    let mut uploads = futures::stream::iter(planned.iter().enumerate())
+        .map(|(i, p)| async move {
             let scene = &p.scene;
             let key = format!("{input}{job}/{}.zip", scene.name);
             let label = format!("uploading {}", scene.name);
@@ -112,29 +155,55 @@ async fn upload<'a>(
                 &metadata,
             )
             .await;
-            (p, key, upload)
+            (i, p, key, upload)
         })
-        .buffered(UPLOADS_AT_ONCE)
-        .collect::<Vec<_>>()
-        .await;
+        .buffer_unordered(UPLOADS_AT_ONCE);
+    // Each result is said as it comes (a Ctrl-C then names what had landed), and kept in the
+    // order the scenes were given.
+    let mut done = Vec::new();
+    loop {
+        tokio::select! {
+            next = uploads.next() => match next {
+                Some((i, p, key, upload)) => {
+                    say_uploaded(d, p, &key, &upload);
+                    done.push((i, p, upload));
+                }
+                None => break,
+            },
+            _ = &mut *ctrl_c => {
+                let uploaded: Vec<&str> = planned
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| done.iter().any(|(j, _, r)| j == i && r.is_ok()))
+                    .map(|(_, p)| p.scene.name.as_str())
+                    .collect();
+                return Err(interrupted_uploading(d, job, planned, &uploaded).into());
+            }
+        }
+    }
+    done.sort_by_key(|(i, ..)| *i);
     let mut tracked = Vec::new();
     let mut not_uploaded = Vec::new();
     let mut first_error = None;
-    for (p, key, upload) in uploads {
-        let scene = &p.scene;
-        if let Err(e) = upload {
-            let mut r = SceneResult::new(scene, State::Failed);
-            r.error = Some(format!("not uploaded: {}", one_line(&e)));
-            d.progress.warn(format!(
-                "{}: {}",
-                scene.name,
-                r.error.as_deref().unwrap_or_default()
-            ));
-            not_uploaded.push(r);
-            first_error.get_or_insert(e);
-            continue;
+    for (_, p, upload) in done {
+        match upload {
+            Ok(()) => tracked.push(track(d, job, p)),
+            Err(e) => {
+                let mut r = SceneResult::new(&p.scene, State::Failed);
+                r.error = Some(format!("not uploaded: {}", one_line(&e)));
+                not_uploaded.push(r);
+                first_error.get_or_insert(e);
+            }
         }
-        d.progress.line(format!(
+    }
+    Ok((tracked, not_uploaded, first_error))
+}
+
+/// One upload's line: where the scene went and in how many parts, or why it did not.
+fn say_uploaded(d: &Deployment, p: &Planned, key: &str, upload: &Result<()>) {
+    let scene = &p.scene;
+    match upload {
+        Ok(()) => d.progress.line(format!(
             "uploaded {} → s3://{}/{key}{}",
             scene.source.display(),
             d.names.bucket,
@@ -144,29 +213,72 @@ async fn upload<'a>(
                     format!(" (frames {first}-{last} in {} jobs)", p.plan.parts().len()),
                 Plan::Bands { rows } => format!(" (in {} bands)", rows.len()),
             }
-        ));
-        let expect = Expect {
-            base: format!("{output}{job}/{}", scene.name),
-            name: scene.name.clone(),
-            plan: p.plan.clone(),
-            digits: scene.settings.digits(),
-        };
-        let mut r = SceneResult::new(scene, State::Submitted);
-        r.key = Some(key);
-        r.output_key = Some(match p.plan {
-            Plan::Frames { .. } => format!("{}/", expect.base),
-            _ => expect.png(),
-        });
-        r.parts = parts_summary(&p.plan);
-        tracked.push(Tracked {
-            planned: p,
-            result: r,
-            expect,
-            stage: None,
-            downloaded: BTreeSet::new(),
-        });
+        )),
+        Err(e) => d
+            .progress
+            .warn(format!("{}: not uploaded: {}", scene.name, one_line(e))),
     }
-    (tracked, not_uploaded, first_error)
+}
+
+/// What lew follows of one scene of `job`: its key, the results it expects, its parts.
+fn track<'a>(d: &Deployment, job: &str, p: &'a Planned) -> Tracked<'a> {
+    let scene = &p.scene;
+    let expect = Expect {
+        base: format!("{}{job}/{}", d.cfg.bucket.output_prefix, scene.name),
+        name: scene.name.clone(),
+        plan: p.plan.clone(),
+        digits: scene.settings.digits(),
+    };
+    let mut r = SceneResult::new(scene, State::Submitted);
+    r.key = Some(format!(
+        "{}{job}/{}.zip",
+        d.cfg.bucket.input_prefix, scene.name
+    ));
+    r.output_key = Some(match p.plan {
+        Plan::Frames { .. } => format!("{}/", expect.base),
+        _ => expect.png(),
+    });
+    r.parts = parts_summary(&p.plan);
+    Tracked {
+        planned: p,
+        result: r,
+        expect,
+        stage: None,
+        downloaded: BTreeSet::new(),
+    }
+}
+
+/// Ctrl-C during the uploads: what was uploaded renders anyway, so say which job it is and
+/// how to get its images or drop it.
+fn interrupted_uploading(
+    d: &Deployment,
+    job: &str,
+    planned: &[Planned],
+    uploaded: &[&str],
+) -> Interrupted {
+    let missing: Vec<&str> = planned
+        .iter()
+        .map(|p| p.scene.name.as_str())
+        .filter(|n| !uploaded.contains(n))
+        .collect();
+    if uploaded.is_empty() {
+        return Interrupted(format!(
+            "interrupted while uploading job {job}: no scene had finished uploading; one under \
+             way may still land, and `lew render --job {job}` would show it (parts of an upload \
+             cut short are removed by the bucket's lifecycle rule within a day)"
+        ));
+    }
+    Interrupted(format!(
+        "interrupted while uploading job {job}: {} of {} scene(s) were uploaded and render in \
+         the cloud ({}); not uploaded: {}. Wait for them and download the images with `lew \
+         render --job {job}`, or delete s3://{}/{}{job}/ to drop them",
+        uploaded.len(),
+        planned.len(),
+        uploaded.join(", "),
+        missing.join(", "),
+        d.names.bucket,
+        d.cfg.bucket.input_prefix,
+    ))
 }
 
 /// The parts summary a split scene starts with.
@@ -197,6 +309,7 @@ async fn wait(
     tracked: &mut [Tracked<'_>],
     timeout: Duration,
     overwrite: bool,
+    ctrl_c: &mut CtrlC,
 ) -> Result<Waited> {
     for t in tracked.iter_mut() {
         t.result.state = State::Pending;
@@ -210,11 +323,6 @@ async fn wait(
         .collect();
     let mut warnings = Warnings::default();
     let mut times = BTreeMap::new();
-    // tokio installs its SIGINT handler when this is first polled: polled once now, Ctrl-C is
-    // caught from the first line that says lew is waiting on. (Fused: a finished one stays so.)
-    let ctrl_c = futures::FutureExt::fuse(tokio::signal::ctrl_c());
-    tokio::pin!(ctrl_c);
-    let _ = futures::poll!(&mut ctrl_c);
     loop {
         let poll = poll(d, job, submitted, &mut warnings).await;
         times.extend(poll.times.iter().map(|(k, t)| (k.clone(), *t)));
@@ -253,10 +361,11 @@ async fn wait(
         };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = &mut ctrl_c => {
+            _ = &mut *ctrl_c => {
                 return Err(Interrupted(format!(
-                    "interrupted: the job {job} keeps running in the cloud; check it with \
-                     `lew status` or `lew logs worker --job {job}`"
+                    "interrupted: the job {job} keeps running in the cloud; wait for it again \
+                     with `lew render --job {job}`, or check it with `lew status` or `lew logs \
+                     worker --job {job}`"
                 ))
                 .into());
             }
@@ -672,8 +781,9 @@ fn timed_out(job: &str, tracked: &[Tracked<'_>], timeout: Duration) -> String {
         })
         .collect();
     format!(
-        "timed out after {} s waiting for: {}; the job keeps running in the cloud: check it with \
-         `lew status` or `lew logs worker --job {job}`",
+        "timed out after {} s waiting for: {}; the job keeps running in the cloud: wait for it \
+         again with `lew render --job {job}`, or check it with `lew status` or `lew logs worker \
+         --job {job}`",
         timeout.as_secs(),
         pending.join(", ")
     )

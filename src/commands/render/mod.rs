@@ -1,15 +1,17 @@
 //! `lew render FILE_OR_DIR...`: checks every scene locally, then renders them in the cloud
 //! (`cloud`: upload as one job, wait showing each scene's stage, download the images) or, with
-//! `--local`, on this machine (`local`). `--no-wait` returns after the upload. What each scene
-//! came to is the `report`.
+//! `--local`, on this machine (`local`). `--no-wait` returns after the upload; `--job ID` goes
+//! back to a job uploaded earlier (`attach` reads its scenes back). What each scene came to is
+//! the `report`.
 
+mod attach;
 mod cloud;
 mod local;
 mod plan;
 pub mod report;
 mod stage;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -22,6 +24,9 @@ use crate::video;
 use plan::Planned;
 
 pub async fn run(args: &RenderArgs, ctx: &Ctx) -> Result<RenderReport> {
+    if let Some(job) = &args.job {
+        return reattach(args, ctx, job).await;
+    }
     let cfg = ctx.config()?;
     let (scenes, mut invalid) = load_scenes(args, ctx);
     if scenes.is_empty() || (!invalid.is_empty() && !args.keep_going) {
@@ -62,14 +67,7 @@ pub async fn run(args: &RenderArgs, ctx: &Ctx) -> Result<RenderReport> {
     for note in planned.iter().filter_map(|p| p.note.as_ref()) {
         ctx.progress.line(note);
     }
-    let ffmpeg = args.video.as_ref().and_then(|_| video::find());
-    if let Some(p) = planned.iter().find(|p| p.is_animation())
-        && args.video.is_some()
-        && ffmpeg.is_none()
-    {
-        ctx.progress.warn(video::missing(&p.target));
-    }
-
+    let ffmpeg = find_ffmpeg(args, ctx, &planned);
     let mut report = if args.local {
         local::render(&cfg, ctx, &planned, workers).await?
     } else {
@@ -80,6 +78,34 @@ pub async fn run(args: &RenderArgs, ctx: &Ctx) -> Result<RenderReport> {
     }
     report.scenes.append(&mut invalid);
     Ok(report)
+}
+
+/// `--job ID`: the job's scenes read back from the bucket, then waited for as a new job is.
+async fn reattach(args: &RenderArgs, ctx: &Ctx, job: &str) -> Result<RenderReport> {
+    if let Some(video) = &args.video {
+        video::check_format(video).map_err(UsageError::new)?;
+    }
+    let d = ctx.deployment().await?;
+    let (planned, mut invalid) = attach::plan(&d, args, job).await?;
+    let ffmpeg = find_ffmpeg(args, ctx, &planned);
+    let mut report = cloud::follow(&d, args, job, &planned).await?;
+    if let Some(path) = &args.video {
+        make_video(&mut report, &planned, ffmpeg.as_deref(), args.fps, path).await;
+    }
+    report.scenes.append(&mut invalid);
+    Ok(report)
+}
+
+/// ffmpeg for `--video`, warning at once (before the wait) when it is missing.
+fn find_ffmpeg(args: &RenderArgs, ctx: &Ctx, planned: &[Planned]) -> Option<PathBuf> {
+    let ffmpeg = args.video.as_ref().and_then(|_| video::find());
+    if let Some(p) = planned.iter().find(|p| p.is_animation())
+        && args.video.is_some()
+        && ffmpeg.is_none()
+    {
+        ctx.progress.warn(video::missing(&p.target));
+    }
+    ffmpeg
 }
 
 /// Assembles the animation's frames into `path` once every frame is here.

@@ -61,14 +61,40 @@ pub fn plan(
                 .into(),
         );
     }
+    one_animation_for_video(&planned, args)?;
+    targets(&planned, &args.out, args.force, args.local || !args.no_wait)?;
+    Ok(planned)
+}
+
+/// The scenes of a job submitted earlier with the plans they were uploaded with (`lew render
+/// --job`): where their results land, with the same refusals as a new render's.
+pub fn attach(scenes: Vec<(Scene, Plan)>, args: &RenderArgs) -> Result<Vec<Planned>, String> {
+    let planned: Vec<Planned> = scenes
+        .into_iter()
+        .map(|(scene, plan)| Planned {
+            target: match plan {
+                Plan::Frames { .. } => args.out.join(&scene.name),
+                _ => args.out.join(format!("{}.png", scene.name)),
+            },
+            plan,
+            note: None,
+            scene,
+        })
+        .collect();
+    one_animation_for_video(&planned, args)?;
+    targets(&planned, &args.out, args.force, true)?;
+    Ok(planned)
+}
+
+fn one_animation_for_video(planned: &[Planned], args: &RenderArgs) -> Result<(), String> {
+    let animations = planned.iter().filter(|p| p.is_animation()).count();
     if args.video.is_some() && animations != 1 {
         return Err(format!(
             "--video assembles the frames of one animation, and {animations} of the scenes are \
              animations; render them one at a time to make a video of each"
         ));
     }
-    targets(&planned, &args.out, args.force, args.local || !args.no_wait)?;
-    Ok(planned)
+    Ok(())
 }
 
 fn plan_one(
