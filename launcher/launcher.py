@@ -434,10 +434,12 @@ def expand(s3: Any, objects: Sequence[S3Object]) -> tuple[list[Job], list[Skip]]
 
 
 def count_running(ecs: Any, cluster: str, started_by: str) -> int:
-    """Tasks this launcher started that are pending or running (desired status RUNNING)."""
-    pages = ecs.get_paginator("list_tasks").paginate(
-        cluster=cluster, startedBy=started_by, desiredStatus="RUNNING"
-    )
+    """Tasks this launcher started that are pending or running (desired status RUNNING).
+
+    ListTasks refuses startedBy with any other filter ("When you specify startedBy as the
+    filter, it must be the only filter that you use"), and lists desired status RUNNING when
+    no status is given: startedBy alone is exactly these tasks."""
+    pages = ecs.get_paginator("list_tasks").paginate(cluster=cluster, startedBy=started_by)
     return sum(len(page.get("taskArns") or []) for page in pages)
 
 

@@ -52,6 +52,11 @@ impl Progress {
         self.inner.level
     }
 
+    /// Whether progress goes to a terminal (spinners and bars rather than lines).
+    pub fn is_terminal(&self) -> bool {
+        self.inner.multi.is_some()
+    }
+
     /// A line of progress (not shown with -q).
     pub fn line(&self, msg: impl AsRef<str>) {
         if self.inner.level >= Level::Normal {

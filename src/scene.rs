@@ -592,6 +592,31 @@ pub fn povray_error(output: &str) -> Option<String> {
         .map(|m| m.trim().to_string())
 }
 
+/// Debian's POV-Ray says this on every run; it is never the problem.
+const NOISE: &str = "cannot open the user configuration file";
+
+/// The lines of POV-Ray's output that belong to its error, not its option banner (as the
+/// worker's `error_block`): what follows the last phase header (`==== [Parsing...] ====`),
+/// else what follows the first fatal message, else the last `lines` lines.
+pub fn error_block(output: &str, lines: usize) -> String {
+    let all: Vec<&str> = output
+        .trim_end()
+        .lines()
+        .filter(|l| !l.contains(NOISE))
+        .collect();
+    let start = all
+        .iter()
+        .rposition(|l| l.starts_with("==== ["))
+        .map(|n| n + 1)
+        .or_else(|| {
+            all.iter()
+                .position(|l| POVRAY_ERRORS.iter().any(|e| l.contains(e)))
+        })
+        .unwrap_or(all.len().saturating_sub(lines));
+    let block = &all[start..];
+    block[block.len().saturating_sub(lines)..].join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,6 +718,24 @@ mod tests {
     fn not_a_zip_and_empty() {
         assert!(check(b"hello", "x").unwrap_err().0.contains("not a zip"));
         assert_eq!(check(&zip_of(&[]), "x").unwrap_err().0, "the zip is empty");
+    }
+
+    #[test]
+    fn the_error_block_leaves_the_banner_out() {
+        let out = "POV-Ray 3.7\nParser Options\n  Input file: a.pov\n  Dithering....Off\n\
+                   ==== [Parsing...] ====\nFile 'a.pov' line 4: Parse Error: No matching }\n\
+                   Fatal error in parser: Cannot parse input.\nRender failed\n";
+        assert_eq!(
+            error_block(out, 20),
+            "File 'a.pov' line 4: Parse Error: No matching }\n\
+             Fatal error in parser: Cannot parse input.\nRender failed"
+        );
+        let option = "povray: cannot open the user configuration file x\n  Width...\n\
+                      Problem with option setting\npovray b.ini\nFailed to parse\n";
+        assert_eq!(
+            error_block(option, 20),
+            "Problem with option setting\npovray b.ini\nFailed to parse"
+        );
     }
 
     #[test]

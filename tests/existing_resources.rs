@@ -144,7 +144,8 @@ async fn configured_subnets_must_exist_and_share_one_vpc() {
         "[network]\nsubnets = {}\n",
         toml_list(&[subnets[0].clone(), default_subnet])
     ));
-    let run = app.lew().arg("setup").code(1);
+    // A configuration the account cannot take: exit 2, like every configuration error.
+    let run = app.lew().arg("setup").code(2);
     assert!(
         run.stdout.contains("must all be in one VPC"),
         "{}",
@@ -152,7 +153,7 @@ async fn configured_subnets_must_exist_and_share_one_vpc() {
     );
 
     app.write_config("[network]\nsubnets = [\"subnet-0123456789abcdef0\"]\n");
-    let run = app.lew().arg("setup").code(1);
+    let run = app.lew().arg("setup").code(2);
     assert!(
         run.stdout.contains("names a subnet that does not exist"),
         "{}",
@@ -184,15 +185,10 @@ async fn a_configured_bucket_lew_did_not_create_is_used_and_never_deleted() {
         .send()
         .await
         .unwrap();
-    // The bucket already notifies a queue of the user's.
+    // The bucket already notifies a queue of the user's (one S3 may send to: S3 tests every
+    // destination whenever the configuration is written).
     let queue = format!("{}-others", app.prefix());
-    aws.sqs
-        .create_queue()
-        .queue_name(&queue)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = app.arn("sqs", &queue);
+    let queue_arn = crate::support::foreign::queue_s3_may_send_to(&aws, &queue, &bucket).await;
     aws.s3
         .put_bucket_notification_configuration()
         .bucket(&bucket)

@@ -16,7 +16,7 @@ use crate::support::read::{
     default_subnets, filter_rules, function, function_env, function_exists, function_policy,
     lambda_notifications, notifications, queue_url, security_groups_named,
 };
-use crate::support::{ACCOUNT, App, Moto, REGION};
+use crate::support::{ACCOUNT, App, Moto, REGION, foreign};
 
 /// The mutating calls in a recording, by name.
 fn mutating(calls: &[(String, bool)]) -> Vec<&str> {
@@ -29,6 +29,11 @@ fn mutating(calls: &[(String, bool)]) -> Vec<&str> {
 
 fn launcher(app: &App) -> String {
     format!("{}-launcher", app.prefix())
+}
+
+/// Someone else's function on the same bucket.
+fn thumbnailer(app: &App) -> String {
+    format!("{}-others-thumbnailer", app.prefix())
 }
 
 fn function_arn(app: &App) -> String {
@@ -292,16 +297,13 @@ async fn a_changed_config_updates_only_the_function_configuration() {
 }
 
 /// Someone else's entries on the bucket: a queue notified of uploads under `incoming/`, and
-/// another function of thumbnails under `thumbs/`.
+/// another function of thumbnails under `thumbs/` (real destinations that let S3 send to them:
+/// S3 tests every destination whenever the configuration is written).
 async fn put_foreign_notifications(app: &App, keep: Vec<LambdaFunctionConfiguration>) {
     let aws = app.aws().await;
     let queue = format!("{}-others", app.prefix());
-    aws.sqs
-        .create_queue()
-        .queue_name(&queue)
-        .send()
-        .await
-        .unwrap();
+    foreign::queue_s3_may_send_to(&aws, &queue, &app.bucket()).await;
+    foreign::function_s3_may_invoke(&aws, &thumbnailer(app), &app.bucket()).await;
     let prefix = |p: &str| {
         NotificationConfigurationFilter::builder()
             .key(
@@ -318,7 +320,7 @@ async fn put_foreign_notifications(app: &App, keep: Vec<LambdaFunctionConfigurat
     };
     let thumbnailer = LambdaFunctionConfiguration::builder()
         .id("others-thumbnailer")
-        .lambda_function_arn(app.arn("lambda", "function:someone-elses-thumbnailer"))
+        .lambda_function_arn(app.arn("lambda", &format!("function:{}", thumbnailer(app))))
         .events(Event::S3ObjectCreated)
         .filter(prefix("thumbs/"))
         .build()
@@ -359,7 +361,7 @@ async fn assert_foreign_notifications_kept(app: &App) {
     let theirs = &lambdas["others-thumbnailer"];
     assert_eq!(
         theirs.lambda_function_arn(),
-        app.arn("lambda", "function:someone-elses-thumbnailer")
+        app.arn("lambda", &format!("function:{}", thumbnailer(app)))
     );
     assert_eq!(
         filter_rules(theirs),

@@ -426,7 +426,11 @@ async fn dry_run_plans_everything_and_creates_nothing() {
     let run = app.lew().args(["setup", "--dry-run"]).ok();
     let calls = moto.recorded();
     assert!(run.stdout.contains("nothing was changed"), "{}", run.stdout);
-    assert!(run.stdout.contains("create    sqs queue"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("create       sqs queue"),
+        "{}",
+        run.stdout
+    );
     let mutating: Vec<_> = calls.iter().filter(|(_, m)| *m).collect();
     assert!(mutating.is_empty(), "--dry-run mutated: {mutating:?}");
     // An empty recording would pass the check above having seen nothing: the plan reads what
@@ -616,7 +620,7 @@ async fn status_before_and_after_setup() {
     assert_eq!(after["tasks"]["running"], 0);
     let text = app.lew().arg("status").ok().stdout;
     assert!(
-        text.contains("jobs queue:") && text.contains("present   sqs queue"),
+        text.contains("jobs queue:") && text.contains("present      sqs queue"),
         "{text}"
     );
 }

@@ -176,15 +176,20 @@ pub async fn worker_log(app: &App) -> Vec<serde_json::Value> {
 async fn the_demo_scene_renders_in_the_cloud_and_lands_in_out() {
     let app = App::new("");
     app.lew().arg("setup").ok();
-    let runner = Runner::start(&app);
     let out = app.path().join("out");
-    let run = app
-        .lew()
-        .args(["--output", "json", "render", "--timeout", "3m", "--out"])
+    let mut cmd = lew_command(&app);
+    cmd.args(["--output", "json", "render", "--timeout", "3m", "--out"])
         .arg(&out)
-        .arg(demo_scene())
-        .ok();
-    // Without a terminal each new stage is a line of its own, so a CI log shows progress.
+        .arg(demo_scene());
+    let mut lew = Watched::spawn(cmd);
+    // Without a terminal each new stage is a line of its own, so a CI log shows progress: the
+    // launcher (the runner) starts only once lew has said where the scene stands.
+    lew.wait_for(
+        "stderr",
+        "lew-demo: uploaded; the launcher has not queued it yet",
+    );
+    let runner = Runner::start_including_existing(&app);
+    let run = lew.finish();
     assert!(
         run.stderr
             .lines()
@@ -304,6 +309,46 @@ async fn a_failing_scene_exits_1_with_its_reason_while_a_good_one_renders() {
     assert!(run.stdout.contains("nowhere.inc"), "{}", run.stdout);
     assert!(app.path().join("fine.png").exists());
     assert!(!app.path().join("broken.png").exists());
+    // The report is the reason and POV-Ray's lines about it, once: not its option banner.
+    assert!(!run.stdout.contains("Dithering"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Fatal error in parser"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout
+            .matches("Cannot open include file nowhere.inc")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn an_upload_the_launcher_never_queues_is_named_as_such() {
+    // Set up, but nothing plays the launcher: the upload never becomes a job.
+    let app = App::new("");
+    app.lew().arg("setup").ok();
+    let scene = tiny_zip(app.path(), "unheard");
+    let run = app
+        .lew()
+        .args(["--output", "json", "render", "--timeout", "40s"])
+        .arg(&scene)
+        .code(3);
+    let report = run.json();
+    assert_eq!(
+        report["scenes"][0]["stage"], "uploaded; the launcher has not queued it yet",
+        "{report}"
+    );
+    assert!(
+        run.stderr
+            .contains("the launcher has not queued the scenes")
+            && run.stderr.contains("lew logs launcher"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
@@ -469,6 +514,21 @@ impl Watched {
         }
     }
 
+    /// Waits for lew to finish, which must succeed, and returns what it printed.
+    fn finish(mut self) -> crate::support::Run {
+        let status = self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        let run = crate::support::Run {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        };
+        assert_eq!(run.code, 0, "{run:?}");
+        run
+    }
+
     /// Sends SIGINT and returns the exit code and everything lew printed.
     fn interrupt(mut self) -> (i32, String, String) {
         let _ = Command::new("kill")
@@ -502,8 +562,11 @@ async fn ctrl_c_while_waiting_leaves_the_job_running_and_says_so() {
     let mut cmd = lew_command(&app);
     cmd.args(["render", "--timeout", "5m"]).arg(&scene);
     let mut lew = Watched::spawn(cmd);
-    // Uploaded and waiting: the first stage line (no runner, so the scene stays queued).
-    lew.wait_for("stderr", "patient: queued");
+    // Uploaded and waiting: the first stage line (no runner, so nothing ever queues it).
+    lew.wait_for(
+        "stderr",
+        "patient: uploaded; the launcher has not queued it yet",
+    );
     let (code, _, stderr) = lew.interrupt();
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("keeps running in the cloud"), "{stderr}");

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod aws_rules;
 mod cli;
 mod existing_resources;
 mod generated;

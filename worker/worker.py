@@ -690,15 +690,33 @@ def povray_error(output: str, returncode: int | None = None) -> str:
     return f"POV-Ray failed (exit status {returncode})"
 
 
-def log_tail(output: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(output.rstrip("\n").splitlines()[-lines:])
+_PHASE = re.compile(r"^==== \[")
+# Debian's POV-Ray says this on every run; it is never the problem.
+_NOISE = "cannot open the user configuration file"
+
+
+def error_block(output: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The lines of POV-Ray's output that belong to its error, not its option banner: what
+    follows the last phase header (`==== [Parsing...] ====`), else what follows the first
+    fatal message (an option problem comes before any phase), else the last lines."""
+    all_lines = [line for line in output.rstrip().splitlines() if _NOISE not in line]
+    start = None
+    for number, line in enumerate(all_lines):
+        if _PHASE.match(line):
+            start = number + 1
+    if start is None:
+        start = next(
+            (n for n, line in enumerate(all_lines) if any(m in line for m in POVRAY_ERROR_MARKERS)),
+            max(0, len(all_lines) - lines),
+        )
+    return "\n".join(all_lines[start:][-lines:])
 
 
 def error_text(error: SceneError) -> str:
-    """The body of <name>.error.txt: the reason, a blank line, the tail of POV-Ray's output."""
+    """The body of <name>.error.txt: the reason, a blank line, POV-Ray's lines about it."""
     if error.output is None:
         return error.reason + "\n"
-    return f"{error.reason}\n\n{log_tail(error.output)}\n"
+    return f"{error.reason}\n\n{error_block(error.output)}\n"
 
 
 @dataclass(frozen=True)
@@ -1519,14 +1537,31 @@ def upload_log(s3: Any, bucket: str, key: str, log_path: Path) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="text/plain; charset=utf-8")
 
 
+# SQS keeps a received message hidden for at most 12 hours from the receive ("If you try to
+# extend the visibility timeout beyond the maximum, your request is rejected", the
+# ChangeMessageVisibility reference). The worker counts from a moment after SQS does: the
+# margin covers the time between the two.
+SQS_MAX_HIDDEN_S = 43200
+HIDDEN_MARGIN_S = 30
+
+
+def visibility_extension(wanted_s: int, held_s: float) -> int:
+    """The visibility timeout a heartbeat may ask for after holding a message `held_s` seconds:
+    `wanted_s`, or what is left of SQS's 12 hours (0 when nothing is)."""
+    left = int(SQS_MAX_HIDDEN_S - HIDDEN_MARGIN_S - held_s)
+    return max(0, min(wanted_s, left))
+
+
 class Heartbeat:
-    """While a job is held, keeps extending its message's visibility."""
+    """While a job is held, keeps extending its message's visibility, within the 12 hours SQS
+    allows from the receive (it starts right after the receive)."""
 
     def __init__(self, sqs: Any, settings: Settings, receipt: str, key: str | None) -> None:
         self._sqs = sqs
         self._settings = settings
         self._receipt = receipt
         self._key = key
+        self._received = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -1539,15 +1574,28 @@ class Heartbeat:
         self._thread.join()
 
     def _run(self) -> None:
+        wanted = self._settings.visibility_timeout_s
         while not self._stop.wait(self._settings.heartbeat_s):
-            try:
-                self._sqs.change_message_visibility(
-                    QueueUrl=self._settings.queue_url,
-                    ReceiptHandle=self._receipt,
-                    VisibilityTimeout=self._settings.visibility_timeout_s,
+            timeout = visibility_extension(wanted, time.monotonic() - self._received)
+            if timeout < wanted:
+                # Said once: from here the job becomes visible again when its 12 hours are up.
+                log(
+                    "heartbeat_limit",
+                    key=self._key,
+                    visible_again_in_s=timeout,
+                    reason="SQS keeps a received message hidden for at most 12 hours",
                 )
-            except Exception as error:
-                log("heartbeat_error", key=self._key, error=describe(error))
+            if timeout > 0:
+                try:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self._settings.queue_url,
+                        ReceiptHandle=self._receipt,
+                        VisibilityTimeout=timeout,
+                    )
+                except Exception as error:
+                    log("heartbeat_error", key=self._key, error=describe(error))
+            if timeout < wanted:
+                return
 
 
 def describe(error: BaseException) -> str:

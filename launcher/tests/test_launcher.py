@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
+from testkit.iam import queue_policy_for_s3
 
 LAUNCHER_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(LAUNCHER_DIR))
@@ -144,6 +145,8 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 
 
 def lew_task_arns(ecs: Any, cluster: str) -> list[str]:
+    """The tasks the launcher started that run (ListTasks takes startedBy only as its one
+    filter, and then lists the tasks whose desired status is RUNNING)."""
     return ecs.list_tasks(cluster=cluster, startedBy="lew-launcher")["taskArns"]
 
 
@@ -219,7 +222,7 @@ def stack(aws: Aws, unique: str, monkeypatch: pytest.MonkeyPatch) -> Stack:
     sqs, ecs, ec2, subnets = aws.sqs, aws.ecs, aws.ec2, aws.subnets
     queue_url = sqs.create_queue(QueueName=f"lew-{unique}-jobs")["QueueUrl"]
     cluster = f"lew-{unique}"
-    ecs.create_cluster(clusterName=cluster)
+    ecs.create_cluster(clusterName=cluster, capacityProviders=["FARGATE", "FARGATE_SPOT"])
     family = f"lew-{unique}-worker"
     arn = ""
     for image in ("worker:old", "worker:new"):  # two revisions: RunTask must take the latest
@@ -433,6 +436,10 @@ def test_events_that_moto_s3_really_emits(stack: Stack, unique: str) -> None:
         "Attributes"
     ]["QueueArn"]
     s3.create_bucket(Bucket=stack.bucket)
+    # S3 checks that it may send to the queue before it stores the configuration.
+    stack.sqs.set_queue_attributes(
+        QueueUrl=events_url, Attributes={"Policy": queue_policy_for_s3(events_arn, stack.bucket)}
+    )
     s3.put_bucket_notification_configuration(
         Bucket=stack.bucket,
         NotificationConfiguration={
@@ -589,10 +596,7 @@ def test_task_cap_counts_only_running_tasks_of_the_launcher(
         s3_event(*(s3_record(f"scenes/j{i}/s.zip", etag=str(i)) for i in range(5))), None
     )
     assert result == {"queued": 5, "skipped": 0, "started": 2, "running": 2}
-    running = stack.ecs.list_tasks(
-        cluster=stack.cluster, startedBy="lew-launcher", desiredStatus="RUNNING"
-    )["taskArns"]
-    assert len(running) == 4
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 4
     assert events(log_lines(capsys), "tasks") == [
         {"event": "tasks", "running": 2, "starting": 2, "max_tasks": 4, "new_jobs": 5}
     ]
@@ -600,7 +604,9 @@ def test_task_cap_counts_only_running_tasks_of_the_launcher(
     # at the cap: jobs are queued, no task is started, and that is not an error
     result = launcher.handler(s3_event(s3_record("scenes/late/s.zip")), None)
     assert result == {"queued": 1, "skipped": 0, "started": 0, "running": 4}
-    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 5  # 4 running + 1 stopped
+    assert len(lew_task_arns(stack.ecs, stack.cluster)) == 4
+    stopped = stack.ecs.list_tasks(cluster=stack.cluster, desiredStatus="STOPPED")["taskArns"]
+    assert stopped == [mine[0]]
     assert len(drain(stack.sqs, stack.queue_url)) == 6
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from testkit.iam import as_list, conditions_hold
+from testkit.iam import as_list, service_allowed
 
 from .aws import Aws, error_code
 from .output import Output
@@ -134,18 +134,13 @@ def s3_may_invoke(policy: str | None, bucket: str, account: str) -> tuple[bool, 
     if not policy:
         return False, "the function has no resource policy (no permission for s3.amazonaws.com)"
     context = {"aws:sourcearn": f"arn:aws:s3:::{bucket}", "aws:sourceaccount": account}
-    for statement in as_list(json.loads(policy).get("Statement", [])):
-        if statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal")
-        services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
-        if principal != "*" and "s3.amazonaws.com" not in services:
-            continue
-        actions = as_list(statement.get("Action", []))
-        if not any(fnmatch.fnmatchcase("lambda:InvokeFunction", a) for a in actions):
-            continue
-        if conditions_hold(statement.get("Condition"), context):
-            return True, f"statement {statement.get('Sid', '?')}"
+    # The policy is the function's own: its statements apply to it whatever their Resource.
+    document = json.loads(policy)
+    for statement in as_list(document.get("Statement", [])):
+        statement.pop("Resource", None)
+    sid = service_allowed(document, "s3.amazonaws.com", "lambda:InvokeFunction", "", context)
+    if sid is not None:
+        return True, f"statement {sid}"
     return False, (
         "no statement of the function's resource policy allows s3.amazonaws.com to call "
         f"lambda:InvokeFunction for {context['aws:sourcearn']} in account {account}"

@@ -1,6 +1,6 @@
 """IAM policy conditions, evaluated one way for every stand-in for AWS: the moto wrapper's bucket
-policies (scripts/moto_server.py) and the local runner's check that a function's resource
-policy lets S3 invoke it (scripts/runner/s3_side.py).
+policies and its check of S3 notification destinations (scripts/moto_server.py), and the local
+runner's check that a function's resource policy lets S3 invoke it (scripts/runner/s3_side.py).
 
 The rules are those of the IAM User Guide, "IAM JSON policy elements: Condition operators", for
 the operators the stand-ins meet: String(Not)Equals, StringLike, ArnEquals, ArnLike, Bool, Null
@@ -14,6 +14,7 @@ operator, none may).
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,4 +70,62 @@ def conditions_hold(
         condition_holds(operator, key, expected, context)
         for operator, pairs in (block or {}).items()
         for key, expected in pairs.items()
+    )
+
+
+def _matches(patterns: Any, value: str) -> bool:
+    # IAM wildcards in Action and Resource: `*` any run of characters, `?` one character.
+    return any(fnmatch.fnmatchcase(value, str(p)) for p in as_list(patterns))
+
+
+def service_allowed(
+    policy: str | Mapping[str, Any] | None,
+    service: str,
+    action: str,
+    resource: str,
+    context: Mapping[str, str],
+) -> str | None:
+    """Whether a resource policy lets the AWS service principal `service` (say
+    `s3.amazonaws.com`) call `action` on `resource` in the request context: the Sid of the
+    statement that allows it (`?` for one without a Sid), or None when none does or a Deny
+    applies. Statements without Resource apply to the resource the policy is attached to."""
+    if not policy:
+        return None
+    document = json.loads(policy) if isinstance(policy, str) else policy
+    allowed = None
+    for statement in as_list(document.get("Statement", [])):
+        principal = statement.get("Principal")
+        services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+        if principal not in ("*", {"AWS": "*"}) and service not in services:
+            continue
+        if not _matches(statement.get("Action", []), action):
+            continue
+        if "Resource" in statement and not _matches(statement["Resource"], resource):
+            continue
+        if not conditions_hold(statement.get("Condition"), context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return None
+        if statement.get("Effect") == "Allow" and allowed is None:
+            allowed = str(statement.get("Sid") or "?")
+    return allowed
+
+
+def queue_policy_for_s3(queue_arn: str, bucket: str) -> str:
+    """A queue policy that lets S3 send the bucket's event notifications to the queue, which S3
+    checks before it stores a notification configuration naming the queue."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "S3Notifications",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "s3.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+                }
+            ],
+        }
     )

@@ -6,9 +6,11 @@ the local runner's (S3 invoking a function for a bucket of an account).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from testkit.iam import condition_holds, conditions_hold
+from testkit.iam import condition_holds, conditions_hold, service_allowed
 
 TLS = {"aws:securetransport": "true"}
 S3 = {
@@ -92,3 +94,31 @@ def test_a_condition_block_holds_when_every_condition_does() -> None:
 def test_no_condition_block_holds() -> None:
     assert conditions_hold(None, TLS)
     assert conditions_hold({}, TLS)
+
+
+def test_a_resource_policy_allows_a_service_with_its_conditions() -> None:
+    queue = "arn:aws:sqs:eu-west-1:123456789012:events"
+    allow = {
+        "Sid": "S3Sends",
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue,
+        "Condition": {"ArnLike": {"aws:SourceArn": BUCKET_ARN}},
+    }
+    policy = {"Statement": [allow]}
+    assert service_allowed(policy, "s3.amazonaws.com", "sqs:SendMessage", queue, S3) == "S3Sends"
+    assert service_allowed(json.dumps(policy), "s3.amazonaws.com", "sqs:SendMessage", queue, S3)
+    # Another service, action, resource or source is not allowed.
+    assert service_allowed(policy, "sns.amazonaws.com", "sqs:SendMessage", queue, S3) is None
+    assert service_allowed(policy, "s3.amazonaws.com", "sqs:DeleteMessage", queue, S3) is None
+    assert service_allowed(policy, "s3.amazonaws.com", "sqs:SendMessage", queue + "2", S3) is None
+    other = {**S3, "aws:sourcearn": "arn:aws:s3:::other"}
+    assert service_allowed(policy, "s3.amazonaws.com", "sqs:SendMessage", queue, other) is None
+    # Wildcards, no Sid, and a Deny that applies wins.
+    loose = {**allow, "Action": "sqs:*", "Principal": "*", "Sid": None}
+    assert service_allowed({"Statement": loose}, "s3.amazonaws.com", "sqs:SendMessage", queue, S3)
+    deny = {**allow, "Effect": "Deny", "Condition": None}
+    both = {"Statement": [allow, deny]}
+    assert service_allowed(both, "s3.amazonaws.com", "sqs:SendMessage", queue, S3) is None
+    assert service_allowed(None, "s3.amazonaws.com", "sqs:SendMessage", queue, S3) is None

@@ -86,8 +86,16 @@ impl fmt::Display for SetupReport {
 }
 
 impl Report for SetupReport {
+    /// 2 when a failure needs the configuration changed (it conflicts with what exists), else
+    /// 1 for any failure.
     fn exit_code(&self) -> u8 {
-        if self.failures.is_empty() { 0 } else { 1 }
+        if self.failures.iter().any(|f| f.exit_code == 2) {
+            2
+        } else if self.failures.is_empty() {
+            0
+        } else {
+            1
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! A bucket that exists without lew's tag (for example one named in lew.toml) is used as it is:
 //! lew adds only its event notification (see `trigger`) and never deletes it.
 
+use std::fmt;
+
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_s3::error::{ProvideErrorMetadata as _, SdkError};
 use aws_sdk_s3::operation::create_bucket::CreateBucketError;
@@ -19,6 +21,7 @@ use aws_sdk_s3::types::{
 use serde_json::{Value, json};
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, canonical_statement};
+use crate::error::UsageError;
 
 /// What this resource is called in reports.
 pub const KIND: &str = "s3 bucket";
@@ -78,6 +81,109 @@ async fn tags(d: &Deployment) -> Result<Vec<Tag>> {
         Err(e) if e.code() == Some("NoSuchTagSet") => Ok(Vec::new()),
         Err(e) => Err(e).with_context(|| format!("cannot read the tags of S3 bucket {name}")),
     }
+}
+
+/// The customer managed KMS key a bucket encrypts new objects with by default (SSE-KMS), which
+/// the worker's role must be allowed to use: GetObject needs `kms:Decrypt`, PutObject
+/// `kms:GenerateDataKey`, or every job ends in the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KmsKey {
+    /// A key of this account, by ARN.
+    Key(String),
+    /// A key of this account known by an alias (`alias/name`): granted through the
+    /// `kms:ResourceAliases` condition, as an IAM policy cannot name a key by its alias.
+    Alias(String),
+}
+
+impl fmt::Display for KmsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KmsKey::Key(arn) => f.write_str(arn),
+            KmsKey::Alias(alias) => f.write_str(alias),
+        }
+    }
+}
+
+/// What the bucket's default encryption asks of the worker's role: `None` for SSE-S3, for the
+/// AWS managed key `aws/s3` (its key policy lets every principal of the account use it through
+/// S3), and for a bucket lew owns (lew sets SSE-S3 on it); the key for SSE-KMS with a key of
+/// this account; a configuration error naming the key for a key of another account, whose use
+/// lew cannot grant.
+pub async fn default_kms_key(d: &Deployment) -> Result<Option<KmsKey>> {
+    if d.cfg.bucket.name.is_none() {
+        return Ok(None); // lew's own bucket, with lew's encryption
+    }
+    let name = &d.names.bucket;
+    let (encryption, tags) = futures::join!(
+        d.aws.s3.get_bucket_encryption().bucket(name).send(),
+        tags(d)
+    );
+    let rules = match encryption {
+        Ok(out) => out
+            .server_side_encryption_configuration
+            .map(|c| c.rules)
+            .unwrap_or_default(),
+        Err(e)
+            if matches!(
+                e.code(),
+                Some("ServerSideEncryptionConfigurationNotFoundError" | "NoSuchBucket")
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the default encryption of {name}"));
+        }
+    };
+    if tags.is_ok_and(|t| ownership(d, &t) == Presence::Owned) {
+        return Ok(None);
+    }
+    let key = rules.iter().find_map(|r| {
+        let by = r.apply_server_side_encryption_by_default()?;
+        let kms = matches!(
+            by.sse_algorithm(),
+            ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse
+        );
+        kms.then(|| by.kms_master_key_id().unwrap_or_default().to_string())
+    });
+    match key {
+        None => Ok(None),
+        Some(id) => kms_key(d, &id),
+    }
+}
+
+/// The key a bucket's `KMSMasterKeyID` names (a key id, key ARN, alias or alias ARN).
+fn kms_key(d: &Deployment, id: &str) -> Result<Option<KmsKey>> {
+    let (account, resource) = match id.strip_prefix("arn:") {
+        Some(arn) => {
+            let parts: Vec<&str> = arn.splitn(5, ':').collect();
+            match parts.as_slice() {
+                [_, "kms", _, account, resource] => (account.to_string(), resource.to_string()),
+                _ => bail!(
+                    "bucket {}: default encryption names {id:?}, not a KMS key",
+                    d.names.bucket
+                ),
+            }
+        }
+        None if id.starts_with("alias/") => (d.aws.account.clone(), id.to_string()),
+        None if id.is_empty() => return Ok(None), // the AWS managed key aws/s3
+        None => (d.aws.account.clone(), format!("key/{id}")),
+    };
+    if account != d.aws.account {
+        return Err(UsageError::new(format!(
+            "bucket {} encrypts new objects by default with KMS key {id} of account {account} \
+             (SSE-KMS); lew cannot let the worker's role use another account's key, so every \
+             job would fail. Use a bucket encrypted with SSE-S3 or with a key of account {}, or \
+             set another `bucket.name` in lew.toml",
+            d.names.bucket, d.aws.account
+        ))
+        .into());
+    }
+    Ok(match resource.as_str() {
+        "alias/aws/s3" => None,
+        alias if alias.starts_with("alias/") => Some(KmsKey::Alias(alias.to_string())),
+        key => Some(KmsKey::Key(d.aws.arn("kms", key))),
+    })
 }
 
 /// lew's bucket policy statement: refuse every request that does not use TLS.
@@ -493,4 +599,52 @@ pub async fn delete(d: &Deployment, delete_data: bool) -> Result<Removed> {
     }
     Ok(Removed::new(KIND, name, Removal::Deleted)
         .note(format!("{deleted} object versions deleted")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{exit_code, one_line};
+    use crate::resources::mock::Mocks;
+
+    #[tokio::test]
+    async fn the_key_a_bucket_s_default_encryption_names() {
+        let (d, _) = Mocks::new().deployment().await;
+        let arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let key = |id: &str| kms_key(&d, id).unwrap();
+        assert_eq!(
+            key("1234abcd-12ab-34cd-56ef-1234567890ab"),
+            Some(KmsKey::Key(arn.into()))
+        );
+        assert_eq!(key(arn), Some(KmsKey::Key(arn.into())));
+        assert_eq!(
+            key("alias/media"),
+            Some(KmsKey::Alias("alias/media".into()))
+        );
+        assert_eq!(
+            key("arn:aws:kms:eu-west-1:123456789012:alias/media"),
+            Some(KmsKey::Alias("alias/media".into()))
+        );
+        // The AWS managed key needs no grant: its key policy lets the account use it via S3.
+        assert_eq!(key("alias/aws/s3"), None);
+        assert_eq!(key("arn:aws:kms:eu-west-1:123456789012:alias/aws/s3"), None);
+        assert_eq!(key(""), None);
+    }
+
+    #[tokio::test]
+    async fn a_key_of_another_account_is_refused_naming_it() {
+        let (d, _) = Mocks::new()
+            .config("[bucket]\nname = \"shared-media\"\n")
+            .deployment()
+            .await;
+        let other = "arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let err = kms_key(&d, other).unwrap_err();
+        let text = one_line(&err);
+        assert!(
+            text.contains(other) && text.contains("210987654321") && text.contains("shared-media"),
+            "{text}"
+        );
+        assert_eq!(exit_code(&err), 2);
+        assert!(kms_key(&d, "arn:aws:s3:::not-a-key").is_err());
+    }
 }

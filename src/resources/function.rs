@@ -16,6 +16,7 @@ use aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBu
 use aws_sdk_lambda::operation::delete_function::DeleteFunctionError;
 use aws_sdk_lambda::operation::get_function::{GetFunctionError, GetFunctionOutput};
 use aws_sdk_lambda::operation::get_function_event_invoke_config::GetFunctionEventInvokeConfigError;
+use aws_sdk_lambda::operation::list_tags::ListTagsError;
 use aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError;
 use aws_sdk_lambda::operation::put_function_event_invoke_config::PutFunctionEventInvokeConfigError;
 use aws_sdk_lambda::primitives::Blob;
@@ -164,9 +165,47 @@ pub async fn get(d: &Deployment) -> Result<Option<GetFunctionOutput>> {
     }
 }
 
-pub fn owned(d: &Deployment, out: &GetFunctionOutput) -> bool {
-    out.tags()
-        .is_some_and(|t| d.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+/// Whether the function is this app's, by its tags.
+///
+/// GetFunction returns them only to a caller who may call ListTags (its API reference: "Lambda
+/// returns tag data only if you have explicit allow permissions for lambda:ListTags"), so
+/// without that permission every function would look like someone else's. Without tags, lew
+/// reads what GetFunction says went wrong, or asks ListTags itself, and names the missing
+/// permission instead of claiming the function is not lew's.
+pub async fn owned(d: &Deployment, out: &GetFunctionOutput) -> Result<bool> {
+    let owns = |t: &std::collections::HashMap<String, String>| {
+        d.owns(t.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    };
+    if let Some(tags) = out.tags().filter(|t| !t.is_empty()) {
+        return Ok(owns(tags));
+    }
+    let name = &d.names.function;
+    let arn = d.function_arn();
+    let missing = |why: &str| {
+        anyhow::anyhow!(
+            "cannot tell whether Lambda function {name} is lew's: its tags cannot be read \
+             ({why}); allow lambda:ListTags on {arn} to the credentials lew runs with (GetFunction \
+             returns a function's tags only with that permission)"
+        )
+    };
+    if let Some(e) = out.tags_error() {
+        return Err(missing(&format!("{}: {}", e.error_code(), e.message())));
+    }
+    match d.aws.lambda.list_tags().resource(&arn).send().await {
+        Ok(listed) => Ok(listed.tags().is_some_and(owns)),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), ListTagsError::ResourceNotFoundException(_)) =>
+        {
+            Ok(false)
+        }
+        Err(SdkError::ServiceError(e))
+            if aws_sdk_lambda::error::ProvideErrorMetadata::code(e.err())
+                == Some("AccessDeniedException") =>
+        {
+            Err(missing(&super::short_error(e.err())))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the tags of {name}")),
+    }
 }
 
 /// Creates the function or converges its code and configuration.
@@ -219,21 +258,21 @@ pub async fn ensure_when(
             }
             create_with_retry(d, req, |msg| step.note(msg)).await?;
             step.clear();
-            // The invocation settings can be set while the new function becomes active.
-            let (active, settled) = futures::join!(
-                lambda
-                    .wait_until_function_active_v2()
-                    .function_name(&name)
-                    .wait(WAIT),
-                apply_invocation(d, &Invocation::NEW),
-            );
-            active.with_context(|| format!("Lambda function {name} did not become active"))?;
-            settled?;
+            // A new function is Pending, and "Any invocations or other API actions that operate
+            // on the function will fail" until it is Active (AWS, "Lambda function states"):
+            // its invocation settings are set once it is.
+            lambda
+                .wait_until_function_active_v2()
+                .function_name(&name)
+                .wait(WAIT)
+                .await
+                .with_context(|| format!("Lambda function {name} did not become active"))?;
+            apply_invocation(d, &Invocation::NEW).await?;
         }
         return Ok(outcome.created());
     };
 
-    if !owned(d, &existing) {
+    if !owned(d, &existing).await? {
         return Err(super::not_ours("Lambda function", &name, &d.cfg.app));
     }
     let have =
@@ -541,7 +580,7 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
     let Some(existing) = get(d).await? else {
         return Ok(Removed::new(KIND, name, Removal::AlreadyGone));
     };
-    if !owned(d, &existing) {
+    if !owned(d, &existing).await? {
         return Ok(Removed::new(KIND, name, Removal::NotOwned));
     }
     match d
@@ -569,7 +608,7 @@ mod tests {
     use aws_sdk_lambda::Client;
     use aws_sdk_lambda::operation::create_function::CreateFunctionOutput;
     use aws_sdk_lambda::types::error::InvalidParameterValueException;
-    use aws_smithy_mocks::mock;
+    use aws_smithy_mocks::{Rule, mock};
 
     use super::*;
     use crate::error::one_line;
@@ -692,15 +731,23 @@ mod tests {
             .times(2)
             .output(|| CreateFunctionOutput::builder().build())
             .build();
-        let active = mock!(Client::get_function).then_output(|| {
-            GetFunctionOutput::builder()
-                .configuration(
-                    FunctionConfiguration::builder()
-                        .state(State::Active)
-                        .build(),
-                )
-                .build()
-        });
+        let in_state = |state: State| {
+            move || {
+                GetFunctionOutput::builder()
+                    .configuration(
+                        FunctionConfiguration::builder()
+                            .state(state.clone())
+                            .build(),
+                    )
+                    .build()
+            }
+        };
+        // Pending at first: nothing may configure it until it is Active.
+        let active = mock!(Client::get_function)
+            .sequence()
+            .output(in_state(State::Pending))
+            .output(in_state(State::Active))
+            .build();
         let no_invoke_config =
             mock!(Client::get_function_event_invoke_config).then_error(move || {
                 GetFunctionEventInvokeConfigError::ResourceNotFoundException(missing())
@@ -716,7 +763,8 @@ mod tests {
                 &get,
                 &no_invoke_config,
                 &create,
-                // Then, at once: waiting for it to be active, and both settings.
+                // Then waiting for it to be Active, and only then both settings (a call out of
+                // this order matches no rule and fails the test).
                 &active,
                 &put_invoke_config,
                 &reserve,
@@ -736,6 +784,7 @@ mod tests {
         assert_eq!(outcome.action, crate::resources::Action::Create);
         assert_eq!(create.num_calls(), 3);
         assert_eq!(reserve.num_calls(), 1);
+        assert_eq!(active.num_calls(), 2);
         assert_eq!(
             sleep.slept()[..2],
             [Duration::from_secs(1), Duration::from_secs(2)]
@@ -872,6 +921,89 @@ mod tests {
             sleep.slept(),
             [Duration::from_secs(1), Duration::from_secs(2)]
         );
+    }
+
+    /// The function as GetFunction shows it to a caller without lambda:ListTags: no tags.
+    fn untagged(tags_error: bool) -> Rule {
+        use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+        use aws_sdk_lambda::types::{FunctionConfiguration, TagsError};
+        mock!(Client::get_function).then_output(move || {
+            let out = GetFunctionOutput::builder()
+                .configuration(FunctionConfiguration::builder().build());
+            if tags_error {
+                out.tags_error(
+                    TagsError::builder()
+                        .error_code("AccessDeniedException")
+                        .message("not authorized to perform: lambda:ListTags")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+            } else {
+                out.build()
+            }
+        })
+    }
+
+    fn assert_names_list_tags(err: &anyhow::Error) {
+        let text = one_line(err);
+        assert!(
+            text.contains("lambda:ListTags")
+                && text
+                    .contains("arn:aws:lambda:eu-west-1:123456789012:function:lew-unit-launcher")
+                && !text.contains("not tagged"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn tags_withheld_for_want_of_list_tags_are_said_so_not_taken_for_another_owner() {
+        // GetFunction says why it returned no tags.
+        let (d, _) = Mocks::new().lambda(&[&untagged(true)]).deployment().await;
+        assert_names_list_tags(&delete(&d).await.unwrap_err());
+
+        // Or it says nothing, and ListTags itself is refused.
+        let list = mock!(Client::list_tags).then_error(|| {
+            ListTagsError::generic(crate::resources::mock::meta(
+                "AccessDeniedException",
+                "User is not authorized to perform: lambda:ListTags",
+            ))
+        });
+        let (d, _) = Mocks::new()
+            .lambda(&[&untagged(false), &list])
+            .deployment()
+            .await;
+        assert_names_list_tags(&delete(&d).await.unwrap_err());
+        assert_eq!(list.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_tags_list_tags_returns_decide_ownership_when_get_function_has_none() {
+        use aws_sdk_lambda::operation::delete_function::DeleteFunctionOutput;
+        use aws_sdk_lambda::operation::list_tags::ListTagsOutput;
+
+        let ours = mock!(Client::list_tags).then_output(|| {
+            crate::resources::mock::lew_tags()
+                .into_iter()
+                .fold(ListTagsOutput::builder(), |b, (k, v)| b.tags(k, v))
+                .build()
+        });
+        let deleted =
+            mock!(Client::delete_function).then_output(|| DeleteFunctionOutput::builder().build());
+        let (d, _) = Mocks::new()
+            .lambda(&[&untagged(false), &ours, &deleted])
+            .deployment()
+            .await;
+        assert_eq!(delete(&d).await.unwrap().result, Removal::Deleted);
+        assert_eq!(deleted.num_calls(), 1);
+
+        // No tags at all: someone else's.
+        let none = mock!(Client::list_tags).then_output(|| ListTagsOutput::builder().build());
+        let (d, _) = Mocks::new()
+            .lambda(&[&untagged(false), &none])
+            .deployment()
+            .await;
+        assert_eq!(delete(&d).await.unwrap().result, Removal::NotOwned);
     }
 
     #[tokio::test]

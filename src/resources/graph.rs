@@ -56,11 +56,16 @@ pub async fn converge(d: &Deployment, mode: Mode) -> Converged {
         label(roles::KIND, &launcher_spec.name),
         role_done.after(roles::ensure(d, launcher_spec, mode), |_| ()),
     );
-    let other_roles = join_all(
-        other_specs
-            .iter()
-            .map(|spec| walk.node(label(roles::KIND, &spec.name), roles::ensure(d, spec, mode))),
-    );
+    // The task role may need a grant for the bucket's default-encryption key.
+    let other_roles = join_all(other_specs.iter().map(|spec| {
+        walk.node(label(roles::KIND, &spec.name), async move {
+            if spec.name == d.names.task_role {
+                roles::ensure_task(d, mode).await
+            } else {
+                roles::ensure(d, spec, mode).await
+            }
+        })
+    }));
     let dlq = walk.node(
         label(queue::KIND, &d.names.dlq),
         dlq_done.after(queue::ensure(d, queue::Which::DeadLetter, mode), |_| ()),

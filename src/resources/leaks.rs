@@ -29,12 +29,10 @@ pub async fn check(d: &Deployment, bucket_kept: bool) -> Result<Vec<String>> {
             }
         },
         async {
-            Ok::<_, anyhow::Error>(
-                function::get(d)
-                    .await?
-                    .filter(|f| function::owned(d, f))
-                    .map(|_| d.function_arn()),
-            )
+            match function::get(d).await? {
+                Some(f) if function::owned(d, &f).await? => Ok(Some(d.function_arn())),
+                _ => Ok::<_, anyhow::Error>(None),
+            }
         },
     );
     let mut left = tagged?;

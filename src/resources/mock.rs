@@ -65,6 +65,7 @@ pub struct Mocks {
     ec2: Vec<Rule>,
     tagging: Vec<Rule>,
     ecs: Vec<Rule>,
+    s3: Vec<Rule>,
 }
 
 macro_rules! service {
@@ -95,6 +96,7 @@ impl Mocks {
     service!(ec2);
     service!(tagging);
     service!(ecs);
+    service!(s3);
 
     /// The deployment, and the sleep that records its waits.
     pub async fn deployment(self) -> (Deployment, InstantSleep) {
@@ -155,6 +157,11 @@ impl Mocks {
         aws.ecs = aws_sdk_ecs::Client::from_conf(
             aws_sdk_ecs::config::Builder::from(&sdk)
                 .interceptor(interceptor(&self.ecs))
+                .build(),
+        );
+        aws.s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .interceptor(interceptor(&self.s3))
                 .build(),
         );
         let cfg = Config::parse(&format!("app = \"{APP}\"\n{}", self.cfg)).expect("a valid config");

@@ -328,6 +328,10 @@ impl Removed {
 pub struct Failure {
     pub resource: String,
     pub error: String,
+    /// The exit code the error implies on its own: 2 when the configuration must change (it
+    /// conflicts with what exists, e.g. a bucket rule overlapping lew's), else 1.
+    #[serde(skip)]
+    pub exit_code: u8,
 }
 
 impl Failure {
@@ -335,6 +339,7 @@ impl Failure {
         Failure {
             resource: resource.into(),
             error: crate::error::one_line(err),
+            exit_code: crate::error::exit_code(err),
         }
     }
 }

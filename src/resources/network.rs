@@ -14,6 +14,7 @@ use aws_sdk_ec2::types::{
 use serde::Serialize;
 
 use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours};
+use crate::error::UsageError;
 
 /// What this resource is called in reports.
 pub const KIND: &str = "security group";
@@ -45,11 +46,11 @@ pub async fn subnets(d: &Deployment) -> Result<(String, Vec<String>)> {
             .await
             .map_err(|e| {
                 if e.code() == Some("InvalidSubnetID.NotFound") {
-                    anyhow::anyhow!(
+                    anyhow::Error::new(UsageError::new(format!(
                         "network.subnets in lew.toml names a subnet that does not exist in \
                          {region}: {}",
                         e.message().unwrap_or_default()
-                    )
+                    )))
                 } else {
                     anyhow::Error::new(e).context("cannot look up the configured subnets")
                 }
@@ -57,10 +58,11 @@ pub async fn subnets(d: &Deployment) -> Result<(String, Vec<String>)> {
         let vpcs: std::collections::BTreeSet<&str> =
             out.subnets().iter().filter_map(|s| s.vpc_id()).collect();
         if vpcs.len() != 1 {
-            bail!(
+            return Err(UsageError::new(format!(
                 "network.subnets in lew.toml must all be in one VPC (found {})",
                 vpcs.into_iter().collect::<Vec<_>>().join(", ")
-            );
+            ))
+            .into());
         }
         let vpc = vpcs.into_iter().next().unwrap_or_default().to_string();
         return Ok((vpc, d.cfg.network.subnets.clone()));
@@ -118,6 +120,61 @@ async fn groups_named(d: &Deployment) -> Result<Vec<SecurityGroup>> {
     Ok(out.security_groups.unwrap_or_default())
 }
 
+/// The security groups `network.security_groups` names (read while the subnets are found).
+async fn configured_groups(d: &Deployment) -> Result<Vec<SecurityGroup>> {
+    let region = &d.aws.region;
+    let out = d
+        .aws
+        .ec2
+        .describe_security_groups()
+        .set_group_ids(Some(d.cfg.network.security_groups.clone()))
+        .send()
+        .await
+        .map_err(|e| {
+            if e.code() == Some("InvalidGroup.NotFound") {
+                anyhow::Error::new(UsageError::new(format!(
+                    "network.security_groups in lew.toml names a security group that does not \
+                     exist in {region}: {}",
+                    e.message().unwrap_or_default()
+                )))
+            } else {
+                anyhow::Error::new(e).context("cannot look up the configured security groups")
+            }
+        })?;
+    Ok(out.security_groups.unwrap_or_default())
+}
+
+/// The worker tasks' security groups must be in the subnets' VPC, or every RunTask the launcher
+/// makes fails; said at setup, naming both VPCs.
+fn same_vpc(d: &Deployment, vpc: &str, groups: &[SecurityGroup]) -> Result<()> {
+    let elsewhere: Vec<String> = groups
+        .iter()
+        .filter(|g| g.vpc_id() != Some(vpc))
+        .map(|g| {
+            format!(
+                "{} is in {}",
+                g.group_id().unwrap_or_default(),
+                g.vpc_id().unwrap_or("no VPC")
+            )
+        })
+        .collect();
+    if elsewhere.is_empty() {
+        return Ok(());
+    }
+    let subnets = if d.cfg.network.subnets.is_empty() {
+        "the default VPC's subnets are"
+    } else {
+        "network.subnets are"
+    };
+    Err(UsageError::new(format!(
+        "network.security_groups in lew.toml must be in the VPC of the subnets the worker tasks \
+         use ({subnets} in {vpc}), but {}; set network.security_groups to groups of {vpc}, or \
+         network.subnets to subnets of the groups' VPC",
+        elsewhere.join(", ")
+    ))
+    .into())
+}
+
 async fn find_group(d: &Deployment, vpc: &str) -> Result<Option<SecurityGroup>> {
     let out = d
         .aws
@@ -164,14 +221,13 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
         if manage_group {
             groups_named(d).await
         } else {
-            Ok(Vec::new())
+            configured_groups(d).await
         }
     });
     let (vpc_id, subnets) = found?;
-    let existing = groups?
-        .into_iter()
-        .find(|g| g.vpc_id() == Some(vpc_id.as_str()));
+    let groups = groups?;
     if !manage_group {
+        same_vpc(d, &vpc_id, &groups)?;
         let network = Network {
             vpc_id,
             subnets,
@@ -180,6 +236,9 @@ pub async fn ensure(d: &Deployment, mode: Mode) -> Result<(Option<Outcome>, Netw
         return Ok((None, network));
     }
 
+    let existing = groups
+        .into_iter()
+        .find(|g| g.vpc_id() == Some(vpc_id.as_str()));
     let ec2 = &d.aws.ec2;
     let name = d.names.security_group.clone();
     let outcome = Outcome::new(KIND, &name);

@@ -272,12 +272,30 @@ pub async fn ensure_with_url(
     if mode == Mode::Apply && (!fix.is_empty() || !version_ok) {
         ready.await?;
         if !fix.is_empty() {
-            sqs.set_queue_attributes()
-                .queue_url(&url)
-                .set_attributes(Some(fix))
-                .send()
-                .await
-                .with_context(|| format!("cannot update SQS queue {name}"))?;
+            let fixing: Vec<(Attr, String)> =
+                fix.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut waits = 0;
+            loop {
+                let set = sqs
+                    .set_queue_attributes()
+                    .queue_url(&url)
+                    .set_attributes(Some(fix.clone()))
+                    .send()
+                    .await;
+                match set {
+                    Ok(_) => break,
+                    // The dead-letter queue was (re)created a moment ago: see `create`.
+                    Err(SdkError::ServiceError(e))
+                        if redrive_refused(e.err(), &fixing) && waits < REDRIVE_ATTEMPTS - 1 =>
+                    {
+                        waits += 1;
+                        wait_for_dead_letter_queue(d, &name, waits).await;
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot update SQS queue {name}"));
+                    }
+                }
+            }
         }
         if !version_ok {
             let mut req = sqs.tag_queue().queue_url(&url);
@@ -293,10 +311,15 @@ pub async fn ensure_with_url(
 }
 
 /// Creates the queue and returns its URL. SQS refuses to reuse a name for 60 s after a delete, so a setup right
-/// after a teardown waits that out, saying so.
+/// after a teardown waits that out, saying so. And a dead-letter queue created a moment ago may
+/// not be usable yet (CreateQueue's reference: "you must wait at least one second after the
+/// queue is created to be able to use the queue"): the job queue's redrive policy naming it is
+/// then refused, and retried briefly.
 async fn create(d: &Deployment, name: &str, attrs: &[(Attr, String)]) -> Result<Option<String>> {
     const ATTEMPTS: u32 = 8;
-    for attempt in 1..=ATTEMPTS {
+    let mut redrive_waits = 0;
+    let mut attempt = 1;
+    loop {
         let mut req = d.aws.sqs.create_queue().queue_name(name);
         for (k, v) in attrs {
             req = req.attributes(k.clone(), v);
@@ -315,11 +338,45 @@ async fn create(d: &Deployment, name: &str, attrs: &[(Attr, String)]) -> Result<
                      ({attempt}/{ATTEMPTS})"
                 ));
                 d.sleep(Duration::from_secs(10)).await;
+                attempt += 1;
+            }
+            Err(SdkError::ServiceError(e))
+                if redrive_refused(e.err(), attrs) && redrive_waits < REDRIVE_ATTEMPTS - 1 =>
+            {
+                redrive_waits += 1;
+                wait_for_dead_letter_queue(d, name, redrive_waits).await;
             }
             Err(e) => return Err(e).with_context(|| format!("cannot create SQS queue {name}")),
         }
     }
-    unreachable!("the last attempt returns")
+}
+
+/// How often a redrive policy naming a dead-letter queue that SQS cannot see yet is sent.
+const REDRIVE_ATTEMPTS: u32 = 6;
+
+/// Whether SQS refused the redrive policy lew sent: the typed InvalidAttributeValue, or the
+/// InvalidParameterValue code SQS answers with ("Value ... for parameter RedrivePolicy is
+/// invalid. Reason: Dead letter target does not exist."), for a request that carries one. A
+/// dead-letter queue created a moment ago is not yet visible to SQS's check.
+fn redrive_refused<E>(err: &E, attrs: &[(Attr, String)]) -> bool
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata,
+{
+    attrs.iter().any(|(k, _)| *k == Attr::RedrivePolicy)
+        && matches!(
+            err.code(),
+            Some("InvalidAttributeValue" | "InvalidParameterValue")
+        )
+}
+
+async fn wait_for_dead_letter_queue(d: &Deployment, name: &str, wait: u32) {
+    d.progress.line(format!(
+        "sqs queue {name}: the dead-letter queue {} was just created, waiting until SQS can \
+         use it ({wait}/{})",
+        d.names.dlq,
+        REDRIVE_ATTEMPTS - 1
+    ));
+    d.sleep(Duration::from_secs(u64::from(wait.min(2)))).await;
 }
 
 /// Approximate depth: (visible, in flight).
@@ -610,6 +667,86 @@ mod tests {
             text.contains("cannot create SQS queue lew-unit-jobs") && text.contains("60 seconds"),
             "{text}"
         );
+    }
+
+    fn dead_letter_target_not_visible() -> CreateQueueError {
+        // What SQS answers for a redrive policy naming a queue created a moment ago.
+        const NOT_YET: &str = "Value {\"deadLetterTargetArn\": \"arn:aws:sqs:eu-west-1:\
+            123456789012:lew-unit-jobs-dlq\", \"maxReceiveCount\": 3} for parameter \
+            RedrivePolicy is invalid. Reason: Dead letter target does not exist.";
+        CreateQueueError::generic(meta("InvalidParameterValue", NOT_YET))
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_queue_just_created_is_waited_for_briefly() {
+        let create = mock!(Client::create_queue)
+            .match_requests(|req| {
+                req.queue_name() == Some("lew-unit-jobs")
+                    && req
+                        .attributes()
+                        .is_some_and(|a| a.contains_key(&Attr::RedrivePolicy))
+            })
+            .sequence()
+            .error(dead_letter_target_not_visible)
+            .times(2)
+            .output(|| CreateQueueOutput::builder().queue_url(JOBS_URL).build())
+            .build();
+        let (d, sleep) = Mocks::new()
+            .sqs(&[&not_found(), &create])
+            .deployment()
+            .await;
+
+        let (outcome, url) = ensure_with_url(&d, Which::Jobs, Mode::Apply, async { Ok(()) })
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.action, Action::Create);
+        assert_eq!(url.as_deref(), Some(JOBS_URL));
+        assert_eq!(create.num_calls(), 3);
+        assert_eq!(
+            sleep.slept(),
+            [Duration::from_secs(1), Duration::from_secs(2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redrive_policy_refused_for_good_is_an_error_after_a_few_seconds() {
+        let create = mock!(Client::create_queue)
+            .sequence()
+            .error(dead_letter_target_not_visible)
+            .times(20)
+            .build();
+        let (d, sleep) = Mocks::new()
+            .sqs(&[&not_found(), &create])
+            .deployment()
+            .await;
+
+        let err = ensure(&d, Which::Jobs, Mode::Apply).await.unwrap_err();
+
+        assert_eq!(create.num_calls(), REDRIVE_ATTEMPTS as usize);
+        assert!(sleep.slept().iter().sum::<Duration>() <= Duration::from_secs(10));
+        let text = one_line(&err);
+        assert!(
+            text.contains("cannot create SQS queue lew-unit-jobs")
+                && text.contains("Dead letter target does not exist"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_dead_letter_queue_itself_is_not_retried_on_an_invalid_value() {
+        // Only a request carrying a redrive policy waits: the DLQ has none.
+        let create = mock!(Client::create_queue)
+            .then_error(|| CreateQueueError::generic(meta("InvalidParameterValue", "bad")));
+        let (d, sleep) = Mocks::new()
+            .sqs(&[&not_found(), &create])
+            .deployment()
+            .await;
+        ensure(&d, Which::DeadLetter, Mode::Apply)
+            .await
+            .unwrap_err();
+        assert_eq!(create.num_calls(), 1);
+        assert!(sleep.slept().is_empty());
     }
 
     #[tokio::test]

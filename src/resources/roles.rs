@@ -23,7 +23,7 @@ use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesError;
 use aws_sdk_iam::types::{Role, Tag};
 use serde_json::{Value, json};
 
-use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_policy};
+use super::{Deployment, Mode, Outcome, Removal, Removed, bucket, not_ours, same_policy};
 
 /// What this resource is called in reports.
 pub const KIND: &str = "iam role";
@@ -152,12 +152,54 @@ pub fn task(d: &Deployment) -> RoleSpec {
     }
 }
 
+/// The task role with a grant for the bucket's default-encryption key, when it has one (see
+/// `bucket::default_kms_key`): exactly that key, for reading scenes and writing renders.
+pub fn task_with_key(d: &Deployment, key: Option<&bucket::KmsKey>) -> RoleSpec {
+    let mut spec = task(d);
+    let statement = match key {
+        None => return spec,
+        Some(bucket::KmsKey::Key(arn)) => json!({
+            "Sid": "UseBucketKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": arn,
+        }),
+        // AWS, "Using aliases to control access to KMS keys" (KMS Developer Guide): the
+        // kms:ResourceAliases condition key allows a key by an alias it has.
+        Some(bucket::KmsKey::Alias(alias)) => json!({
+            "Sid": "UseBucketKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": d.aws.arn("kms", "key/*"),
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}},
+        }),
+    };
+    if let Some(statements) = spec.policy["Statement"].as_array_mut() {
+        statements.push(statement);
+    }
+    spec
+}
+
+/// Converges the task role, with the grant `task_with_key` adds when the bucket's default
+/// encryption uses a KMS key of this account; its line names the key.
+pub async fn ensure_task(d: &Deployment, mode: Mode) -> Result<Outcome> {
+    let key = bucket::default_kms_key(d).await?;
+    let outcome = ensure(d, &task_with_key(d, key.as_ref()), mode).await?;
+    Ok(match key {
+        Some(key) => outcome.note(format!(
+            "may use KMS key {key}, the default encryption of bucket {}",
+            d.names.bucket
+        )),
+        None => outcome,
+    })
+}
+
 pub fn execution(d: &Deployment) -> RoleSpec {
     let n = &d.names;
     RoleSpec {
         name: n.execution_role.clone(),
         description: "lew worker task execution: pulls the worker image, ships its logs",
-        trust: trust("ecs-tasks.amazonaws.com", Some(d)),
+        trust: execution_trust(d),
         policy: json!({
             "Version": "2012-10-17",
             "Statement": [
@@ -188,8 +230,25 @@ pub fn execution(d: &Deployment) -> RoleSpec {
     }
 }
 
-/// A trust policy for one service. For ECS, AWS's confused-deputy guard: only tasks of this
-/// account may assume the role.
+/// The task execution role's trust policy. AWS, "Amazon ECS task execution IAM role" (ECS
+/// Developer Guide), documents it without conditions (Principal ecs-tasks.amazonaws.com,
+/// sts:AssumeRole), and documents no `aws:SourceArn` for the agent that pulls the image, so a
+/// condition on it could make every pull fail with "ECS was unable to assume the role". Only the
+/// account guard AWS documents for ECS's roles ("Amazon ECS task IAM role": `aws:SourceAccount`)
+/// is kept: tasks of other accounts still cannot assume it.
+fn execution_trust(d: &Deployment) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": d.aws.account}},
+    }]})
+}
+
+/// A trust policy for one service. For ECS's task role, the confused-deputy guard AWS documents
+/// in "Amazon ECS task IAM role" (ECS Developer Guide): `aws:SourceArn` like
+/// `arn:aws:ecs:<region>:<account>:*` and `aws:SourceAccount` equal to the account, so only tasks
+/// of this account may assume the role.
 fn trust(service: &str, account_guard: Option<&Deployment>) -> Value {
     let mut statement = json!({
         "Effect": "Allow",

@@ -17,16 +17,18 @@ const STOP_WAIT: Duration = Duration::from_secs(180);
 
 /// The ARNs of tasks that are (or are about to be) running. `only_lew`: only those the
 /// launcher started. A missing cluster has none.
+///
+/// ListTasks refuses `startedBy` together with any other filter (its API reference: "When you
+/// specify startedBy as the filter, it must be the only filter that you use"), and without a
+/// `desiredStatus` it lists the tasks whose desired status is RUNNING ("The default status
+/// filter is RUNNING"): so `startedBy` alone is exactly the running tasks the launcher started.
 pub async fn running(d: &Deployment, only_lew: bool) -> Result<Vec<String>> {
-    let mut req = d
-        .aws
-        .ecs
-        .list_tasks()
-        .cluster(&d.names.cluster)
-        .desired_status(DesiredStatus::Running);
-    if only_lew {
-        req = req.started_by(STARTED_BY);
-    }
+    let req = d.aws.ecs.list_tasks().cluster(&d.names.cluster);
+    let req = if only_lew {
+        req.started_by(STARTED_BY)
+    } else {
+        req.desired_status(DesiredStatus::Running)
+    };
     let mut pages = req.into_paginator().send();
     let mut arns = Vec::new();
     while let Some(page) = pages.next().await {
@@ -138,12 +140,15 @@ pub async fn recently_stopped(
     d: &Deployment,
     since: std::time::SystemTime,
 ) -> Vec<(String, String)> {
+    // Stopped tasks cannot be listed by `startedBy` (it must be ListTasks' only filter, and
+    // alone it lists running tasks): the worker family's stopped tasks are listed, and the
+    // launcher's are picked by the `startedBy` DescribeTasks reports.
     let listed = d
         .aws
         .ecs
         .list_tasks()
         .cluster(&d.names.cluster)
-        .started_by(STARTED_BY)
+        .family(&d.names.task_family)
         .desired_status(DesiredStatus::Stopped)
         .send()
         .await;
@@ -157,6 +162,7 @@ pub async fn recently_stopped(
     let since = aws_sdk_ecs::primitives::DateTime::from(since);
     described
         .into_iter()
+        .filter(|t| t.started_by() == Some(STARTED_BY))
         .filter(|t| t.created_at().is_some_and(|c| c.secs() >= since.secs()))
         .filter_map(|t| {
             let exit = t.containers().first().and_then(|c| c.exit_code());

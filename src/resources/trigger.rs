@@ -6,6 +6,9 @@
 //! bucket: lew edits only its own entry (known by its Id) and writes every other entry back
 //! unchanged.
 
+use std::time::Duration;
+
+use crate::error::UsageError;
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_lambda::error::SdkError as LambdaSdkError;
 use aws_sdk_lambda::operation::add_permission::AddPermissionError;
@@ -275,7 +278,17 @@ fn is_empty_document(body: &[u8]) -> bool {
     text.starts_with('<') && text.ends_with("/>") && text.matches('<').count() == 1
 }
 
+/// How often lew's entry is written while S3 cannot see the launcher's new permission yet.
+pub const PERMISSION_ATTEMPTS: u32 = 8;
+
 /// Writes the configuration back with lew's entry replaced by `entry` (or removed if `None`).
+///
+/// S3 tests every destination of the document on every write, the entries lew merely carries
+/// over included, and refuses the whole write if one fails ("Unable to validate the following
+/// destination configurations", each failing destination's ARN in an ArgumentName element).
+/// When only lew's function fails, its permission (added a moment ago) is not yet visible to
+/// S3: the write is retried with a bounded backoff. When another entry's destination fails,
+/// lew cannot repair it, and the error names that entry.
 async fn write_notifications(
     d: &Deployment,
     existing: NotificationConfiguration,
@@ -296,14 +309,244 @@ async fn write_notifications(
         .set_event_bridge_configuration(existing.event_bridge_configuration)
         .build();
     let name = &d.names.bucket;
-    d.aws
-        .s3
-        .put_bucket_notification_configuration()
-        .bucket(name)
-        .notification_configuration(config)
-        .send()
-        .await
-        .with_context(|| format!("cannot write the event notifications of {name}"))?;
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=PERMISSION_ATTEMPTS {
+        let written = d
+            .aws
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(name)
+            .notification_configuration(config.clone())
+            .send()
+            .await;
+        let err = match written {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let failing = if err.code() == Some("InvalidArgument") {
+            err.raw_response()
+                .and_then(|raw| raw.body().bytes())
+                .map(|body| destination_failures(&String::from_utf8_lossy(body)))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let function_arn = d.function_arn();
+        let (ours, theirs): (Vec<_>, Vec<_>) = failing
+            .into_iter()
+            .partition(|(arn, _)| *arn == function_arn);
+        if !theirs.is_empty() {
+            let entries: Vec<String> = theirs
+                .iter()
+                .map(|(arn, why)| {
+                    let who = entry_naming(&config, arn)
+                        .map_or(String::new(), |id| format!("entry {id:?} → "));
+                    format!("{who}{arn} ({why})")
+                })
+                .collect();
+            return Err(anyhow::Error::new(err).context(UsageError::new(format!(
+                "S3 refuses every change to the event notifications of bucket {name} while \
+                 another entry names a destination it cannot use: {}; lew keeps the entries it \
+                 does not own, so repair or remove that entry (aws s3api \
+                 put-bucket-notification-configuration), then run lew again",
+                entries.join("; ")
+            ))));
+        }
+        if !ours.is_empty() && attempt < PERMISSION_ATTEMPTS {
+            d.progress.line(format!(
+                "s3 notification {name}: waiting for S3 to see the launcher's permission \
+                 ({attempt}/{PERMISSION_ATTEMPTS})"
+            ));
+            d.sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(8));
+            continue;
+        }
+        if !ours.is_empty() {
+            return Err(anyhow::Error::new(err).context(format!(
+                "S3 still cannot invoke {} after {PERMISSION_ATTEMPTS} attempts: check its \
+                 permission {PERMISSION_SID} for s3.amazonaws.com (lew status), then run \
+                 `lew setup` again",
+                d.names.function
+            )));
+        }
+        return Err(err).with_context(|| format!("cannot write the event notifications of {name}"));
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// The destinations an S3 "Unable to validate the following destination configurations" error
+/// names, as (ARN, reason): S3 lists each in `<ArgumentName{n}>` and `<ArgumentValue{n}>`.
+pub fn destination_failures(body: &str) -> Vec<(String, String)> {
+    let element = |name: &str| -> Option<String> {
+        let start = body.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = start + body[start..].find(&format!("</{name}>"))?;
+        Some(xml_unescape(&body[start..end]))
+    };
+    (1..)
+        .map_while(|n| {
+            let arn = element(&format!("ArgumentName{n}"))?;
+            Some((
+                arn,
+                element(&format!("ArgumentValue{n}")).unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The Id of the entry that sends to `arn`, if any.
+fn entry_naming(config: &NotificationConfiguration, arn: &str) -> Option<String> {
+    let lambdas = config
+        .lambda_function_configurations()
+        .iter()
+        .filter(|c| c.lambda_function_arn() == arn)
+        .map(|c| c.id());
+    let queues = config
+        .queue_configurations()
+        .iter()
+        .filter(|c| c.queue_arn() == arn)
+        .map(|c| c.id());
+    let topics = config
+        .topic_configurations()
+        .iter()
+        .filter(|c| c.topic_arn() == arn)
+        .map(|c| c.id());
+    lambdas
+        .chain(queues)
+        .chain(topics)
+        .find_map(|id| id.map(str::to_string))
+}
+
+/// One entry of a bucket's notification configuration, as far as overlaps go.
+struct Rule {
+    id: String,
+    destination: String,
+    events: Vec<String>,
+    prefix: String,
+    suffix: String,
+}
+
+fn key_filter(filter: Option<&NotificationConfigurationFilter>) -> (String, String) {
+    let (mut prefix, mut suffix) = (String::new(), String::new());
+    for rule in filter
+        .and_then(|f| f.key())
+        .map_or(&[][..], |k| k.filter_rules())
+    {
+        let value = rule.value().unwrap_or_default().to_string();
+        match rule
+            .name()
+            .map(|n| n.as_str().to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("prefix") => prefix = value,
+            Some("suffix") => suffix = value,
+            _ => {}
+        }
+    }
+    (prefix, suffix)
+}
+
+fn rules(config: &NotificationConfiguration) -> Vec<Rule> {
+    let events = |e: &[Event]| e.iter().map(|e| e.as_str().to_string()).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    for c in config.lambda_function_configurations() {
+        let (prefix, suffix) = key_filter(c.filter());
+        out.push(Rule {
+            id: c.id().unwrap_or_default().to_string(),
+            destination: c.lambda_function_arn().to_string(),
+            events: events(c.events()),
+            prefix,
+            suffix,
+        });
+    }
+    for c in config.queue_configurations() {
+        let (prefix, suffix) = key_filter(c.filter());
+        out.push(Rule {
+            id: c.id().unwrap_or_default().to_string(),
+            destination: c.queue_arn().to_string(),
+            events: events(c.events()),
+            prefix,
+            suffix,
+        });
+    }
+    for c in config.topic_configurations() {
+        let (prefix, suffix) = key_filter(c.filter());
+        out.push(Rule {
+            id: c.id().unwrap_or_default().to_string(),
+            destination: c.topic_arn().to_string(),
+            events: events(c.events()),
+            prefix,
+            suffix,
+        });
+    }
+    out
+}
+
+/// Whether two event types can name the same event (`s3:ObjectCreated:*` covers
+/// `s3:ObjectCreated:Put`).
+fn events_overlap(a: &str, b: &str) -> bool {
+    let covers = |wide: &str, narrow: &str| {
+        wide.strip_suffix('*')
+            .is_some_and(|stem| narrow.starts_with(stem))
+    };
+    a == b || covers(a, b) || covers(b, a)
+}
+
+/// The entry of another owner that S3 would refuse next to lew's (the S3 User Guide,
+/// "Configuring event notifications using object key name filtering": "Notification
+/// configurations that use Filter cannot define filtering rules with overlapping prefixes,
+/// overlapping suffixes, or prefix and suffix overlapping" for a common event type), as a
+/// usage error naming it and the fix. S3 would refuse the write anyway; this says why and what
+/// to change, before anything is written.
+fn check_overlap(
+    d: &Deployment,
+    existing: &NotificationConfiguration,
+    want: &LambdaFunctionConfiguration,
+) -> Result<()> {
+    let id = notification_id(d);
+    let ours = NotificationConfiguration::builder()
+        .lambda_function_configurations(want.clone())
+        .build();
+    let ours = rules(&ours).remove(0);
+    for theirs in rules(existing).into_iter().filter(|r| r.id != id) {
+        let events = ours
+            .events
+            .iter()
+            .any(|a| theirs.events.iter().any(|b| events_overlap(a, b)));
+        let prefixes =
+            ours.prefix.starts_with(&theirs.prefix) || theirs.prefix.starts_with(&ours.prefix);
+        let suffixes =
+            ours.suffix.ends_with(&theirs.suffix) || theirs.suffix.ends_with(&ours.suffix);
+        if events && prefixes && suffixes {
+            let filter = match (theirs.prefix.as_str(), theirs.suffix.as_str()) {
+                ("", "") => "every key".to_string(),
+                (p, "") => format!("keys under {p:?}"),
+                ("", s) => format!("keys ending in {s:?}"),
+                (p, s) => format!("keys under {p:?} ending in {s:?}"),
+            };
+            return Err(UsageError::new(format!(
+                "the event notifications of bucket {} already have entry {:?} (→ {}) for {} on \
+                 {}, which overlaps lew's scenes under {:?} ending in {SUFFIX:?}; S3 refuses two \
+                 rules that can match the same new object. Set `bucket.input_prefix` in lew.toml \
+                 to a prefix that neither contains nor lies within {:?}, or remove that entry",
+                d.names.bucket,
+                theirs.id,
+                theirs.destination,
+                theirs.events.join(", "),
+                filter,
+                ours.prefix,
+                theirs.prefix,
+            ))
+            .into());
+        }
+    }
     Ok(())
 }
 
@@ -344,6 +587,7 @@ pub async fn ensure(
             bail!("the bucket {} does not exist", d.names.bucket);
         };
         let want = notification(d)?;
+        check_overlap(d, &existing, &want)?;
         let id = notification_id(d);
         let have = existing
             .lambda_function_configurations()
@@ -388,7 +632,15 @@ pub async fn delete(d: &Deployment) -> Result<Removed> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_empty_document;
+    use std::time::Duration;
+
+    use aws_sdk_s3::Client;
+    use aws_sdk_s3::types::QueueConfiguration;
+    use aws_smithy_mocks::{Rule, mock};
+
+    use super::*;
+    use crate::error::{exit_code, one_line};
+    use crate::resources::mock::Mocks;
 
     #[test]
     fn empty_documents() {
@@ -400,5 +652,196 @@ mod tests {
             b"<NotificationConfiguration><CloudFunctionConfiguration/></NotificationConfiguration>"
         ));
         assert!(!is_empty_document(b"<Error><Code>x</Code></Error>"));
+    }
+
+    const LAUNCHER: &str = "arn:aws:lambda:eu-west-1:123456789012:function:lew-unit-launcher";
+    const THEIRS: &str = "arn:aws:sqs:eu-west-1:123456789012:someone-elses-queue";
+
+    /// S3's answer when destinations fail its test, each named in ArgumentName<n>.
+    fn unable_to_validate(failing: &[(&str, &str)]) -> String {
+        let mut body = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code>\
+             <Message>Unable to validate the following destination configurations</Message>",
+        );
+        for (n, (arn, why)) in failing.iter().enumerate() {
+            let n = n + 1;
+            body.push_str(&format!(
+                "<ArgumentName{n}>{arn}</ArgumentName{n}><ArgumentValue{n}>{why}</ArgumentValue{n}>"
+            ));
+        }
+        body.push_str("<RequestId>R</RequestId><HostId>H</HostId></Error>");
+        body
+    }
+
+    #[test]
+    fn the_failing_destinations_are_read_from_the_error() {
+        let body = unable_to_validate(&[
+            (
+                LAUNCHER,
+                "Not authorized to invoke function [x] &amp; more.",
+            ),
+            (
+                THEIRS,
+                "Permissions on the destination queue do not allow S3",
+            ),
+        ]);
+        assert_eq!(
+            destination_failures(&body),
+            [
+                (
+                    LAUNCHER.to_string(),
+                    "Not authorized to invoke function [x] & more.".to_string()
+                ),
+                (
+                    THEIRS.to_string(),
+                    "Permissions on the destination queue do not allow S3".to_string()
+                )
+            ]
+        );
+        assert!(destination_failures("<Error><Code>InvalidArgument</Code></Error>").is_empty());
+    }
+
+    fn existing_with_theirs() -> NotificationConfiguration {
+        NotificationConfiguration::builder()
+            .queue_configurations(
+                QueueConfiguration::builder()
+                    .id("their-queue")
+                    .queue_arn(THEIRS)
+                    .events(Event::S3ObjectCreated)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    fn put_refused(times: usize, failing: &'static [(&'static str, &'static str)]) -> Rule {
+        let mut rule = mock!(Client::put_bucket_notification_configuration).sequence();
+        for _ in 0..times {
+            let body = unable_to_validate(
+                &failing
+                    .iter()
+                    .map(|(arn, why)| (*arn, if why.is_empty() { "x" } else { *why }))
+                    .collect::<Vec<_>>(),
+            );
+            rule = rule.http_status(400, Some(body));
+        }
+        rule.http_status(200, None).build()
+    }
+
+    #[tokio::test]
+    async fn a_launcher_permission_s3_cannot_see_yet_is_waited_for() {
+        let put = put_refused(2, &[(LAUNCHER, "")]);
+        let (d, sleep) = Mocks::new().s3(&[&put]).deployment().await;
+
+        write_notifications(&d, existing_with_theirs(), Some(notification(&d).unwrap()))
+            .await
+            .unwrap();
+
+        assert_eq!(put.num_calls(), 3);
+        assert_eq!(
+            sleep.slept(),
+            [Duration::from_secs(1), Duration::from_secs(2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_launcher_permission_that_never_shows_is_an_error_after_a_bounded_wait() {
+        let put = put_refused(20, &[(LAUNCHER, "")]);
+        let (d, sleep) = Mocks::new().s3(&[&put]).deployment().await;
+
+        let err = write_notifications(&d, existing_with_theirs(), Some(notification(&d).unwrap()))
+            .await
+            .unwrap_err();
+
+        assert_eq!(put.num_calls(), PERMISSION_ATTEMPTS as usize);
+        assert!(sleep.slept().iter().sum::<Duration>() <= Duration::from_secs(60));
+        let text = one_line(&err);
+        assert!(
+            text.contains("S3 still cannot invoke lew-unit-launcher")
+                && text.contains(PERMISSION_SID),
+            "{text}"
+        );
+        assert_eq!(exit_code(&err), 1);
+    }
+
+    #[tokio::test]
+    async fn another_owners_broken_destination_is_named_and_not_retried() {
+        let put = put_refused(
+            1,
+            &[
+                (THEIRS, "The destination queue does not exist"),
+                (LAUNCHER, ""),
+            ],
+        );
+        let (d, sleep) = Mocks::new().s3(&[&put]).deployment().await;
+
+        let err = write_notifications(&d, existing_with_theirs(), Some(notification(&d).unwrap()))
+            .await
+            .unwrap_err();
+
+        assert_eq!(put.num_calls(), 1);
+        assert!(sleep.slept().is_empty());
+        let text = one_line(&err);
+        assert!(
+            text.contains("entry \"their-queue\"")
+                && text.contains(THEIRS)
+                && text.contains("does not exist")
+                && text.contains("repair or remove"),
+            "{text}"
+        );
+        assert_eq!(exit_code(&err), 2);
+    }
+
+    #[tokio::test]
+    async fn an_overlapping_rule_of_another_owner_is_named_before_anything_is_written() {
+        let (d, _) = Mocks::new().deployment().await;
+        let rule = |id: &str, prefix: &str, suffix: &str| {
+            let mut key = S3KeyFilter::builder();
+            for (name, value) in [
+                (FilterRuleName::Prefix, prefix),
+                (FilterRuleName::Suffix, suffix),
+            ] {
+                if !value.is_empty() {
+                    key = key.filter_rules(FilterRule::builder().name(name).value(value).build());
+                }
+            }
+            QueueConfiguration::builder()
+                .id(id)
+                .queue_arn(THEIRS)
+                .events(Event::from("s3:ObjectCreated:Put"))
+                .filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(key.build())
+                        .build(),
+                )
+                .build()
+                .unwrap()
+        };
+        let want = notification(&d).unwrap();
+        let with = |q: QueueConfiguration| {
+            NotificationConfiguration::builder()
+                .queue_configurations(q)
+                .build()
+        };
+        for (prefix, suffix) in [
+            ("scenes/", ""),
+            ("", ".zip"),
+            ("scenes/x/", ".zip"),
+            ("", ""),
+        ] {
+            let err = check_overlap(&d, &with(rule("theirs", prefix, suffix)), &want).unwrap_err();
+            let text = one_line(&err);
+            assert!(
+                text.contains("\"theirs\"") && text.contains("bucket.input_prefix"),
+                "{prefix} {suffix}: {text}"
+            );
+            assert_eq!(exit_code(&err), 2);
+        }
+        for (prefix, suffix) in [("renders/", ""), ("scenes/", ".png"), ("", ".png")] {
+            check_overlap(&d, &with(rule("theirs", prefix, suffix)), &want)
+                .unwrap_or_else(|e| panic!("{prefix} {suffix}: {}", one_line(&e)));
+        }
+        // lew's own entry (its Id) is no overlap: it is replaced.
+        check_overlap(&d, &with(rule(&notification_id(&d), "scenes/", "")), &want).unwrap();
     }
 }

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod foreign;
 pub mod read;
 
 use std::path::{Path, PathBuf};

@@ -39,6 +39,8 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 from botocore.config import Config
+from testkit.iam import queue_policy_for_s3
+from testkit.sqs import create_queue_with_redrive
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "worker" / "worker.py"
@@ -287,9 +289,8 @@ def make_stack(
         attributes["RedrivePolicy"] = json.dumps(
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receives)}
         )
-    queue_url = sqs.create_queue(QueueName=f"lew-worker-test-{suffix}", Attributes=attributes)[
-        "QueueUrl"
-    ]
+    # A dead-letter queue is usable a second after it is created: wait for it as lew does.
+    queue_url = create_queue_with_redrive(sqs, f"lew-worker-test-{suffix}", attributes)
     work_dir = traversable_dir("lew-worker-test-")
     stack = Stack(s3, sqs, bucket, queue_url, work_dir, dlq_url)
     return stack, lambda: shutil.rmtree(work_dir, ignore_errors=True)
@@ -945,6 +946,11 @@ def test_both_body_formats(stack: Stack) -> None:
     queue_arn = stack.sqs.get_queue_attributes(
         QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
+    # S3 checks that it may send to the queue before it stores the configuration.
+    stack.sqs.set_queue_attributes(
+        QueueUrl=stack.queue_url,
+        Attributes={"Policy": queue_policy_for_s3(queue_arn, stack.bucket)},
+    )
     stack.s3.put_bucket_notification_configuration(
         Bucket=stack.bucket,
         NotificationConfiguration={
@@ -1113,6 +1119,39 @@ def test_heartbeat_keeps_a_long_render_invisible(
         assert seen is not heartbeat
     finally:
         cleanup()
+
+
+def test_a_heartbeat_extends_only_within_the_12_hours_sqs_allows() -> None:
+    limit = worker.SQS_MAX_HIDDEN_S - worker.HIDDEN_MARGIN_S
+    assert worker.visibility_extension(900, 60) == 900
+    assert worker.visibility_extension(900, limit - 900) == 900
+    assert worker.visibility_extension(900, limit - 899.5) == 899
+    assert worker.visibility_extension(900, limit) == 0
+    assert worker.visibility_extension(900, limit + 3600) == 0
+    # A visibility timeout at SQS's maximum leaves less than itself after any time held.
+    assert worker.visibility_extension(43200, 1) == limit - 1
+
+
+def test_heartbeats_with_a_12_hour_visibility_are_not_refused(stack: Stack) -> None:
+    """With a visibility timeout of 12 hours every heartbeat asking for 12 hours more is past
+    SQS's limit (12 hours from the receive): the heartbeat asks for what is left, says so once,
+    and stops."""
+    stack.submit("scenes/long-job/long.zip", scene_zip("long", SLOW_POV))
+    process = stack.start(
+        LEW_VISIBILITY_TIMEOUT_S="43200", LEW_HEARTBEAT_S="0.25", LEW_RENDER_TIMEOUT_S="600"
+    )
+    try:
+        wait_for_object(stack, "renders/long-job/long.started.json")
+        time.sleep(1.5)  # several heartbeat intervals
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    events = parse_events(stdout)
+    assert [e for e in events if e["event"] == "heartbeat_error"] == []
+    [limit] = [e for e in events if e["event"] == "heartbeat_limit"]
+    assert 43000 < limit["visible_again_in_s"] < 43200
+    assert limit["key"] == "scenes/long-job/long.zip"
 
 
 def test_sigterm_hands_the_message_back(stack: Stack) -> None:

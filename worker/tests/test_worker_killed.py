@@ -47,6 +47,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from testkit.processes import descendants, kill_tree
+from testkit.sqs import create_queue_with_redrive
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "worker" / "worker.py"
@@ -119,10 +120,12 @@ class Stack:
             "Attributes"
         ]["QueueArn"]
         redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}
-        self.queue = self.sqs.create_queue(
-            QueueName=f"lew-kill-test-{suffix}",
-            Attributes={"VisibilityTimeout": "30", "RedrivePolicy": json.dumps(redrive)},
-        )["QueueUrl"]
+        # The dead-letter queue is usable a second after it is created: waited for.
+        self.queue = create_queue_with_redrive(
+            self.sqs,
+            f"lew-kill-test-{suffix}",
+            {"VisibilityTimeout": "30", "RedrivePolicy": json.dumps(redrive)},
+        )
         self.work = Path(tempfile.mkdtemp(prefix="lew-kill-test-", dir="/tmp"))
         self.work.chmod(0o755)
 

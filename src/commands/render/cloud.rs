@@ -11,7 +11,7 @@ use aws_sdk_s3::primitives::DateTime;
 use futures::StreamExt as _;
 
 use super::plan::Planned;
-use super::report::{Cost, FailedFrame, LOG_TAIL, Parts, RenderReport, SceneResult, State, tail};
+use super::report::{Cost, FailedFrame, Parts, RenderReport, SceneResult, State, details};
 use super::stage::{self, Expect, Seen, Stage};
 use crate::cli::RenderArgs;
 use crate::commands::Ctx;
@@ -27,6 +27,8 @@ use crate::transfer;
 const UPLOADS_AT_ONCE: usize = 4;
 /// How long jobs may wait with no worker task before lew says so.
 const IDLE_WARNING: Duration = Duration::from_secs(90);
+/// How long an upload may go without a queued job before lew says so.
+const UNQUEUED_WARNING: Duration = Duration::from_secs(30);
 
 /// What lew knows about one scene while it waits.
 struct Tracked<'a> {
@@ -218,7 +220,7 @@ async fn wait(
         times.extend(poll.times.iter().map(|(k, t)| (k.clone(), *t)));
         let seen = Seen {
             keys: &poll.keys,
-            waiting: poll.waiting,
+            depth: poll.depth,
             tasks: &poll.tasks,
         };
         for (t, step) in tracked.iter_mut().zip(&steps) {
@@ -233,7 +235,10 @@ async fn wait(
                 times,
             });
         }
-        warnings.explain(d, &poll);
+        let unqueued = tracked
+            .iter()
+            .any(|t| t.result.state == State::Pending && t.stage == Some(Stage::Unqueued));
+        warnings.explain(d, &poll, unqueued);
         if started.elapsed() >= timeout {
             return Ok(Waited {
                 stopped: Some(timed_out(job, tracked, timeout)),
@@ -264,7 +269,8 @@ struct Poll {
     keys: BTreeSet<String>,
     /// When S3 dated each key.
     times: Vec<(String, DateTime)>,
-    waiting: Option<u64>,
+    /// The job queue's visible and in-flight jobs, when it could be read.
+    depth: Option<(u64, u64)>,
     tasks: Counts,
     /// Tasks of this render that stopped early, with AWS's reason.
     stopped: Vec<(String, String)>,
@@ -299,7 +305,7 @@ async fn poll(d: &Deployment, job: &str, submitted: SystemTime, warnings: &mut W
             .into_iter()
             .filter_map(|o| Some((o.key, o.last_modified?)))
             .collect(),
-        waiting: depth.ok().flatten().map(|(waiting, _)| waiting),
+        depth: depth.ok().flatten(),
         tasks: counts.unwrap_or_default(),
         stopped,
     }
@@ -356,7 +362,7 @@ async fn advance(
             if let Stage::Finished(progress) = &stage {
                 finish_frames(d, t, progress, step).await;
             } else {
-                show(t, stage.clone(), step, eta(started, progress));
+                show(d, t, stage.clone(), step, eta(started, progress));
             }
         }
         _ => {
@@ -364,17 +370,24 @@ async fn advance(
                 p.done = progress.done;
                 p.rendering = progress.rendering;
             }
-            show(t, stage, step, String::new());
+            show(d, t, stage, step, String::new());
         }
     }
 }
 
-/// A new stage on the spinner (or a line without a terminal), with `suffix` (an ETA).
-fn show(t: &mut Tracked<'_>, stage: Stage, step: &Step, suffix: String) {
+/// A new stage on the spinner (a bar for frames and bands) or a line without a terminal, with
+/// `suffix` (an ETA).
+fn show(d: &Deployment, t: &mut Tracked<'_>, stage: Stage, step: &Step, suffix: String) {
     if t.stage.as_ref() == Some(&stage) {
         return;
     }
     let text = stage.describe() + &suffix;
+    if let (Stage::Parts(progress), true) = (&stage, d.progress.is_terminal()) {
+        step.set(format!("{} {text}", bar(progress)));
+        t.result.stage = Some(text);
+        t.stage = Some(stage);
+        return;
+    }
     if t.stage.as_ref().is_some_and(|s| s.same_kind(&stage)) {
         step.set(text.clone());
     } else {
@@ -382,6 +395,16 @@ fn show(t: &mut Tracked<'_>, stage: Stage, step: &Step, suffix: String) {
     }
     t.result.stage = Some(text);
     t.stage = Some(stage);
+}
+
+/// A bar of 20 cells for a terminal: `[#######.............]`.
+fn bar(progress: &stage::Progress) -> String {
+    let finished = progress.done + progress.failed.len();
+    let filled = (finished * 20)
+        .checked_div(progress.total)
+        .unwrap_or(0)
+        .min(20);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(20 - filled))
 }
 
 /// `, ETA 3m10s` from the pace so far, once something is done.
@@ -528,10 +551,7 @@ fn report_error(r: &mut SceneResult, text: &str, summary: Option<&str>) {
         Some(summary) => format!("{summary}; {reason}"),
         None => reason.to_string(),
     });
-    let rest = parts.next().unwrap_or_default().trim();
-    if !rest.is_empty() {
-        r.log_tail = Some(tail(rest, LOG_TAIL));
-    }
+    r.log_tail = details(reason, parts.next().unwrap_or_default());
 }
 
 /// The render's cost: the seconds from each part's start marker to its last result, as S3
@@ -596,17 +616,35 @@ struct Warnings {
     stopped: HashSet<String>,
     idle_since: Option<Instant>,
     idle: bool,
+    unqueued_since: Option<Instant>,
+    unqueued: bool,
 }
 
 impl Warnings {
-    fn explain(&mut self, d: &Deployment, poll: &Poll) {
+    fn explain(&mut self, d: &Deployment, poll: &Poll, unqueued: bool) {
+        // S3 hands an upload to the launcher within seconds; a backlog of launches (reserved
+        // concurrency 1) can take longer, so this says "has not", never "will not".
+        if unqueued {
+            let since = *self.unqueued_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > UNQUEUED_WARNING && !std::mem::replace(&mut self.unqueued, true) {
+                d.progress.warn(format!(
+                    "{} s after the upload no job is queued, none is being rendered and no \
+                     worker task runs: the launcher has not queued the scenes. Check that the \
+                     bucket's notification and the function are in place (`lew status`; `lew \
+                     setup` repairs them) and what the launcher says (`lew logs launcher`)",
+                    UNQUEUED_WARNING.as_secs()
+                ));
+            }
+        } else {
+            self.unqueued_since = None;
+        }
         for (arn, reason) in &poll.stopped {
             if self.stopped.insert(arn.clone()) {
                 d.progress
                     .warn(format!("worker task {arn} stopped: {reason}"));
             }
         }
-        if poll.tasks.total() == 0 && poll.waiting.is_some_and(|w| w > 0) {
+        if poll.tasks.total() == 0 && poll.depth.is_some_and(|(visible, _)| visible > 0) {
             let since = *self.idle_since.get_or_insert_with(Instant::now);
             if since.elapsed() > IDLE_WARNING && !std::mem::replace(&mut self.idle, true) {
                 d.progress.warn(

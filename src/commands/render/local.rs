@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result};
 use futures::StreamExt as _;
 
 use super::plan::Planned;
-use super::report::{FailedFrame, LOG_TAIL, Parts, RenderReport, SceneResult, State, tail};
+use super::report::{FailedFrame, LOG_TAIL, Parts, RenderReport, SceneResult, State, details};
 use crate::commands::Ctx;
 use crate::config::Config;
 use crate::parts::Part;
@@ -231,7 +231,10 @@ fn finish(p: &Planned, r: &mut SceneResult, mut done: Vec<Done>) {
             }
             _ => reason,
         });
-        r.log_tail = first.output.as_deref().map(|o| tail(o, LOG_TAIL));
+        r.log_tail = first
+            .output
+            .as_deref()
+            .and_then(|o| details(&first.reason, &crate::scene::error_block(o, LOG_TAIL)));
         return;
     }
     r.state = State::Done;

@@ -263,6 +263,17 @@ impl SceneResult {
     }
 }
 
+/// POV-Ray's lines about a failure, for its report: the error block, without the lines the
+/// reason already says (the reason is those lines, unwrapped), at most [`LOG_TAIL`] of them.
+pub fn details(reason: &str, block: &str) -> Option<String> {
+    let kept: Vec<&str> = block
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !reason.contains(l.trim()))
+        .collect();
+    let text = kept[kept.len().saturating_sub(LOG_TAIL)..].join("\n");
+    (!text.is_empty()).then_some(text)
+}
+
 /// The last `lines` lines of `text`.
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.trim_end().lines().collect();

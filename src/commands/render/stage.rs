@@ -12,8 +12,8 @@ use crate::resources::tasks::Counts;
 pub struct Seen<'a> {
     /// Every key under `renders/<job>/`.
     pub keys: &'a BTreeSet<String>,
-    /// Jobs visible in the queue, when it could be read.
-    pub waiting: Option<u64>,
+    /// Jobs visible in the queue and jobs a worker holds, when the queue could be read.
+    pub depth: Option<(u64, u64)>,
     /// The worker tasks running or about to.
     pub tasks: &'a Counts,
 }
@@ -29,6 +29,9 @@ pub enum Stage {
     Rendering,
     /// Waiting for a worker.
     Queued(Workers),
+    /// Uploaded, and nothing shows that the launcher has queued it: no job in the queue, none
+    /// held by a worker, no worker task.
+    Unqueued,
     /// Frames or bands under way.
     Parts(Progress),
     /// Every band is there; the worker that uploaded the last one is stitching them.
@@ -179,13 +182,15 @@ pub fn stage(expect: &Expect, seen: &Seen) -> Stage {
 }
 
 fn queued(seen: &Seen) -> Stage {
-    if seen.tasks.running > 0 {
+    if seen.tasks.total() == 0 && seen.depth == Some((0, 0)) {
+        Stage::Unqueued
+    } else if seen.tasks.running > 0 {
         Stage::Queued(Workers::Running)
     } else if seen.tasks.provisioning + seen.tasks.pending > 0 {
         Stage::Queued(Workers::Starting)
     } else {
         Stage::Queued(Workers::None {
-            waiting: seen.waiting,
+            waiting: seen.depth.map(|(visible, _)| visible),
         })
     }
 }
@@ -212,6 +217,7 @@ impl Stage {
             Stage::Failed => "failed".into(),
             Stage::Rendering => "rendering".into(),
             Stage::Stitching => "stitching the bands".into(),
+            Stage::Unqueued => "uploaded; the launcher has not queued it yet".into(),
             Stage::Parts(p) | Stage::Finished(p) => p.describe(),
             Stage::Queued(Workers::Running) => "queued; a worker task is running".into(),
             Stage::Queued(Workers::Starting) => "queued; a worker task is starting".into(),
@@ -241,7 +247,7 @@ mod tests {
     fn seen<'a>(keys: &'a BTreeSet<String>, tasks: &'a Counts) -> Seen<'a> {
         Seen {
             keys,
-            waiting: Some(2),
+            depth: Some((2, 0)),
             tasks,
         }
     }
@@ -297,10 +303,28 @@ mod tests {
         assert_eq!(s.describe(), "queued (2 job(s) waiting)");
         let unknown = Seen {
             keys: &none,
-            waiting: None,
+            depth: None,
             tasks: &idle,
         };
         assert_eq!(stage(&e, &unknown).describe(), "queued");
+        // Nothing queued, nothing held, no worker: the launcher has not acted (yet).
+        let empty = Seen {
+            keys: &none,
+            depth: Some((0, 0)),
+            tasks: &idle,
+        };
+        assert_eq!(stage(&e, &empty), Stage::Unqueued);
+        assert_eq!(
+            stage(&e, &empty).describe(),
+            "uploaded; the launcher has not queued it yet"
+        );
+        // A job a worker holds (in flight) is queued work, whatever the tasks say.
+        let held = Seen {
+            keys: &none,
+            depth: Some((0, 1)),
+            tasks: &idle,
+        };
+        assert!(matches!(stage(&e, &held), Stage::Queued(_)));
     }
 
     #[test]
