@@ -593,18 +593,7 @@ def stop_runner(proc: subprocess.Popen[bytes], grace: float) -> None:
 # ---------------------------------------------------------------------------------------------
 # Parallel: a still split in bands, and an animation, across the workers
 
-# The demo scene with its camera orbiting the table as the clock runs (POV-Ray uses the last
-# camera a scene declares, and warns that it ignores the demo's own).
-ANIMATION_POV = """#version 3.7;
-// bench-anim.pov: lew's demo scene, its camera swinging 40 degrees around the table.
-#include "lew-demo.pov"
-camera {
-  location vrotate(<0, 2.6, -8.6>, <0, clock * 40 - 20, 0>) + <0.3, 0, 0.8>
-  look_at <0.3, 1.05, 0.8>
-  right x * image_width / image_height
-  angle 66
-}
-"""
+SCENES = REPO / "bench" / "scenes"
 
 
 def size_arg(text: str) -> tuple[int, int]:
@@ -735,69 +724,89 @@ def band_cpu_seconds(stitched_log: str) -> list[dict[str, Any]]:
     return bands
 
 
-def split_once(b: Bench, run: int) -> dict[str, Any]:
-    """The demo scene at --split-size: `lew render --split 2` through the pipeline, and POV-Ray
-    alone rendering it whole on one CPU."""
-    a = b.args
-    width, height = size_arg(a.split_size)
-    name = "bench-split"
-    zip_path = write_zip(
-        b.work / "parallel" / f"{name}.zip", f"{name}.ini", demo_ini(width, height), {}
-    )
-    app = f"bench-split{run}"
-    piped = pipeline_once(b, [zip_path], app, a.slow, ("--split", str(a.bands)))
-    bands = band_cpu_seconds(s3_text(b, app, f"/{name}.log"))
+def split_run(b: Bench, zip_path: Path, name: str, app: str, bands: int) -> dict[str, Any]:
+    """`lew render --split N` through the pipeline: its time, and each band's rows, POV-Ray
+    CPU-seconds (from the stitched still's log) and time in the worker (its render_seconds)."""
+    piped = pipeline_once(b, [zip_path], app, b.args.slow, ("--split", str(bands)))
+    logged = band_cpu_seconds(s3_text(b, app, f"/{name}.log"))
     rendered = [e for e in piped["worker_events"] if e.get("event") == "rendered" and "band" in e]
     stitched = [e for e in piped["worker_events"] if e.get("event") == "stitched"]
-    if len(bands) != a.bands or len(rendered) != a.bands or len(stitched) != 1:
+    if len(logged) != bands or len(rendered) != bands or len(stitched) != 1:
         raise Failed(
-            f"expected {a.bands} bands rendered and one stitch: the log has {len(bands)} bands, "
+            f"expected {bands} bands rendered and one stitch: the log has {len(logged)} bands, "
             f"the workers logged {len(rendered)} bands and {len(stitched)} stitches"
         )
-    for band in bands:
+    for band in logged:
         event = next(e for e in rendered if e["band"].startswith(f"{band['band']}/"))
         band["render_s"] = float(event["render_seconds"])
-    folder = unpack(zip_path, b.work / "parallel" / "alone-split")
-    alone = run_povray(folder, [f"./{name}.ini", f"Output_File_Name={name}.png", "+WT1"])
-    pixels = compare_pixels(piped["out_dir"] / f"{name}.png", folder / f"{name}.png")
-    bands_cpu = sum(x["povray_cpu_s"] for x in bands)
-    more = None
-    if a.more_bands:
-        # Informational: more bands than workers, which take them from the queue as they
-        # finish, so a band of cheap rows (sky) does not leave a worker idle.
-        piped_more = pipeline_once(b, [zip_path], f"{app}x", a.slow, ("--split", str(a.more_bands)))
-        more = {
-            "bands": a.more_bands,
-            "lew_render_s": piped_more["lew_render_s"],
-            "wall_ratio": piped_more["lew_render_s"] / alone["wall_s"],
-            "identical": compare_pixels(
-                piped_more["out_dir"] / f"{name}.png", folder / f"{name}.png"
-            )["identical"],
-        }
-    sample = {
+    return {
+        "bands": bands,
         "lew_render_s": piped["lew_render_s"],
         "tasks_started": piped["tasks_started"],
-        "alone": alone,
-        "bands": bands,
-        "bands_povray_cpu_s": bands_cpu,
-        "bands_render_s": sum(x["render_s"] for x in bands),
-        "wall_ratio": piped["lew_render_s"] / alone["wall_s"],
-        "cpu_ratio": bands_cpu / alone["povray_cpu_s"],
-        "pixels": pixels,
-        "more": more,
+        "per_band": logged,
+        "bands_povray_cpu_s": sum(x["povray_cpu_s"] for x in logged),
+        "bands_render_s": sum(x["render_s"] for x in logged),
+        "image": piped["out_dir"] / f"{name}.png",
     }
-    log(
-        f"split run {run}: lew render --split {a.bands} {piped['lew_render_s']:.2f} s "
-        f"({piped['tasks_started']} worker task(s)), POV-Ray alone whole +WT1 "
-        f"{alone['wall_s']:.2f} s; CPU {bands_cpu:.2f} s in bands, {alone['povray_cpu_s']:.2f} s "
-        f"whole; pixels {'identical' if pixels['identical'] else 'DIFFER'}"
-        + (
-            f"; --split {more['bands']} {more['lew_render_s']:.2f} s, pixels "
-            f"{'identical' if more['identical'] else 'DIFFER'}"
-            if more
-            else ""
-        )
+
+
+def split_cases(b: Bench) -> list[dict[str, Any]]:
+    """The stills to split: the demo scene (the target's figure), and a scene whose rows all
+    cost the same (what lew's split itself costs)."""
+    a = b.args
+    folder = b.work / "parallel"
+    width, height = size_arg(a.split_size)
+    demo = write_zip(folder / "bench-split.zip", "bench-split.ini", demo_ini(width, height), {})
+    width, height = size_arg(a.tiles_size)
+    tiles_ini = demo_ini(width, height, "tiles.pov")
+    tiles = write_zip(
+        folder / "bench-tiles.zip",
+        "bench-tiles.ini",
+        tiles_ini,
+        {"tiles.pov": (SCENES / "tiles.pov").read_text()},
     )
+    splits = [a.bands, *([a.more_bands] if a.more_bands else [])]
+    return [
+        {
+            "key": "demo",
+            "scene": f"assets/lew-demo at {a.split_size}",
+            "zip": demo,
+            "name": "bench-split",
+            "splits": splits,
+        },
+        {
+            "key": "tiles",
+            "scene": f"bench/scenes/tiles.pov at {a.tiles_size} (every row costs about the same)",
+            "zip": tiles,
+            "name": "bench-tiles",
+            "splits": [a.bands],
+        },
+    ]
+
+
+def split_once(b: Bench, case: dict[str, Any], run: int) -> dict[str, Any]:
+    """One still: POV-Ray alone rendering it whole on one CPU, then `lew render --split N`
+    for each N of the case, each stitched image compared with the whole one."""
+    name = case["name"]
+    folder = unpack(case["zip"], b.work / "parallel" / f"alone-{name}")
+    alone = run_povray(folder, [f"./{name}.ini", f"Output_File_Name={name}.png", "+WT1"])
+    sample: dict[str, Any] = {"alone": alone, "splits": {}}
+    for bands in case["splits"]:
+        split = split_run(b, case["zip"], name, f"{name}{run}-{bands}", bands)
+        image = split.pop("image")
+        split["pixels"] = compare_pixels(image, folder / f"{name}.png")
+        split["wall_ratio"] = split["lew_render_s"] / alone["wall_s"]
+        split["cpu_ratio"] = split["bands_povray_cpu_s"] / alone["povray_cpu_s"]
+        sample["splits"][str(bands)] = split
+        per_band = ", ".join(f"{x['povray_cpu_s']:.2f}" for x in split["per_band"])
+        log(
+            f"{case['key']} run {run}: lew render --split {bands} {split['lew_render_s']:.2f} s "
+            f"({split['tasks_started']} worker task(s)), POV-Ray alone whole +WT1 "
+            f"{alone['wall_s']:.2f} s; CPU {split['bands_povray_cpu_s']:.2f} s in bands "
+            f"({per_band}), "
+            f"{alone['povray_cpu_s']:.2f} s whole; pixels "
+            f"{'identical' if split['pixels']['identical'] else 'DIFFER'}"
+        )
     return sample
 
 
@@ -812,7 +821,7 @@ def animation_once(b: Bench, run: int) -> dict[str, Any]:
         b.work / "parallel" / f"{name}.zip",
         f"{name}.ini",
         demo_ini(width, height, f"{name}.pov", animated),
-        {f"{name}.pov": ANIMATION_POV},
+        {f"{name}.pov": (SCENES / "orbit.pov").read_text()},
     )
     piped = pipeline_once(b, [zip_path], f"bench-anim{run}", a.slow, one_png_each=False)
     lew_frames = sorted((piped["out_dir"] / name).glob("*.png"))
@@ -869,48 +878,60 @@ def animation_once(b: Bench, run: int) -> dict[str, Any]:
 def parallel(b: Bench) -> dict[str, Any]:
     a = b.args
     step(
-        f"parallel: a still at {a.split_size} in {a.bands} bands and {a.anim_frames} frames at "
-        f"{a.anim_size}, worker.max_tasks = {a.max_tasks}, {a.parallel_runs} run(s), lew "
-        f"through the {int(a.latency_ms)} ms proxy"
+        f"parallel: stills split in {a.bands} (and {a.more_bands}) bands and {a.anim_frames} "
+        f"frames at {a.anim_size}, worker.max_tasks = {a.max_tasks}, {a.parallel_runs} run(s), "
+        f"lew through the {int(a.latency_ms)} ms proxy"
     )
-    splits = [split_once(b, run) for run in range(1, a.parallel_runs + 1)]
-    animations = [animation_once(b, run) for run in range(1, a.parallel_runs + 1)]
+    cases = split_cases(b)
+    stills: dict[str, list[dict[str, Any]]] = {case["key"]: [] for case in cases}
+    animations = []
+    # Each run measures everything once, so a busy spell of this shared machine spreads over
+    # all the figures rather than spoiling one.
+    for run in range(1, a.parallel_runs + 1):
+        for case in cases:
+            stills[case["key"]].append(split_once(b, case, run))
+        animations.append(animation_once(b, run))
 
     def median(samples: list[dict[str, Any]], key: Any) -> float:
         return statistics.median(key(x) for x in samples)
 
-    mid = sorted(splits, key=lambda x: x["lew_render_s"])[(len(splits) - 1) // 2]
+    split_figures = []
+    for case in cases:
+        samples = stills[case["key"]]
+        figure: dict[str, Any] = {
+            "key": case["key"],
+            "scene": case["scene"],
+            "alone_s": median(samples, lambda x: x["alone"]["wall_s"]),
+            "alone_povray_cpu_s": median(samples, lambda x: x["alone"]["povray_cpu_s"]),
+            "alone_process_cpu_s": median(samples, lambda x: x["alone"]["process_cpu_s"]),
+            "splits": [],
+            "samples": samples,
+        }
+        for bands in case["splits"]:
+            runs = [x["splits"][str(bands)] for x in samples]
+            mid = sorted(runs, key=lambda x: x["lew_render_s"])[(len(runs) - 1) // 2]
+            figure["splits"].append(
+                {
+                    "bands": bands,
+                    "lew_render_s": median(runs, lambda x: x["lew_render_s"]),
+                    "wall_ratio": median(runs, lambda x: x["wall_ratio"]),
+                    "bands_povray_cpu_s": median(runs, lambda x: x["bands_povray_cpu_s"]),
+                    "cpu_ratio": median(runs, lambda x: x["cpu_ratio"]),
+                    "identical_runs": sum(1 for x in runs if x["pixels"]["identical"]),
+                    "per_band": mid["per_band"],
+                    "pixels": mid["pixels"],
+                }
+            )
+        split_figures.append(figure)
     return {
         "max_tasks": a.max_tasks,
         "runs": a.parallel_runs,
         "latency_ms": a.latency_ms,
-        "split": {
-            "scene": f"assets/lew-demo at {a.split_size}",
-            "bands_asked": a.bands,
-            "lew_render_s": median(splits, lambda x: x["lew_render_s"]),
-            "alone_s": median(splits, lambda x: x["alone"]["wall_s"]),
-            "alone_povray_cpu_s": median(splits, lambda x: x["alone"]["povray_cpu_s"]),
-            "alone_process_cpu_s": median(splits, lambda x: x["alone"]["process_cpu_s"]),
-            "bands_povray_cpu_s": median(splits, lambda x: x["bands_povray_cpu_s"]),
-            "bands_render_s": median(splits, lambda x: x["bands_render_s"]),
-            "wall_ratio": median(splits, lambda x: x["wall_ratio"]),
-            "cpu_ratio": median(splits, lambda x: x["cpu_ratio"]),
-            "identical_runs": sum(1 for x in splits if x["pixels"]["identical"]),
-            "more": None
-            if not a.more_bands
-            else {
-                "bands": a.more_bands,
-                "lew_render_s": median(splits, lambda x: x["more"]["lew_render_s"]),
-                "wall_ratio": median(splits, lambda x: x["more"]["wall_ratio"]),
-                "identical_runs": sum(1 for x in splits if x["more"]["identical"]),
-            },
-            "bands": mid["bands"],
-            "pixels": mid["pixels"],
-            "samples": splits,
-        },
+        "target_bands": a.bands,
+        "stills": split_figures,
         "animation": {
-            "scene": f"assets/lew-demo, its camera orbiting, {a.anim_frames} frames at "
-            f"{a.anim_size}",
+            "scene": f"bench/scenes/orbit.pov (assets/lew-demo, its camera orbiting), "
+            f"{a.anim_frames} frames at {a.anim_size}",
             "lew_render_s": median(animations, lambda x: x["lew_render_s"]),
             "alone_s": median(animations, lambda x: x["alone_s"]),
             "ratio": median(animations, lambda x: x["ratio"]),
@@ -1130,57 +1151,52 @@ def report(results: dict[str, Any]) -> str:
         )
     par = results.get("parallel")
     if par:
-        sp, an = par["split"], par["animation"]
+        an = par["animation"]
         lines.append("")
         lines.append(
             f"parallel: worker.max_tasks = {par['max_tasks']}, POV-Ray +WT1 in every worker and "
             f"alone, lew's calls through the {int(par['latency_ms'])} ms proxy, median of "
             f"{par['runs']} run(s)"
         )
-        lines.append(f"split still: {sp['scene']}, --split {sp['bands_asked']}")
-        lines.append(
-            f"{'  lew render --split (upload to stitched PNG)':56} {sp['lew_render_s']:8.2f} s"
-        )
-        lines.append(f"{'  POV-Ray alone, whole, one CPU':56} {sp['alone_s']:8.2f} s")
-        target = TARGETS["split_wall_vs_whole"]
-        lines.append(
-            f"{'  wall time ratio':56} {sp['wall_ratio']:8.2f}     ≤ {target}: "
-            f"{verdict(sp['wall_ratio'], target)}"
-        )
-        bands = ", ".join(
-            f"rows {x['rows']} {x['povray_cpu_s']:.2f} s (in the worker {x['render_s']:.2f} s)"
-            for x in sp["bands"]
-        )
-        lines.append(f"  bands (POV-Ray's CPU-seconds): {bands}")
-        lines.append(
-            f"{'  render CPU: bands / whole (POV-Ray CPU-seconds)':56} "
-            f"{sp['bands_povray_cpu_s']:8.2f} / {sp['alone_povray_cpu_s']:.2f} s = "
-            f"{sp['cpu_ratio']:.2f}   ≤ {TARGETS['split_cpu_vs_whole']}: "
-            f"{verdict(sp['cpu_ratio'], TARGETS['split_cpu_vs_whole'])}"
-        )
-        lines.append(
-            f"  (whole render's process CPU {sp['alone_process_cpu_s']:.2f} s; the bands' POV-Ray "
-            f"runs in the workers took {sp['bands_render_s']:.2f} s of wall time together)"
-        )
-        px = sp["pixels"]
-        if px["identical"]:
-            same = f"identical pixel for pixel ({px['rows']} rows, {px['bitdepth']}-bit)"
-        else:
-            same = (
-                f"DIFFERENT: {px['rows_differing']} of {px['rows']} rows differ, by up to "
-                f"{px.get('max_difference', '?')}"
-            )
-        lines.append(
-            f"  stitched vs whole: {same}; identical in {sp['identical_runs']}/{par['runs']} runs"
-        )
-        more = sp.get("more")
-        if more:
+        for still in par["stills"]:
             lines.append(
-                f"  informational: --split {more['bands']} (more bands than workers, taken from "
-                f"the queue as workers finish): {more['lew_render_s']:.2f} s, ratio "
-                f"{more['wall_ratio']:.2f}; identical in {more['identical_runs']}/{par['runs']} "
-                "runs"
+                f"still: {still['scene']}; POV-Ray alone, whole, one CPU: "
+                f"{still['alone_s']:.2f} s ({still['alone_povray_cpu_s']:.2f} CPU-seconds by "
+                f"its count, {still['alone_process_cpu_s']:.2f} s by the kernel's)"
             )
+            for split in still["splits"]:
+                target = par["target_bands"] == split["bands"]
+                wall_target = TARGETS["split_wall_vs_whole"]
+                cpu_target = TARGETS["split_cpu_vs_whole"]
+                lines.append(
+                    f"  --split {split['bands']}: lew render {split['lew_render_s']:.2f} s, "
+                    f"{split['wall_ratio']:.2f} of the whole's wall time"
+                    + (
+                        f" (≤ {wall_target}: {verdict(split['wall_ratio'], wall_target)})"
+                        if target
+                        else " (informational)"
+                    )
+                    + f"; render CPU {split['bands_povray_cpu_s']:.2f} s, "
+                    f"{split['cpu_ratio']:.2f} of the whole's (≤ {cpu_target}: "
+                    f"{verdict(split['cpu_ratio'], cpu_target)})"
+                )
+                bands = ", ".join(
+                    f"{x['rows']}: {x['povray_cpu_s']:.2f} s ({x['render_s']:.2f} s in the worker)"
+                    for x in split["per_band"]
+                )
+                lines.append(f"    bands' rows and CPU-seconds: {bands}")
+                px = split["pixels"]
+                if px["identical"]:
+                    same = f"identical pixel for pixel ({px['rows']} rows, {px['bitdepth']}-bit)"
+                else:
+                    same = (
+                        f"DIFFERENT: {px['rows_differing']} of {px['rows']} rows differ, by up "
+                        f"to {px.get('max_difference', '?')}"
+                    )
+                lines.append(
+                    f"    stitched vs whole: {same}; identical in "
+                    f"{split['identical_runs']}/{par['runs']} runs"
+                )
         lines.append(f"animation: {an['scene']}, {an['jobs']} jobs")
         lines.append(f"{'  lew render (every frame downloaded)':56} {an['lew_render_s']:8.2f} s")
         runs = " and ".join(an["alone_runs"])
@@ -1239,6 +1255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split-size", default="2400x1350", help="the split still's size")
     parser.add_argument("--bands", type=int, default=2, help="--split N of the still")
     parser.add_argument("--more-bands", type=int, default=4, help="an informational --split")
+    parser.add_argument("--tiles-size", default="1600x900", help="the even still's size")
     parser.add_argument("--anim-frames", type=int, default=24)
     parser.add_argument("--anim-size", default="640x360", help="the animation's frame size")
     parser.add_argument(
