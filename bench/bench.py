@@ -863,6 +863,7 @@ def animation_once(b: Bench, run: int) -> dict[str, Any]:
         "alone_s": alone_s,
         "alone_runs": [f"{x}-{y}" for x, y in runs],
         "alone_povray_cpu_s": sum(x["povray_cpu_s"] for x in alone),
+        "alone_cpu_share": sum(x["process_cpu_s"] for x in alone) / (len(runs) * alone_s),
         "ratio": piped["lew_render_s"] / alone_s,
         "frames": frames,
         "frames_identical": identical,
@@ -904,6 +905,11 @@ def parallel(b: Bench) -> dict[str, Any]:
             "alone_s": median(samples, lambda x: x["alone"]["wall_s"]),
             "alone_povray_cpu_s": median(samples, lambda x: x["alone"]["povray_cpu_s"]),
             "alone_process_cpu_s": median(samples, lambda x: x["alone"]["process_cpu_s"]),
+            # How much of a CPU POV-Ray alone got (its process CPU over its wall time): well
+            # below 1, this shared machine was busy with something else while it rendered.
+            "alone_cpu_share": [
+                round(x["alone"]["process_cpu_s"] / x["alone"]["wall_s"], 2) for x in samples
+            ],
             "splits": [],
             "samples": samples,
         }
@@ -939,6 +945,7 @@ def parallel(b: Bench) -> dict[str, Any]:
             "alone_runs": animations[0]["alone_runs"],
             "frames": a.anim_frames,
             "frames_identical_min": min(x["frames_identical"] for x in animations),
+            "alone_cpu_share": [round(x["alone_cpu_share"], 2) for x in animations],
             "samples": animations,
         },
     }
@@ -1162,7 +1169,8 @@ def report(results: dict[str, Any]) -> str:
             lines.append(
                 f"still: {still['scene']}; POV-Ray alone, whole, one CPU: "
                 f"{still['alone_s']:.2f} s ({still['alone_povray_cpu_s']:.2f} CPU-seconds by "
-                f"its count, {still['alone_process_cpu_s']:.2f} s by the kernel's)"
+                f"its count, {still['alone_process_cpu_s']:.2f} s by the kernel's; the share of "
+                f"a CPU it got, run by run: {', '.join(map(str, still['alone_cpu_share']))})"
             )
             for split in still["splits"]:
                 target = par["target_bands"] == split["bands"]
@@ -1207,7 +1215,8 @@ def report(results: dict[str, Any]) -> str:
         )
         lines.append(
             f"  frames identical to POV-Ray alone's: {an['frames_identical_min']}/{an['frames']}"
-            " (the worst run)"
+            " (the worst run); the share of a CPU each POV-Ray alone got, run by run: "
+            + ", ".join(map(str, an["alone_cpu_share"]))
         )
     st = results.get("startup")
     if st:
@@ -1255,7 +1264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split-size", default="2400x1350", help="the split still's size")
     parser.add_argument("--bands", type=int, default=2, help="--split N of the still")
     parser.add_argument("--more-bands", type=int, default=4, help="an informational --split")
-    parser.add_argument("--tiles-size", default="1600x900", help="the even still's size")
+    parser.add_argument("--tiles-size", default="1920x1080", help="the even still's size")
     parser.add_argument("--anim-frames", type=int, default=24)
     parser.add_argument("--anim-size", default="640x360", help="the animation's frame size")
     parser.add_argument(
