@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -387,7 +388,8 @@ def pipeline(b: Bench) -> dict[str, Any]:
         sample = pipeline_once(b, zips, f"bench-pipe{run}", a.slow)
         plain = pipeline_once(b, zips, f"bench-pipe{run}m", a.moto)
         for result in (sample, plain):  # what only the parallel section reads
-            del result["out_dir"], result["worker_events"]
+            del result["out_dir"], result["worker_events"], result["machine_busy_s"]
+            del result["lew_cpu_s"]
         sample["moto"] = plain
         sample["povray_alone_s"] = povray_alone(b, zips, a.max_tasks, threads)
         log(
@@ -469,7 +471,13 @@ def pipeline_once(
         argv = [b.lew, "render", *map(str, zips), *render_args]
         argv += ["--out", str(out_dir), "--timeout", "15m"]
         started = time.time()
+        busy = machine_busy_s()
+        # lew is the only child this process reaps meanwhile: the difference is its CPU time.
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds = render_watched(b, argv, runner_log, endpoint)
+        busy = machine_busy_s() - busy
+        now = resource.getrusage(resource.RUSAGE_CHILDREN)
+        lew_cpu = now.ru_utime + now.ru_stime - reaped.ru_utime - reaped.ru_stime
         written = sorted(p.name for p in out_dir.glob("*.png"))
         if one_png_each and len(written) != len(zips):
             raise Failed(f"lew render wrote {len(written)} of {len(zips)} images: {written}")
@@ -483,6 +491,8 @@ def pipeline_once(
         "breakdown": pipeline_breakdown(events, started),
         "out_dir": out_dir,
         "worker_events": worker_events(runner_log),
+        "machine_busy_s": busy,
+        "lew_cpu_s": lew_cpu,
     }
 
 
@@ -628,6 +638,17 @@ def unpack(zip_path: Path, folder: Path) -> Path:
     return folder
 
 
+def machine_busy_s() -> float:
+    """The CPU-seconds all CPUs of this machine have been busy since boot (/proc/stat): the
+    difference over a phase, less what POV-Ray used, is what everything else took meanwhile
+    (lew's pipeline, and whoever else uses this shared machine)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        # user nice system idle iowait irq softirq steal (guest time is counted in user)
+        ticks = [int(x) for x in stat.readline().split()[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def povray_cpu_seconds(log: str) -> float:
     """The CPU time POV-Ray reports for a render: its "using N thread(s) with X CPU-seconds
     total" lines (parse, bounding, trace) added up."""
@@ -645,9 +666,11 @@ def run_povray(folder: Path, args: list[str]) -> dict[str, Any]:
     log_path = folder / "povray.log"
     with open(log_path, "wb") as err:
         started = time.perf_counter()
+        busy = machine_busy_s()
         proc = subprocess.Popen(command, cwd=folder, env={}, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
+        busy = machine_busy_s() - busy
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, for its rusage
     log_text = log_path.read_text(errors="replace")
     if proc.returncode != 0:
@@ -656,6 +679,7 @@ def run_povray(folder: Path, args: list[str]) -> dict[str, Any]:
         "wall_s": seconds,
         "process_cpu_s": usage.ru_utime + usage.ru_stime,
         "povray_cpu_s": povray_cpu_seconds(log_text),
+        "machine_busy_s": busy,
     }
 
 
@@ -746,6 +770,10 @@ def split_run(b: Bench, zip_path: Path, name: str, app: str, bands: int) -> dict
         "per_band": logged,
         "bands_povray_cpu_s": sum(x["povray_cpu_s"] for x in logged),
         "bands_render_s": sum(x["render_s"] for x in logged),
+        # CPUs kept busy on average by everything but the bands' POV-Ray meanwhile.
+        "other_cpus": (piped["machine_busy_s"] - sum(x["povray_cpu_s"] for x in logged))
+        / piped["lew_render_s"],
+        "lew_cpu_s": piped["lew_cpu_s"],
         "image": piped["out_dir"] / f"{name}.png",
     }
 
@@ -846,9 +874,12 @@ def animation_once(b: Bench, run: int) -> dict[str, Any]:
         return run_povray(folders[index], [*args, f"+EF{last}"])
 
     started = time.perf_counter()
+    busy = machine_busy_s()
     with ThreadPoolExecutor(len(runs)) as pool:
         alone = list(pool.map(render, range(len(runs))))
     alone_s = time.perf_counter() - started
+    busy = machine_busy_s() - busy
+    alone_cpu = sum(x["process_cpu_s"] for x in alone)
     alone_frames = {p.name: p for folder in folders for p in folder.glob(f"{name}*.png")}
     identical = sum(
         1
@@ -863,7 +894,12 @@ def animation_once(b: Bench, run: int) -> dict[str, Any]:
         "alone_s": alone_s,
         "alone_runs": [f"{x}-{y}" for x, y in runs],
         "alone_povray_cpu_s": sum(x["povray_cpu_s"] for x in alone),
-        "alone_cpu_share": sum(x["process_cpu_s"] for x in alone) / (len(runs) * alone_s),
+        "alone_cpu_share": alone_cpu / (len(runs) * alone_s),
+        # CPUs kept busy on average by everything but POV-Ray, during each; the frames' CPU in
+        # lew's workers taken as POV-Ray alone's (the same frames, identical pixels).
+        "other_cpus": (piped["machine_busy_s"] - alone_cpu) / piped["lew_render_s"],
+        "alone_other_cpus": (busy - alone_cpu) / alone_s,
+        "lew_cpu_s": piped["lew_cpu_s"],
         "ratio": piped["lew_render_s"] / alone_s,
         "frames": frames,
         "frames_identical": identical,
@@ -911,6 +947,13 @@ def parallel(b: Bench) -> dict[str, Any]:
             "alone_cpu_share": [
                 round(x["alone"]["process_cpu_s"] / x["alone"]["wall_s"], 2) for x in samples
             ],
+            "alone_other_cpus": median(
+                samples,
+                lambda x: (
+                    (x["alone"]["machine_busy_s"] - x["alone"]["process_cpu_s"])
+                    / x["alone"]["wall_s"]
+                ),
+            ),
             "splits": [],
             "samples": samples,
         }
@@ -924,6 +967,12 @@ def parallel(b: Bench) -> dict[str, Any]:
                     "wall_ratio": median(runs, lambda x: x["wall_ratio"]),
                     "bands_povray_cpu_s": median(runs, lambda x: x["bands_povray_cpu_s"]),
                     "cpu_ratio": median(runs, lambda x: x["cpu_ratio"]),
+                    "other_cpus": median(runs, lambda x: x["other_cpus"]),
+                    "lew_cpu_s": median(runs, lambda x: x["lew_cpu_s"]),
+                    # The share of a CPU each band's POV-Ray got in its worker.
+                    "band_cpu_share": [
+                        round(x["povray_cpu_s"] / x["render_s"], 2) for x in mid["per_band"]
+                    ],
                     "identical_runs": sum(1 for x in runs if x["pixels"]["identical"]),
                     "per_band": mid["per_band"],
                     "pixels": mid["pixels"],
@@ -947,6 +996,9 @@ def parallel(b: Bench) -> dict[str, Any]:
             "frames": a.anim_frames,
             "frames_identical_min": min(x["frames_identical"] for x in animations),
             "alone_cpu_share": [round(x["alone_cpu_share"], 2) for x in animations],
+            "other_cpus": median(animations, lambda x: x["other_cpus"]),
+            "alone_other_cpus": median(animations, lambda x: x["alone_other_cpus"]),
+            "lew_cpu_s": median(animations, lambda x: x["lew_cpu_s"]),
             "samples": animations,
         },
     }
@@ -1194,6 +1246,12 @@ def report(results: dict[str, Any]) -> str:
                     for x in split["per_band"]
                 )
                 lines.append(f"    bands' rows and CPU-seconds: {bands}")
+                lines.append(
+                    f"    each band's POV-Ray got {', '.join(map(str, split['band_cpu_share']))} "
+                    f"of a CPU; everything else kept {split['other_cpus']:.2f} CPUs busy during "
+                    f"lew render (lew itself {split['lew_cpu_s']:.2f} CPU-seconds), "
+                    f"{still['alone_other_cpus']:.2f} during POV-Ray alone"
+                )
                 px = split["pixels"]
                 if px["identical"]:
                     same = f"identical pixel for pixel ({px['rows']} rows, {px['bitdepth']}-bit)"
@@ -1218,6 +1276,11 @@ def report(results: dict[str, Any]) -> str:
             f"  frames identical to POV-Ray alone's: {an['frames_identical_min']}/{an['frames']}"
             " (the worst run); the share of a CPU each POV-Ray alone got, run by run: "
             + ", ".join(map(str, an["alone_cpu_share"]))
+        )
+        lines.append(
+            f"  everything but POV-Ray kept {an['other_cpus']:.2f} CPUs busy during lew render "
+            f"(the frames' CPU taken as POV-Ray alone's; lew itself {an['lew_cpu_s']:.2f} "
+            f"CPU-seconds), {an['alone_other_cpus']:.2f} during POV-Ray alone"
         )
     st = results.get("startup")
     if st:
