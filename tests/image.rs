@@ -4,8 +4,9 @@
 //! scripts/moto_server.py), a real `login --password-stdin` to the token's proxy endpoint, a push
 //! to the URI, and the task definition pinned to the digest ECR then reports, which must be the
 //! registry's own. Then the image runs against moto as the task definition has Fargate run it
-//! (scripts/container/fargate-run.sh) and renders the demo scene, and nothing in that container
-//! is writable that Fargate's is not.
+//! (scripts/container/fargate-run.sh), renders the demo scene and a still split in two bands,
+//! which it stitches into POV-Ray's whole image, and nothing in that container is writable that
+//! Fargate's is not.
 //!
 //! scripts/test starts the podman service and the registry (scripts/container/env.sh) and
 //! exports where they are; without them these tests say so and skip, except in CI.
@@ -217,6 +218,36 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         .await
         .unwrap();
     let queue_url = app.queue_job("img1", "scenes/img1/lew-demo.zip").await;
+    // And a still split in two bands (lew's own plan for 100 rows), as the launcher queues
+    // them: the same worker renders both and then stitches them, which needs pypng and
+    // botocore's S3 paginators in the trimmed image (worker/Dockerfile).
+    let scenes = tempfile::tempdir().unwrap();
+    let still = crate::render_farm::still(scenes.path(), "split", 16, true);
+    let plan = lew::parts::Plan::bands(100, 32, 2);
+    let lew::parts::Plan::Bands { rows } = &plan else {
+        panic!("100 rows in two bands: {plan:?}")
+    };
+    aws.s3
+        .put_object()
+        .bucket(app.bucket())
+        .key("scenes/img1/split.zip")
+        .body(lew::scene::load(&still).unwrap().zip.into())
+        .send()
+        .await
+        .unwrap();
+    for band in 1..=rows.len() {
+        aws.sqs
+            .send_message()
+            .queue_url(&queue_url)
+            .message_body(
+                serde_json::json!({"version": 1, "job_id": "img1", "bucket": app.bucket(),
+                    "key": "scenes/img1/split.zip", "part": {"band": band, "rows": rows}})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
     // Pulled by its pinned digest, as Fargate pulls it (the run below is podman's, which knows
     // the pushed image only by the digest of its local copy).
     let pull = Command::new("docker")
@@ -269,6 +300,28 @@ async fn push_image_builds_logs_in_pushes_and_pins_the_digest() {
         .unwrap()
         .into_bytes();
     assert_eq!(&png[1..4], b"PNG");
+    // The split still came out whole, as POV-Ray renders it in one piece, 16-bit with alpha.
+    assert!(logs.contains("\"event\": \"stitched\""), "{logs}");
+    let stitched = scenes.path().join("stitched.png");
+    let bytes = aws
+        .s3
+        .get_object()
+        .bucket(app.bucket())
+        .key("renders/img1/split.png")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    std::fs::write(&stitched, bytes).unwrap();
+    let whole = crate::render_farm::povray_alone(&still, "split.ini", &[]);
+    assert!(
+        crate::render_farm::same_pixels(&stitched, &whole),
+        "the stitched still differs from POV-Ray's whole render"
+    );
 
     // As strict as the task definition: the image's user can write no file or folder but the
     // container runtime's /dev/shm and /dev/mqueue (which the worker clears after every job;
