@@ -9,6 +9,7 @@
 //! A bucket that exists without lew's tag (for example one named in lew.toml) is used as it is:
 //! lew adds only its event notification (see `trigger`) and never deletes it.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use anyhow::{Context as _, Result, bail};
@@ -509,8 +510,8 @@ pub async fn list(
     Ok(found)
 }
 
-/// An object's body as text (invalid UTF-8 replaced).
-pub async fn read_text(d: &Deployment, key: &str) -> Result<String> {
+/// An object's body and its user metadata (`x-amz-meta-*`, without the prefix).
+pub async fn read_object(d: &Deployment, key: &str) -> Result<(Vec<u8>, HashMap<String, String>)> {
     let bucket = &d.names.bucket;
     let out = d
         .aws
@@ -521,12 +522,19 @@ pub async fn read_text(d: &Deployment, key: &str) -> Result<String> {
         .send()
         .await
         .with_context(|| format!("cannot read s3://{bucket}/{key}"))?;
+    let metadata = out.metadata().cloned().unwrap_or_default();
     let bytes = out
         .body
         .collect()
         .await
         .with_context(|| format!("cannot read s3://{bucket}/{key}"))?
         .into_bytes();
+    Ok((bytes.into(), metadata))
+}
+
+/// An object's body as text (invalid UTF-8 replaced).
+pub async fn read_text(d: &Deployment, key: &str) -> Result<String> {
+    let (bytes, _) = read_object(d, key).await?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

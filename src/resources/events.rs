@@ -36,7 +36,7 @@ use aws_sdk_lambda::operation::get_policy::GetPolicyError;
 use aws_sdk_lambda::operation::remove_permission::RemovePermissionError;
 use serde_json::{Value, json};
 
-use super::{Deployment, Mode, Outcome, Removal, Removed, canonical_statement, not_ours};
+use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_statement};
 
 /// What this resource is called in reports.
 pub const KIND: &str = "eventbridge rule";
@@ -152,21 +152,6 @@ pub fn permission_statement(d: &Deployment, which: Which) -> Value {
         "Resource": d.function_arn(),
         "Condition": {"ArnLike": {"AWS:SourceArn": d.rule_arn(which.name(d))}},
     })
-}
-
-/// Whether two policy statements say the same; condition keys are case-insensitive in IAM.
-fn same_statement(have: &Value, want: &Value) -> bool {
-    fn lower_keys(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), lower_keys(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-    canonical_statement(&lower_keys(have)) == canonical_statement(&lower_keys(want))
 }
 
 /// The statements of the launcher's resource policy (none without a function or a policy).

@@ -405,6 +405,23 @@ pub fn canonical_statement(v: &Value) -> Value {
     canonical(v)
 }
 
+/// Whether two resource-policy statements (a Lambda permission) say the same: compared in
+/// their canonical form (see [`same_policy`]), with condition keys lower-cased, since IAM
+/// matches those case-insensitively.
+pub fn same_statement(have: &Value, want: &Value) -> bool {
+    fn lower_keys(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), lower_keys(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    canonical(&lower_keys(have)) == canonical(&lower_keys(want))
+}
+
 fn canonical(v: &Value) -> Value {
     match v {
         Value::Array(items) => {

@@ -21,7 +21,7 @@ use aws_sdk_s3::types::{
 };
 use serde_json::{Value, json};
 
-use super::{Deployment, Mode, Outcome, Removal, Removed, canonical_statement};
+use super::{Deployment, Mode, Outcome, Removal, Removed, same_statement};
 
 /// What the function's permission for S3 is called in reports.
 pub const PERMISSION_KIND: &str = "lambda permission";
@@ -77,21 +77,9 @@ async fn current_permission(d: &Deployment) -> Result<Option<Value>> {
         .find(|s| s.get("Sid").and_then(Value::as_str) == Some(PERMISSION_SID)))
 }
 
-/// Whether the permission lew would add is there. Condition key names are case-insensitive
-/// in IAM, so they are compared lower-cased.
+/// Whether the permission lew would add is there.
 fn permission_ok(d: &Deployment, have: &Value) -> bool {
-    fn lower_keys(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), lower_keys(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-    canonical_statement(&lower_keys(have))
-        == canonical_statement(&lower_keys(&permission_statement(d)))
+    same_statement(have, &permission_statement(d))
 }
 
 /// Adds (or repairs) the permission for S3 to invoke the function.

@@ -88,26 +88,8 @@ pub async fn plan(
 
 /// Downloads one scene into `folder` under its own name; returns the file and its plan.
 async fn fetch(d: &Deployment, key: &str, folder: &Path) -> Result<(PathBuf, Option<String>)> {
-    let bucket = &d.names.bucket;
-    let out = d
-        .aws
-        .s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .with_context(|| format!("cannot read s3://{bucket}/{key}"))?;
-    let metadata = out
-        .metadata()
-        .and_then(|m| m.get(parts::METADATA_KEY))
-        .cloned();
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .with_context(|| format!("cannot read s3://{bucket}/{key}"))?
-        .into_bytes();
+    let (bytes, mut metadata) = bucket::read_object(d, key).await?;
+    let metadata = metadata.remove(parts::METADATA_KEY);
     let path = folder.join(key.rsplit('/').next().unwrap_or(key));
     tokio::fs::write(&path, &bytes)
         .await
