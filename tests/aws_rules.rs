@@ -164,19 +164,7 @@ fn filter(prefix: &str, suffix: Option<&str>) -> NotificationConfigurationFilter
 /// A bucket of the user's, with their own function notified of new objects under `prefix`.
 async fn users_bucket_with_a_rule(app: &App, aws: &Aws, prefix: &str) -> (String, String) {
     let bucket = format!("{}-users", app.prefix());
-    aws.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                    crate::support::REGION,
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(aws, &bucket).await;
     let function = format!("{}-users-fn", app.prefix());
     let arn = foreign::function_s3_may_invoke(aws, &function, &bucket).await;
     aws.s3
@@ -342,19 +330,7 @@ async fn users_bucket_encrypted_with(app: &App, aws: &Aws, kms_key: &str) -> Str
         ServerSideEncryptionRule,
     };
     let bucket = format!("{}-kms", app.prefix());
-    aws.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                    crate::support::REGION,
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(aws, &bucket).await;
     let by_default = ServerSideEncryptionByDefault::builder()
         .sse_algorithm(ServerSideEncryption::AwsKms)
         .kms_master_key_id(kms_key)

@@ -558,20 +558,8 @@ async fn drift(app: &App) {
         .await
         .unwrap();
     // EC2: the worker's group lets traffic in and not out.
-    let group = aws
-        .ec2
-        .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-name")
-                .values(format!("{p}-worker"))
-                .build(),
-        )
-        .send()
+    let group = crate::support::read::security_groups(&aws, &format!("{p}-worker"))
         .await
-        .unwrap()
-        .security_groups
-        .unwrap()
         .remove(0);
     let group_id = group.group_id().unwrap();
     aws.ec2

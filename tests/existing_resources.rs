@@ -4,8 +4,8 @@
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Event, FilterRule, FilterRuleName,
-    NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
 };
 use lew::aws::Aws;
 use serde_json::Value;
@@ -14,7 +14,7 @@ use crate::support::read::{
     filter_rules, function_env, function_policy, lambda_notifications, notifications,
     security_groups_named,
 };
-use crate::support::{App, REGION, actions};
+use crate::support::{App, REGION, actions, foreign};
 
 /// A new VPC (not the default one) with two subnets and a security group of the user's.
 async fn user_network(aws: &Aws, name: &str) -> (String, Vec<String>, String) {
@@ -172,17 +172,7 @@ async fn a_configured_bucket_lew_did_not_create_is_used_and_never_deleted() {
     let app = App::new("");
     let aws = app.aws().await;
     let bucket = format!("data-{}", app.name);
-    aws.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(&aws, &bucket).await;
     aws.s3
         .put_object()
         .bucket(&bucket)

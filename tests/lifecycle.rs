@@ -284,20 +284,7 @@ async fn setup_from_nothing_creates_every_resource_as_specified() {
     }
 
     // Security group: outbound only.
-    let sgs = aws
-        .ec2
-        .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("group-name")
-                .values(format!("{p}-worker"))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .security_groups
-        .unwrap();
+    let sgs = crate::support::read::security_groups(&aws, &format!("{p}-worker")).await;
     assert_eq!(sgs.len(), 1);
     assert!(sgs[0].ip_permissions().is_empty());
     assert_eq!(sgs[0].ip_permissions_egress()[0].ip_protocol(), Some("-1"));

@@ -1,6 +1,6 @@
 //! Downloads as `lew render` makes them, against moto: what lands on disk.
 
-use crate::support::{App, unique};
+use crate::support::{App, foreign, unique};
 
 /// A downloaded image gets the permissions any new file of the user gets (0666 less the umask),
 /// not the owner-only 0600 of a temporary file.
@@ -12,17 +12,7 @@ async fn a_downloaded_file_gets_the_users_normal_permissions() {
     let app = App::new("");
     let aws = app.aws().await;
     let bucket = format!("lew-dl-{}", unique());
-    aws.s3
-        .create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    foreign::bucket(&aws, &bucket).await;
     aws.s3
         .put_object()
         .bucket(&bucket)

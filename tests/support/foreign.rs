@@ -8,6 +8,21 @@ use serde_json::json;
 
 use super::{ACCOUNT, REGION};
 
+/// Creates a bucket of the user's, `name`, in the tests' region.
+pub async fn bucket(aws: &Aws, name: &str) {
+    aws.s3
+        .create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Creates a Lambda function `name` (and its role) that S3 may invoke for `bucket`; returns
 /// its ARN.
 pub async fn function_s3_may_invoke(aws: &Aws, name: &str, bucket: &str) -> String {

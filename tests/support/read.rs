@@ -95,15 +95,22 @@ pub async fn default_subnets(aws: &Aws) -> Vec<String> {
     ids
 }
 
-/// The ids of the security groups with this name.
-pub async fn security_groups_named(aws: &Aws, name: &str) -> Vec<String> {
+/// The security groups with this name, as EC2 describes them.
+pub async fn security_groups(aws: &Aws, name: &str) -> Vec<aws_sdk_ec2::types::SecurityGroup> {
     aws.ec2
         .describe_security_groups()
         .filters(filter("group-name", name))
         .send()
         .await
         .unwrap()
-        .security_groups()
+        .security_groups
+        .unwrap_or_default()
+}
+
+/// The ids of the security groups with this name.
+pub async fn security_groups_named(aws: &Aws, name: &str) -> Vec<String> {
+    security_groups(aws, name)
+        .await
         .iter()
         .map(|g| g.group_id().unwrap().to_string())
         .collect()
