@@ -31,12 +31,9 @@ use aws_sdk_eventbridge::operation::list_tags_for_resource::ListTagsForResourceE
 use aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleError;
 use aws_sdk_eventbridge::operation::remove_targets::RemoveTargetsError;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
-use aws_sdk_lambda::operation::add_permission::AddPermissionError;
-use aws_sdk_lambda::operation::get_policy::GetPolicyError;
-use aws_sdk_lambda::operation::remove_permission::RemovePermissionError;
 use serde_json::{Value, json};
 
-use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, same_statement};
+use super::{Deployment, Mode, Outcome, Removal, Removed, not_ours, permission, same_statement};
 
 /// What this resource is called in reports.
 pub const KIND: &str = "eventbridge rule";
@@ -152,31 +149,6 @@ pub fn permission_statement(d: &Deployment, which: Which) -> Value {
         "Resource": d.function_arn(),
         "Condition": {"ArnLike": {"AWS:SourceArn": d.rule_arn(which.name(d))}},
     })
-}
-
-/// The statements of the launcher's resource policy (none without a function or a policy).
-async fn policy_statements(d: &Deployment) -> Result<Vec<Value>> {
-    let name = &d.names.function;
-    let policy = match d.aws.lambda.get_policy().function_name(name).send().await {
-        Ok(out) => out.policy,
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(GetPolicyError::ResourceNotFoundException(_))
-            ) =>
-        {
-            None
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read the policy of {name}")),
-    };
-    Ok(policy
-        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
-        .and_then(|p| p.get("Statement").cloned())
-        .map(|s| match s {
-            Value::Array(items) => items,
-            one => vec![one],
-        })
-        .unwrap_or_default())
 }
 
 /// A rule as EventBridge reports it: the rule, its tags and its targets (read at once).
@@ -346,7 +318,7 @@ pub async fn ensure_all(
         function_ready.await.map_err(|e| crate::error::one_line(&e))
     }));
     let (policy, found) = futures::join!(
-        policy_statements(d),
+        permission::statements(d),
         futures::future::join_all(Which::ALL.map(|w| find(d, w.name(d))))
     );
     let policy = policy.map_err(|e| crate::error::one_line(&e));
@@ -393,9 +365,8 @@ async fn ensure_one(
         return Err(not_ours("EventBridge rule", &want.name, &d.cfg.app));
     }
     let statement = permission_statement(d, which);
-    let permission = policy?
-        .into_iter()
-        .find(|s| s.get("Sid").and_then(Value::as_str) == Some(which.statement_id()));
+    let policy = policy?;
+    let permission = permission::with_sid(&policy, which.statement_id());
     let permission_ok = permission
         .as_ref()
         .is_some_and(|have| same_statement(have, &statement));
@@ -474,7 +445,7 @@ async fn ensure_one(
 /// invocations would fail unseen). The rules themselves are `setup`'s.
 pub async fn ensure_permissions(d: &Deployment) -> Result<Vec<Outcome>> {
     let (policy, found) = futures::join!(
-        policy_statements(d),
+        permission::statements(d),
         futures::future::join_all(Which::ALL.map(|w| find(d, w.name(d))))
     );
     let policy = policy?;
@@ -487,9 +458,7 @@ pub async fn ensure_permissions(d: &Deployment) -> Result<Vec<Outcome>> {
             super::trigger::PERMISSION_KIND,
             format!("{} ({})", d.names.function, which.statement_id()),
         );
-        let have = policy
-            .iter()
-            .find(|s| s.get("Sid").and_then(Value::as_str) == Some(which.statement_id()));
+        let have = permission::with_sid(&policy, which.statement_id());
         match have {
             Some(have) if same_statement(have, &permission_statement(d, which)) => {
                 outcomes.push(outcome.with_changes(Vec::new()));
@@ -573,65 +542,19 @@ async fn put_target(d: &Deployment, rule: &str) -> Result<()> {
 }
 
 async fn add_permission(d: &Deployment, which: Which) -> Result<()> {
-    let name = &d.names.function;
-    let added = d
-        .aws
-        .lambda
-        .add_permission()
-        .function_name(name)
-        .statement_id(which.statement_id())
-        .action("lambda:InvokeFunction")
-        .principal("events.amazonaws.com")
-        .source_arn(d.rule_arn(which.name(d)))
-        .send()
-        .await;
-    match added {
-        Ok(_) => Ok(()),
-        // Added already: a retried request whose first answer was lost, or a concurrent setup.
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(AddPermissionError::ResourceConflictException(_))
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e).with_context(|| {
-            format!(
-                "cannot allow EventBridge rule {} to invoke {name}",
-                which.name(d)
-            )
-        }),
-    }
+    let invoker = permission::Invoker {
+        sid: which.statement_id(),
+        principal: "events.amazonaws.com",
+        source_arn: d.rule_arn(which.name(d)),
+        source_account: None,
+        who: format!("EventBridge rule {}", which.name(d)),
+    };
+    permission::add(d, &invoker).await
 }
 
 async fn remove_permission(d: &Deployment, which: Which) -> Result<()> {
-    let name = &d.names.function;
-    match d
-        .aws
-        .lambda
-        .remove_permission()
-        .function_name(name)
-        .statement_id(which.statement_id())
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.as_service_error(),
-                Some(RemovePermissionError::ResourceNotFoundException(_))
-            ) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e).with_context(|| {
-            format!(
-                "cannot remove the permission {} of {name}",
-                which.statement_id()
-            )
-        }),
-    }
+    permission::remove(d, which.statement_id()).await?;
+    Ok(())
 }
 
 /// Deletes one rule if it is this app's: its targets first (EventBridge refuses to delete a

@@ -28,6 +28,7 @@ pub mod graph;
 pub mod leaks;
 pub mod logs;
 pub mod network;
+pub mod permission;
 pub mod queue;
 pub mod registry;
 pub mod roles;

@@ -10,10 +10,6 @@ use std::time::Duration;
 
 use crate::error::UsageError;
 use anyhow::{Context as _, Result, bail};
-use aws_sdk_lambda::error::SdkError as LambdaSdkError;
-use aws_sdk_lambda::operation::add_permission::AddPermissionError;
-use aws_sdk_lambda::operation::get_policy::GetPolicyError;
-use aws_sdk_lambda::operation::remove_permission::RemovePermissionError;
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
@@ -21,7 +17,7 @@ use aws_sdk_s3::types::{
 };
 use serde_json::{Value, json};
 
-use super::{Deployment, Mode, Outcome, Removal, Removed, same_statement};
+use super::{Deployment, Mode, Outcome, Removal, Removed, permission, same_statement};
 
 /// What the function's permission for S3 is called in reports.
 pub const PERMISSION_KIND: &str = "lambda permission";
@@ -54,27 +50,8 @@ pub fn permission_statement(d: &Deployment) -> Value {
 
 /// lew's statement in the function's policy, if any.
 async fn current_permission(d: &Deployment) -> Result<Option<Value>> {
-    let name = &d.names.function;
-    let policy = match d.aws.lambda.get_policy().function_name(name).send().await {
-        Ok(out) => out.policy,
-        Err(LambdaSdkError::ServiceError(e))
-            if matches!(e.err(), GetPolicyError::ResourceNotFoundException(_)) =>
-        {
-            None
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read the policy of {name}")),
-    };
-    let statements = policy
-        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
-        .and_then(|p| p.get("Statement").cloned())
-        .map(|s| match s {
-            Value::Array(items) => items,
-            one => vec![one],
-        })
-        .unwrap_or_default();
-    Ok(statements
-        .into_iter()
-        .find(|s| s.get("Sid").and_then(Value::as_str) == Some(PERMISSION_SID)))
+    let statements = permission::statements(d).await?;
+    Ok(permission::with_sid(&statements, PERMISSION_SID).cloned())
 }
 
 /// Whether the permission lew would add is there.
@@ -109,62 +86,22 @@ async fn permission_from(
     if mode == Mode::Apply {
         function_ready.await?;
         if replace {
-            remove_permission(d).await?;
+            permission::remove(d, PERMISSION_SID).await?;
         }
-        add_permission(d, mode).await?;
+        add_permission(d).await?;
     }
     Ok(outcome)
 }
 
-async fn add_permission(d: &Deployment, mode: Mode) -> Result<()> {
-    if mode == Mode::Plan {
-        return Ok(());
-    }
-    let name = &d.names.function;
-    let added = d
-        .aws
-        .lambda
-        .add_permission()
-        .function_name(name)
-        .statement_id(PERMISSION_SID)
-        .action("lambda:InvokeFunction")
-        .principal("s3.amazonaws.com")
-        .source_arn(d.bucket_arn())
-        .source_account(&d.aws.account)
-        .send()
-        .await;
-    match added {
-        Ok(_) => Ok(()),
-        // Already added: a retried request whose first answer was lost, or a concurrent setup.
-        // The statement is compared on the next `ensure`.
-        Err(LambdaSdkError::ServiceError(e))
-            if matches!(e.err(), AddPermissionError::ResourceConflictException(_)) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot allow S3 to invoke {name}")),
-    }
-}
-
-async fn remove_permission(d: &Deployment) -> Result<bool> {
-    let name = &d.names.function;
-    match d
-        .aws
-        .lambda
-        .remove_permission()
-        .function_name(name)
-        .statement_id(PERMISSION_SID)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(LambdaSdkError::ServiceError(e))
-            if matches!(e.err(), RemovePermissionError::ResourceNotFoundException(_)) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot remove the S3 permission of {name}")),
-    }
+async fn add_permission(d: &Deployment) -> Result<()> {
+    let invoker = permission::Invoker {
+        sid: PERMISSION_SID,
+        principal: "s3.amazonaws.com",
+        source_arn: d.bucket_arn(),
+        source_account: Some(&d.aws.account),
+        who: "S3".to_string(),
+    };
+    permission::add(d, &invoker).await
 }
 
 /// lew's notification entry.
